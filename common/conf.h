@@ -1,0 +1,114 @@
+/* conf.h: the hotstandby configuration (DESIGN §9), parsed strictly from an INI file. */
+#ifndef HS_CONF_H
+#define HS_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define HS_DEFAULT_CONF "/etc/hotstandby/hotstandby.conf"
+#define CONF_STR 256
+#define CONF_LONGSTR 1024
+#define CONF_MAX_LIST 32
+
+enum connection { CONN_NONE, CONN_VIP, CONN_HOSTNAME };
+
+struct conf_peer {
+    char node[64];
+    char host[CONF_STR];
+    int port;
+};
+
+struct conf {
+    char path[CONF_LONGSTR];            /* the file this came from */
+
+    /* [cluster] */
+    char cluster[64];                   /* name */
+    char node[64];
+    char address[CONF_STR];
+    char primary[64];
+    enum connection connection;
+    char database[CONF_LONGSTR];        /* libpq conninfo (from database or database_file) */
+    char run_dir[CONF_STR];
+    char user[64];
+
+    /* [heartbeat] */
+    int64_t interval_ns;
+    int64_t takeover_timeout_ns;
+    int64_t fence_after_ns;
+    int priority;
+
+    /* [vip] */
+    char vip_address[CONF_STR];
+    int vip_prefix;                     /* from netmask (dotted or /len); -1 = default for family */
+    char vip_interface[64];
+    int garp_count;
+    int64_t garp_interval_ns;
+
+    /* [dns] */
+    char dns_type[16];
+    char dns_server[CONF_STR];          /* host[:port] */
+    char dns_zone[CONF_STR];
+    char dns_hostname[CONF_STR];
+    int64_t dns_ttl_ns;
+    char tsig_name[CONF_STR];
+    char tsig_secret_file[CONF_STR];
+    char tsig_algorithm[32];
+
+    /* [sync] */
+    char sync_paths[CONF_MAX_LIST][CONF_STR];
+    int n_sync_paths;
+    char sync_root[CONF_STR];
+    char sync_exclude[CONF_MAX_LIST][CONF_STR];
+    int n_sync_exclude;
+    struct conf_peer sync_peers[CONF_MAX_LIST];
+    int n_sync_peers;
+    char ssh_user[64];
+    char ssh_key[CONF_STR];
+    char known_hosts[CONF_STR];
+    char remote_command[CONF_LONGSTR];
+    int64_t sync_delay_ns;
+    int64_t reconcile_interval_ns;
+
+    /* [shared] */
+    char shared_folder[CONF_STR];
+
+    /* [notify] */
+    char email[CONF_LONGSTR];
+    char smtp_url[CONF_STR];
+    char mail_from[CONF_STR];
+    int starttls;
+    char smtp_user[CONF_STR];
+    char password_file[CONF_STR];
+    int64_t max_clock_skew_ns;
+    int64_t pause_alert_after_ns;
+
+    /* [service] */
+    char service_start[CONF_LONGSTR];
+    char service_stop[CONF_LONGSTR];
+    char service_check[CONF_LONGSTR];
+    int64_t check_interval_ns;
+    int check_failures;
+    int64_t hook_timeout_ns;
+
+    /* [upgrade] */
+    int upgrade_auto;
+};
+
+/* Fills c from path. On error returns -1 and writes "file:line: key: why" into err. */
+int conf_load(const char *path, struct conf *c, char *err, size_t errlen);
+/* Parses a buffer (used by conf_load, the unit tests and the fuzzer). */
+int conf_parse(const char *name, const char *text, size_t len, struct conf *c, char *err,
+               size_t errlen);
+void conf_defaults(struct conf *c);
+
+/* "10s", "200ms", "1m", bare number = seconds. Returns 0 or -1. */
+int conf_parse_duration(const char *s, int64_t *out_ns);
+/* Reads a secret file, refusing one that group or others can read. Returns length or -1. */
+int conf_read_secret(const char *path, char *buf, size_t buflen, char *err, size_t errlen);
+
+/* Paths a node writes, derived from run_dir. */
+void conf_sock_path(const struct conf *c, const char *daemon, char *buf, size_t len);
+
+const char *connection_name(enum connection c);
+
+#endif

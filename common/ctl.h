@@ -1,0 +1,60 @@
+/* ctl.h: control sockets (DESIGN §4): SOCK_SEQPACKET, one JSON object per message. */
+#ifndef HS_CTL_H
+#define HS_CTL_H
+
+#include <jansson.h>
+#include <sys/types.h>
+
+#define CTL_MAX_MSG 65536
+
+struct loop;
+struct ctl_server;
+struct ctl_conn;
+
+/*
+ * Called for every valid request (a JSON object with a string "cmd").
+ * The handler answers with ctl_reply/ctl_error (now or later, while conn lives).
+ * Malformed messages never reach it: the server answers them with an error itself.
+ */
+typedef void (*ctl_request_cb)(void *arg, struct ctl_conn *conn, json_t *req, const char *cmd);
+/* Called when a client sends an unsolicited "event" message (e.g. heartbeatd -> watchd). */
+typedef void (*ctl_event_cb)(void *arg, struct ctl_conn *conn, json_t *msg, const char *event);
+typedef void (*ctl_close_cb)(void *arg, struct ctl_conn *conn);
+
+struct ctl_handlers {
+    ctl_request_cb request;
+    ctl_event_cb event;   /* may be NULL */
+    ctl_close_cb close;   /* may be NULL */
+    void *arg;
+};
+
+/* Creates the socket at path (mode 0600), accepting peers with uid 0 or allowed_uid. */
+struct ctl_server *ctl_server_open(struct loop *l, const char *path, uid_t allowed_uid,
+                                   const struct ctl_handlers *h);
+void ctl_server_close(struct ctl_server *s);
+
+/* Reply to req (copies its "id"). ok=true plus the fields of body (may be NULL; stolen). */
+void ctl_reply(struct ctl_conn *c, json_t *req, json_t *body);
+void ctl_error(struct ctl_conn *c, json_t *req, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Send any message (e.g. an event) to one connection or every connection. */
+int ctl_conn_send(struct ctl_conn *c, json_t *msg);
+void ctl_broadcast(struct ctl_server *s, json_t *msg);
+/* Per-connection user data (e.g. "this is heartbeatd"). */
+void ctl_conn_set_data(struct ctl_conn *c, void *data);
+void *ctl_conn_data(struct ctl_conn *c);
+
+/*
+ * Message validation, shared by server and client and driven by the fuzzer:
+ * parses buf into a JSON object; returns NULL and fills err if it is not one.
+ */
+json_t *ctl_parse(const char *buf, size_t len, char *err, size_t errlen);
+
+/* Client side (blocking, with timeouts; for vipctl and for daemons talking to daemons). */
+int ctl_connect(const char *path);                   /* returns fd or -1 (errno set) */
+int ctl_send(int fd, json_t *msg);                    /* 0 or -1 */
+json_t *ctl_recv(int fd, int timeout_ms);             /* next message, or NULL */
+/* Sends req (adds an "id"), returns the reply with that id (events in between are dropped). */
+json_t *ctl_call(const char *path, json_t *req, int timeout_ms, char *err, size_t errlen);
+
+#endif

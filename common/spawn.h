@@ -1,0 +1,32 @@
+/* spawn.h: running hooks and helper commands, bounded in time, output to the log. */
+#ifndef HS_SPAWN_H
+#define HS_SPAWN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct loop;
+
+/* status: exit code (0..255), 128+signal if killed by a signal, -1 on timeout or spawn failure. */
+typedef void (*spawn_done_cb)(void *arg, int status);
+
+/*
+ * Starts argv (argv[0] a path) with env_extra ("KEY=VALUE", NULL-terminated, added to
+ * the environment) in its own process group. Its stdout/stderr lines go to the log as
+ * "name: line". After timeout_ns the group gets SIGTERM, then SIGKILL a second later.
+ * Returns a handle id > 0, or -1.
+ */
+int spawn_start(struct loop *l, const char *name, char *const argv[], char *const env_extra[],
+                int64_t timeout_ns, spawn_done_cb cb, void *arg);
+/* The same through /bin/sh -c cmd (service hooks). */
+int spawn_shell(struct loop *l, const char *name, const char *cmd, char *const env_extra[],
+                int64_t timeout_ns, spawn_done_cb cb, void *arg);
+/* Blocking run for commands: returns status as above. */
+int spawn_wait(const char *name, char *const argv[], char *const env_extra[], int64_t timeout_ns);
+/* Number of children still running (watchd waits for them on shutdown). */
+int spawn_running(void);
+
+/* Directory of the running executable, to find sibling binaries (vipctl next to watchd). */
+int self_dir(char *buf, size_t len);
+
+#endif
