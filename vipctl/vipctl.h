@@ -1,0 +1,28 @@
+/* vipctl.h: verbs shared between vipctl's files. */
+#ifndef HS_VIPCTL_H
+#define HS_VIPCTL_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "conf.h"
+
+/* Exit codes (DESIGN §5). */
+#define EXIT_DONE    0
+#define EXIT_FAILED  1
+#define EXIT_USAGE   2
+#define EXIT_REFUSED 3
+
+/* address.c: the virtual IP or virtual hostname (connection = vip | hostname). */
+int cmd_up(const struct conf *c);     /* holder check already done by main.c */
+int cmd_down(const struct conf *c);
+int cmd_garp(const struct conf *c);
+/* Adds "address" facts to a status object: present/points_at_holder, details. */
+void address_status(const struct conf *c, const char *holder, const char *holder_address,
+                    json_t *out);
+
+/* main.c: 1 if this node is the holder (asks watchd, else the database), 0 if not,
+ * -1 if it cannot tell; why gets a sentence either way. */
+int holder_check(const struct conf *c, char *why, size_t whylen);
+
+#endif
