@@ -1,0 +1,72 @@
+# tests/lib/common.sh: sourced by every tests/integ/*.t (bash, TAP output).
+# Gives: TAP helpers, a private temp dir $T, cleanup via at_exit, free ports,
+# and HS_BIN (the build whose binaries are under test).
+set -u
+HS_TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+HS_BIN=${HS_BIN:-$HS_TOP/build}
+export HS_TOP HS_BIN
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:exitcode=99}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+T=$(mktemp -d /tmp/hs-test.XXXXXX)
+chmod 755 "$T"
+_tap_n=0
+_tap_failed=0
+_cleanups=()
+
+at_exit() { _cleanups+=("$*"); }
+_run_cleanups() {
+    local i
+    for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[$i]}" >/dev/null 2>&1 || true; done
+    if [ "${HS_KEEP:-0}" = 1 ]; then echo "# kept $T" >&2; else rm -rf "$T"; fi
+}
+trap _run_cleanups EXIT
+trap 'exit 130' INT TERM
+
+plan() { echo "1..$1"; }
+diag() { printf '# %s\n' "$*" >&2; }
+ok() {
+    local cond=$1; shift
+    _tap_n=$((_tap_n + 1))
+    if [ "$cond" = 0 ]; then echo "ok $_tap_n - $*"; else
+        echo "not ok $_tap_n - $*"; _tap_failed=$((_tap_failed + 1)); fi
+}
+# check DESCRIPTION -- command...: ok if the command succeeds.
+check() { local d=$1; shift; [ "$1" = -- ] && shift; "$@"; ok $? "$d"; }
+is() {
+    local got=$1 want=$2; shift 2
+    if [ "$got" = "$want" ]; then ok 0 "$*"; else ok 1 "$*"; diag "got '$got', want '$want'"; fi
+}
+done_testing() { echo "1..$_tap_n"; [ $_tap_failed -eq 0 ]; }
+bail() { echo "Bail out! $*"; exit 1; }
+
+# need TOOL... : fails the test (never skips) with an install hint.
+need() {
+    local t
+    for t in "$@"; do
+        command -v "$t" >/dev/null 2>&1 || [ -x "$t" ] ||
+            bail "missing tool '$t': run 'bash scripts/deps.sh'"
+    done
+}
+
+# A TCP port that nothing listens on right now (random, in 20000..59999).
+free_port() {
+    local p
+    while :; do
+        p=$((20000 + RANDOM % 40000))
+        ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo "$p"; return; }
+    done
+}
+
+# wait_for SECONDS command...: polls every 50 ms until the command succeeds.
+wait_for() {
+    local limit=$1; shift
+    local end=$((SECONDS + limit))
+    until "$@" >/dev/null 2>&1; do
+        [ $SECONDS -ge "$end" ] && return 1
+        sleep 0.05
+    done
+}
+
+# Milliseconds since the epoch (for timelines in diag output).
+now_ms() { date +%s%3N; }

@@ -1,0 +1,40 @@
+# tests/lib/pg.sh: a throwaway PostgreSQL for one test (initdb in $T, own port and socket dir,
+# run as the postgres user because the server refuses root). Sets PG_PORT, PG_SOCK, PG_CONNINFO.
+PG_BINDIR=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+
+pg_start() {
+    [ -x "$PG_BINDIR/initdb" ] || bail "PostgreSQL server missing: run 'bash scripts/deps.sh'"
+    PG_DATA=$T/pgdata
+    PG_SOCK=$T/pgsock
+    PG_PORT=$(free_port)
+    mkdir -p "$PG_DATA" "$PG_SOCK"
+    chown postgres: "$PG_DATA" "$PG_SOCK"
+    chmod 700 "$PG_DATA"
+    runuser -u postgres -- "$PG_BINDIR/initdb" -D "$PG_DATA" -A trust -U postgres \
+        --no-sync >"$T/initdb.log" 2>&1 || bail "initdb failed: $(tail -n 3 "$T/initdb.log")"
+    cat >>"$PG_DATA/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = '$PG_SOCK'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 100
+CONF
+    at_exit pg_stop
+    pg_ctl_start || bail "postgres did not start: $(tail -n 5 "$T/pg.log")"
+    runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAt \
+        -c "CREATE DATABASE hs" postgres >/dev/null
+    PG_CONNINFO="host=127.0.0.1 port=$PG_PORT dbname=hs user=postgres"
+    export PG_PORT PG_SOCK PG_CONNINFO PG_DATA
+}
+pg_ctl_start() {
+    runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$T/pg.log" -w -t 30 start >/dev/null
+}
+pg_stop() { runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null 2>&1; }
+pg_restart() { pg_stop; pg_ctl_start; }
+# psql_hs SQL: runs SQL on the test database, unaligned tuples only.
+psql_hs() {
+    runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAtX \
+        -v ON_ERROR_STOP=1 -c "$1" hs
+}
