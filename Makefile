@@ -10,7 +10,7 @@ SAN       ?=
 JOBS      ?= -j2
 
 CFLAGS    ?= -O2 -g
-CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
              -Icommon -DHS_VERSION='"$(VERSION)"' $(SAN)
 LDFLAGS   += $(SAN)
 

@@ -1,0 +1,624 @@
+/*
+ * conf.c: the configuration file. Strict INI: every section and key is in keys[]
+ * below; an unknown key, a bad value, a duplicate or a missing required key is an
+ * error naming file:line: key. Durations take ms/s/m suffixes.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include "clock.h"
+#include "conf.h"
+
+enum key_type { K_STR, K_DURATION, K_INT, K_BOOL, K_CONNECTION, K_NETMASK, K_LIST, K_PEERS,
+                K_SECRET_FILE, K_PATH, K_MSEC };
+
+struct key {
+    const char *section;
+    const char *name;
+    enum key_type type;
+    size_t offset;
+    size_t size;          /* K_STR/K_PATH: buffer size */
+    long min, max;        /* K_INT; K_DURATION in ms */
+};
+
+#define OFF(f) offsetof(struct conf, f)
+#define STR(s, k, f) {s, k, K_STR, OFF(f), sizeof(((struct conf *)0)->f), 0, 0}
+#define PATHK(s, k, f) {s, k, K_PATH, OFF(f), sizeof(((struct conf *)0)->f), 0, 0}
+#define DUR(s, k, f, lo, hi) {s, k, K_DURATION, OFF(f), 0, lo, hi}
+#define INT(s, k, f, lo, hi) {s, k, K_INT, OFF(f), 0, lo, hi}
+#define BOOL(s, k, f) {s, k, K_BOOL, OFF(f), 0, 0, 0}
+
+static const struct key keys[] = {
+    STR("cluster", "name", cluster),
+    STR("cluster", "node", node),
+    STR("cluster", "address", address),
+    STR("cluster", "primary", primary),
+    {"cluster", "connection", K_CONNECTION, OFF(connection), 0, 0, 0},
+    STR("cluster", "database", database),
+    {"cluster", "database_file", K_SECRET_FILE, OFF(database), sizeof(((struct conf *)0)->database), 0, 0},
+    PATHK("cluster", "run_dir", run_dir),
+    STR("cluster", "user", user),
+
+    DUR("heartbeat", "interval", interval_ns, 50, 3600000),
+    DUR("heartbeat", "takeover_timeout", takeover_timeout_ns, 500, 86400000),
+    DUR("heartbeat", "fence_after", fence_after_ns, 100, 86400000),
+    INT("heartbeat", "priority", priority, 0, 1000000),
+
+    STR("vip", "address", vip_address),
+    {"vip", "netmask", K_NETMASK, OFF(vip_prefix), 0, 0, 0},
+    STR("vip", "interface", vip_interface),
+    INT("vip", "garp_count", garp_count, 0, 100),
+    DUR("vip", "garp_interval", garp_interval_ns, 1, 60000),
+
+    STR("dns", "type", dns_type),
+    STR("dns", "server", dns_server),
+    STR("dns", "zone", dns_zone),
+    STR("dns", "hostname", dns_hostname),
+    DUR("dns", "ttl", dns_ttl_ns, 1000, 86400000),
+    STR("dns", "tsig_name", tsig_name),
+    PATHK("dns", "tsig_secret_file", tsig_secret_file),
+    STR("dns", "tsig_algorithm", tsig_algorithm),
+
+    {"sync", "paths", K_LIST, OFF(sync_paths), OFF(n_sync_paths), 0, 0},
+    PATHK("sync", "root", sync_root),
+    {"sync", "exclude", K_LIST, OFF(sync_exclude), OFF(n_sync_exclude), 0, 0},
+    {"sync", "peers", K_PEERS, OFF(sync_peers), 0, 0, 0},
+    STR("sync", "ssh_user", ssh_user),
+    PATHK("sync", "ssh_key", ssh_key),
+    PATHK("sync", "known_hosts", known_hosts),
+    STR("sync", "remote_command", remote_command),
+    {"sync", "delay_ms", K_MSEC, OFF(sync_delay_ns), 0, 0, 60000},
+    DUR("sync", "reconcile_interval", reconcile_interval_ns, 1000, 86400000),
+
+    PATHK("shared", "folder", shared_folder),
+
+    STR("notify", "email", email),
+    STR("notify", "smtp_url", smtp_url),
+    STR("notify", "from", mail_from),
+    BOOL("notify", "starttls", starttls),
+    STR("notify", "user", smtp_user),
+    PATHK("notify", "password_file", password_file),
+    DUR("notify", "max_clock_skew", max_clock_skew_ns, 1, 3600000),
+    DUR("notify", "pause_alert_after", pause_alert_after_ns, 1000, 86400000 * 7L),
+
+    STR("service", "start", service_start),
+    STR("service", "stop", service_stop),
+    STR("service", "check", service_check),
+    DUR("service", "check_interval", check_interval_ns, 50, 3600000),
+    INT("service", "check_failures", check_failures, 1, 1000),
+    DUR("service", "hook_timeout", hook_timeout_ns, 100, 3600000),
+
+    BOOL("upgrade", "auto", upgrade_auto),
+};
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+struct parser {
+    const char *name;
+    int line;
+    int key_line[NKEYS];
+    char *err;
+    size_t errlen;
+};
+
+static int perr(struct parser *p, int line, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int perr(struct parser *p, int line, const char *key, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    if (line > 0 && key)
+        snprintf(p->err, p->errlen, "%s:%d: %s: %s", p->name, line, key, why);
+    else if (line > 0)
+        snprintf(p->err, p->errlen, "%s:%d: %s", p->name, line, why);
+    else if (key)
+        snprintf(p->err, p->errlen, "%s: %s: %s", p->name, key, why);
+    else
+        snprintf(p->err, p->errlen, "%s: %s", p->name, why);
+    return -1;
+}
+
+void conf_defaults(struct conf *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->connection = CONN_NONE;
+    snprintf(c->run_dir, sizeof(c->run_dir), "/run/hotstandby");
+    c->interval_ns = 10 * NS_PER_SEC;
+    c->takeover_timeout_ns = 60 * NS_PER_SEC;
+    c->fence_after_ns = 0; /* derived: takeover_timeout / 2 */
+    c->priority = 100;
+    c->vip_prefix = -1;
+    c->garp_count = 5;
+    c->garp_interval_ns = 200 * NS_PER_MS;
+    snprintf(c->dns_type, sizeof(c->dns_type), "bind");
+    c->dns_ttl_ns = 30 * NS_PER_SEC;
+    snprintf(c->tsig_algorithm, sizeof(c->tsig_algorithm), "hmac-sha256");
+    snprintf(c->sync_root, sizeof(c->sync_root), "/");
+    snprintf(c->ssh_user, sizeof(c->ssh_user), "root");
+    snprintf(c->remote_command, sizeof(c->remote_command), "syncd --serve");
+    c->sync_delay_ns = 10 * NS_PER_MS;
+    c->reconcile_interval_ns = 10 * 60 * NS_PER_SEC;
+    c->starttls = 1;
+    c->max_clock_skew_ns = 2 * NS_PER_SEC;
+    c->pause_alert_after_ns = 3600 * NS_PER_SEC;
+    c->check_interval_ns = 0; /* derived: interval */
+    c->check_failures = 3;
+    c->hook_timeout_ns = 30 * NS_PER_SEC;
+}
+
+const char *connection_name(enum connection c)
+{
+    return c == CONN_VIP ? "vip" : c == CONN_HOSTNAME ? "hostname" : "none";
+}
+
+int conf_parse_duration(const char *s, int64_t *out_ns)
+{
+    char *end;
+    errno = 0;
+    if (!isdigit((unsigned char)*s))
+        return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || v > 1000000000ULL)
+        return -1;
+    int64_t unit;
+    if (*end == '\0' || strcmp(end, "s") == 0)
+        unit = NS_PER_SEC;
+    else if (strcmp(end, "ms") == 0)
+        unit = NS_PER_MS;
+    else if (strcmp(end, "m") == 0)
+        unit = 60 * NS_PER_SEC;
+    else
+        return -1;
+    *out_ns = (int64_t)v * unit;
+    return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+        return *out = 1, 0;
+    if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+        return *out = 0, 0;
+    return -1;
+}
+
+/* "255.255.255.0", "24", "/24" (IPv6: "64" or "/64"). Contiguous masks only. */
+static int parse_netmask(const char *v, int *prefix)
+{
+    if (*v == '/')
+        v++;
+    if (strchr(v, '.')) {
+        struct in_addr a;
+        if (inet_pton(AF_INET, v, &a) != 1)
+            return -1;
+        uint32_t m = ntohl(a.s_addr);
+        int n = 0;
+        while (n < 32 && (m & (0x80000000u >> n)))
+            n++;
+        if (n < 32 && (m << n) != 0)
+            return -1; /* holes in the mask */
+        *prefix = n;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long n = strtol(v, &end, 10);
+    if (errno || *end || end == v || n < 0 || n > 128)
+        return -1;
+    *prefix = (int)n;
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = '\0';
+    return s;
+}
+
+/* Splits a comma-separated list into n slots of CONF_STR bytes. */
+static int split_list(struct parser *p, const char *key, char *v, char (*slots)[CONF_STR],
+                      int *n)
+{
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(v, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        tok = trim(tok);
+        if (!*tok)
+            continue;
+        if (*n >= CONF_MAX_LIST)
+            return perr(p, p->line, key, "more than %d entries", CONF_MAX_LIST);
+        if (strlen(tok) >= CONF_STR)
+            return perr(p, p->line, key, "entry longer than %d bytes", CONF_STR - 1);
+        snprintf(slots[(*n)++], CONF_STR, "%s", tok);
+    }
+    return 0;
+}
+
+/* node=host[:port], comma-separated; [v6]:port for IPv6 literals. */
+static int parse_peers(struct parser *p, char *v, struct conf *c)
+{
+    char items[CONF_MAX_LIST][CONF_STR];
+    int n;
+    if (split_list(p, "peers", v, items, &n) < 0)
+        return -1;
+    c->n_sync_peers = 0;
+    for (int i = 0; i < n; i++) {
+        struct conf_peer *pe = &c->sync_peers[c->n_sync_peers++];
+        char *eq = strchr(items[i], '=');
+        if (!eq || eq == items[i] || !eq[1] || (size_t)(eq - items[i]) >= sizeof(pe->node))
+            return perr(p, p->line, "peers", "'%s' is not node=host[:port]", items[i]);
+        *eq = '\0';
+        snprintf(pe->node, sizeof(pe->node), "%s", items[i]);
+        char *host = eq + 1, *port = NULL;
+        if (*host == '[') {
+            char *close = strchr(host, ']');
+            if (!close)
+                return perr(p, p->line, "peers", "'%s': unbalanced '['", host);
+            *close = '\0';
+            host++;
+            if (close[1] == ':')
+                port = close + 2;
+            else if (close[1])
+                return perr(p, p->line, "peers", "junk after ']'");
+        } else if ((port = strchr(host, ':')) != NULL) {
+            *port++ = '\0';
+        }
+        snprintf(pe->host, sizeof(pe->host), "%s", host);
+        pe->port = 22;
+        if (port) {
+            char *end;
+            long pn = strtol(port, &end, 10);
+            if (*end || end == port || pn < 1 || pn > 65535)
+                return perr(p, p->line, "peers", "bad port '%s'", port);
+            pe->port = (int)pn;
+        }
+    }
+    return 0;
+}
+
+int conf_read_secret(const char *path, char *buf, size_t buflen, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    /* A secret others can read is no longer a secret: refuse rather than use it. */
+    if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+        snprintf(err, errlen, "%s: secret file is accessible by group or others (mode %04o); "
+                 "chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+        close(fd);
+        return -1;
+    }
+    size_t len = 0;
+    while (len + 1 < buflen) {
+        ssize_t n = read(fd, buf + len, buflen - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            snprintf(err, errlen, "%s: %s", path, strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    char extra;
+    if (len + 1 >= buflen && read(fd, &extra, 1) == 1) {
+        snprintf(err, errlen, "%s: secret longer than %zu bytes", path, buflen - 1);
+        close(fd);
+        return -1;
+    }
+    close(fd);
+    while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
+        len--;
+    buf[len] = '\0';
+    return (int)len;
+}
+
+static int set_value(struct parser *p, const struct key *k, char *v, struct conf *c)
+{
+    char *field = (char *)c + k->offset;
+    int64_t ns;
+    switch (k->type) {
+    case K_STR:
+    case K_PATH:
+        if (strlen(v) >= k->size)
+            return perr(p, p->line, k->name, "value longer than %zu bytes", k->size - 1);
+        if (k->type == K_PATH && *v && *v != '/')
+            return perr(p, p->line, k->name, "'%s' is not an absolute path", v);
+        snprintf(field, k->size, "%s", v);
+        return 0;
+    case K_DURATION:
+        if (conf_parse_duration(v, &ns) < 0)
+            return perr(p, p->line, k->name, "'%s' is not a duration (e.g. 500ms, 10s, 2m)", v);
+        if (ns < k->min * NS_PER_MS || ns > k->max * NS_PER_MS)
+            return perr(p, p->line, k->name, "'%s' out of range (%ld ms .. %ld ms)", v, k->min,
+                        k->max);
+        *(int64_t *)field = ns;
+        return 0;
+    case K_INT:
+    case K_MSEC: {
+        char *end;
+        errno = 0;
+        long n = strtol(v, &end, 10);
+        if (errno || *end || end == v)
+            return perr(p, p->line, k->name, "'%s' is not an integer", v);
+        if (n < k->min || n > k->max)
+            return perr(p, p->line, k->name, "%ld out of range (%ld .. %ld)", n, k->min, k->max);
+        if (k->type == K_MSEC)
+            *(int64_t *)field = n * NS_PER_MS;
+        else
+            *(int *)field = (int)n;
+        return 0;
+    }
+    case K_BOOL:
+        if (parse_bool(v, (int *)field) < 0)
+            return perr(p, p->line, k->name, "'%s' is not yes or no", v);
+        return 0;
+    case K_CONNECTION:
+        if (!strcmp(v, "vip"))
+            c->connection = CONN_VIP;
+        else if (!strcmp(v, "hostname"))
+            c->connection = CONN_HOSTNAME;
+        else if (!strcmp(v, "none"))
+            c->connection = CONN_NONE;
+        else
+            return perr(p, p->line, k->name, "'%s' is not vip, hostname or none", v);
+        return 0;
+    case K_NETMASK:
+        if (parse_netmask(v, &c->vip_prefix) < 0)
+            return perr(p, p->line, k->name, "'%s' is not a netmask or prefix length", v);
+        return 0;
+    case K_LIST:
+        return split_list(p, k->name, v, (char(*)[CONF_STR])field,
+                          (int *)((char *)c + k->size));
+    case K_PEERS:
+        return parse_peers(p, v, c);
+    case K_SECRET_FILE: {
+        char why[512];
+        if (*v != '/')
+            return perr(p, p->line, k->name, "'%s' is not an absolute path", v);
+        if (conf_read_secret(v, field, k->size, why, sizeof(why)) < 0)
+            return perr(p, p->line, k->name, "%s", why);
+        return 0;
+    }
+    }
+    return perr(p, p->line, k->name, "internal: unknown key type");
+}
+
+static const struct key *find_key(const char *section, const char *name, size_t *idx)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].section, section) && !strcmp(keys[i].name, name))
+            return *idx = i, &keys[i];
+    return NULL;
+}
+
+static int known_section(const char *s)
+{
+    for (size_t i = 0; i < NKEYS; i++)
+        if (!strcmp(keys[i].section, s))
+            return 1;
+    return 0;
+}
+
+static int parse_line(struct parser *p, char *line, char *section, size_t seclen,
+                      struct conf *c)
+{
+    char *s = trim(line);
+    if (*s == '\0' || *s == '#' || *s == ';')
+        return 0;
+    if (*s == '[') {
+        char *close = strchr(s, ']');
+        if (!close || close[1] != '\0')
+            return perr(p, p->line, NULL, "malformed section header '%s'", s);
+        *close = '\0';
+        char *name = trim(s + 1);
+        if (!known_section(name))
+            return perr(p, p->line, NULL, "unknown section [%s]", name);
+        snprintf(section, seclen, "%s", name);
+        return 0;
+    }
+    char *eq = strchr(s, '=');
+    if (!eq)
+        return perr(p, p->line, NULL, "expected 'key = value', got '%.40s'", s);
+    *eq = '\0';
+    char *key = trim(s), *val = trim(eq + 1);
+    if (!*section)
+        return perr(p, p->line, key, "key outside of any [section]");
+    size_t idx;
+    const struct key *k = find_key(section, key, &idx);
+    if (!k)
+        return perr(p, p->line, key, "unknown key in [%s]", section);
+    if (p->key_line[idx])
+        return perr(p, p->line, key, "duplicate key (first set on line %d)", p->key_line[idx]);
+    p->key_line[idx] = p->line;
+    if ((k->type == K_STR || k->type == K_PATH) && !*val)
+        return 0; /* empty = unset */
+    if (!*val)
+        return perr(p, p->line, key, "empty value");
+    return set_value(p, k, val, c);
+}
+
+static int line_of(struct parser *p, const char *section, const char *name)
+{
+    size_t idx;
+    return find_key(section, name, &idx) ? p->key_line[idx] : 0;
+}
+
+#define REQUIRE(cond, sec, key, ...)                                                         \
+    do {                                                                                     \
+        if (!(cond))                                                                         \
+            return perr(p, line_of(p, sec, key), key, __VA_ARGS__);                          \
+    } while (0)
+
+static int valid_name(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+            return 0;
+    return 1;
+}
+
+/* Absolute, and no ".." component anywhere. */
+static int clean_abs_path(const char *s)
+{
+    if (*s != '/')
+        return 0;
+    for (const char *q = s; (q = strstr(q, "..")) != NULL; q += 2)
+        if (q[-1] == '/' && (q[2] == '/' || q[2] == '\0'))
+            return 0;
+    return 1;
+}
+
+static int validate(struct parser *p, struct conf *c)
+{
+    REQUIRE(*c->cluster, "cluster", "name", "required ([cluster] name)");
+    REQUIRE(valid_name(c->cluster), "cluster", "name", "use letters, digits, '-', '_', '.'");
+    REQUIRE(*c->node, "cluster", "node", "required ([cluster] node)");
+    REQUIRE(valid_name(c->node), "cluster", "node", "use letters, digits, '-', '_', '.'");
+    REQUIRE(*c->database, "cluster", "database", "required (database or database_file)");
+    REQUIRE(!(line_of(p, "cluster", "database") && line_of(p, "cluster", "database_file")),
+            "cluster", "database_file", "set database or database_file, not both");
+    if (!c->fence_after_ns)
+        c->fence_after_ns = c->takeover_timeout_ns / 2;
+    REQUIRE(c->interval_ns < c->takeover_timeout_ns, "heartbeat", "interval",
+            "must be shorter than takeover_timeout");
+    /* The safety argument (DESIGN §3): the active stops acting before any standby may act. */
+    REQUIRE(c->fence_after_ns < c->takeover_timeout_ns, "heartbeat", "fence_after",
+            "must be shorter than takeover_timeout");
+    REQUIRE(c->fence_after_ns > c->interval_ns, "heartbeat", "fence_after",
+            "must be longer than interval (one renewal must fit before fencing)");
+    if (!c->check_interval_ns)
+        c->check_interval_ns = c->interval_ns;
+    if (c->connection == CONN_VIP) {
+        REQUIRE(*c->vip_address, "vip", "address", "required when connection = vip");
+        REQUIRE(*c->vip_interface, "vip", "interface", "required when connection = vip");
+        int v6 = strchr(c->vip_address, ':') != NULL;
+        unsigned char buf[16];
+        REQUIRE(inet_pton(v6 ? AF_INET6 : AF_INET, c->vip_address, buf) == 1, "vip", "address",
+                "'%s' is not an IPv4 or IPv6 address", c->vip_address);
+        if (c->vip_prefix < 0)
+            c->vip_prefix = v6 ? 64 : 24;
+        REQUIRE(c->vip_prefix <= (v6 ? 128 : 32), "vip", "netmask",
+                "prefix /%d too long for %s", c->vip_prefix, v6 ? "IPv6" : "IPv4");
+    }
+    if (c->connection == CONN_HOSTNAME) {
+        REQUIRE(*c->dns_server, "dns", "server", "required when connection = hostname");
+        REQUIRE(*c->dns_zone, "dns", "zone", "required when connection = hostname");
+        REQUIRE(*c->dns_hostname, "dns", "hostname", "required when connection = hostname");
+        REQUIRE(*c->tsig_name, "dns", "tsig_name", "required when connection = hostname");
+        REQUIRE(*c->tsig_secret_file, "dns", "tsig_secret_file",
+                "required when connection = hostname");
+        REQUIRE(*c->address, "cluster", "address",
+                "required when connection = hostname (the record points at it)");
+        REQUIRE(!strcmp(c->dns_type, "bind"), "dns", "type", "only 'bind' is supported");
+    }
+    for (int i = 0; i < c->n_sync_paths; i++)
+        REQUIRE(clean_abs_path(c->sync_paths[i]), "sync", "paths",
+                "'%s' must be absolute and without '..'", c->sync_paths[i]);
+    REQUIRE(!*c->email || *c->smtp_url, "notify", "smtp_url", "required when email is set");
+    return 0;
+}
+
+int conf_parse(const char *name, const char *text, size_t len, struct conf *c, char *err,
+               size_t errlen)
+{
+    struct parser p = {.name = name, .err = err, .errlen = errlen};
+    char section[64] = "";
+    char line[4096];
+
+    conf_defaults(c);
+    snprintf(c->path, sizeof(c->path), "%s", name);
+    size_t pos = 0;
+    while (pos < len) {
+        size_t end = pos;
+        while (end < len && text[end] != '\n')
+            end++;
+        p.line++;
+        if (end - pos >= sizeof(line))
+            return perr(&p, p.line, NULL, "line longer than %zu bytes", sizeof(line) - 1);
+        memcpy(line, text + pos, end - pos);
+        line[end - pos] = '\0';
+        if (memchr(line, '\0', end - pos))
+            return perr(&p, p.line, NULL, "NUL byte in line");
+        if (parse_line(&p, line, section, sizeof(section), c) < 0)
+            return -1;
+        pos = end + 1;
+    }
+    return validate(&p, c);
+}
+
+int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    char *buf = NULL;
+    size_t cap = 0, len = 0;
+    for (;;) {
+        if (len + 4096 > cap) {
+            if (cap > (1u << 20)) {
+                snprintf(err, errlen, "%s: larger than 1 MiB", path);
+                free(buf);
+                fclose(f);
+                return -1;
+            }
+            char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                snprintf(err, errlen, "%s: out of memory", path);
+                return -1;
+            }
+            buf = nb;
+        }
+        size_t n = fread(buf + len, 1, cap - len, f);
+        len += n;
+        if (n == 0)
+            break;
+    }
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) {
+        snprintf(err, errlen, "%s: read error", path);
+        free(buf);
+        return -1;
+    }
+    int rc = conf_parse(path, buf ? buf : "", len, c, err, errlen);
+    free(buf);
+    return rc;
+}
+
+void conf_sock_path(const struct conf *c, const char *daemon, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/%s.sock", c->run_dir, daemon);
+}
