@@ -40,7 +40,7 @@ PGresult *db_exec_wait(PGconn *conn, const char *sql, int nparams, const char *c
 int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen);
 extern const char db_schema_sql[];
 
-/* Adds keepalive / tcp_user_timeout defaults to a conninfo that lacks them. */
-void db_conninfo_harden(const char *in, char *out, size_t outlen, int64_t deadline_ns);
+/* The last connection or query failure, one line (for status output). */
+const char *db_last_error(const struct db *d);
 
 #endif

@@ -3,6 +3,7 @@
 #define HS_LOOP_H
 
 #include <signal.h>
+#include <sys/epoll.h>
 #include <stdint.h>
 
 struct loop;

@@ -1,0 +1,405 @@
+/*
+ * ctl.c: control sockets (DESIGN §4). SOCK_SEQPACKET keeps message boundaries, so one
+ * recv is one JSON object. The server checks SO_PEERCRED on accept, answers malformed
+ * input itself and never blocks on a slow peer (a full socket buffer drops the peer).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "ctl.h"
+#include "log.h"
+#include "loop.h"
+
+struct ctl_conn {
+    struct ctl_server *server;
+    int fd;
+    pid_t pid;
+    uid_t uid;
+    void *data;
+    struct ctl_conn *next;
+};
+
+struct ctl_server {
+    struct loop *loop;
+    int fd;
+    char path[108];
+    uid_t allowed_uid;
+    struct ctl_handlers h;
+    struct ctl_conn *conns;
+};
+
+json_t *ctl_parse(const char *buf, size_t len, char *err, size_t errlen)
+{
+    json_error_t jerr;
+    json_t *msg;
+
+    if (len == 0) {
+        snprintf(err, errlen, "empty message");
+        return NULL;
+    }
+    if (len > CTL_MAX_MSG) {
+        snprintf(err, errlen, "message of %zu bytes exceeds %d", len, CTL_MAX_MSG);
+        return NULL;
+    }
+    msg = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (msg == NULL) {
+        snprintf(err, errlen, "malformed JSON at byte %d: %s", jerr.position, jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(msg)) {
+        json_decref(msg);
+        snprintf(err, errlen, "message is not a JSON object");
+        return NULL;
+    }
+    json_t *cmd = json_object_get(msg, "cmd");
+    json_t *event = json_object_get(msg, "event");
+    if (cmd == NULL && event == NULL && json_object_get(msg, "ok") == NULL) {
+        json_decref(msg);
+        snprintf(err, errlen, "message has neither \"cmd\" nor \"event\"");
+        return NULL;
+    }
+    if ((cmd != NULL && !json_is_string(cmd)) || (event != NULL && !json_is_string(event))) {
+        json_decref(msg);
+        snprintf(err, errlen, "\"cmd\" and \"event\" must be strings");
+        return NULL;
+    }
+    json_t *id = json_object_get(msg, "id");
+    if (id != NULL && !json_is_integer(id)) {
+        json_decref(msg);
+        snprintf(err, errlen, "\"id\" must be an integer");
+        return NULL;
+    }
+    return msg;
+}
+
+static int send_msg(int fd, json_t *msg)
+{
+    char *s = json_dumps(msg, JSON_COMPACT);
+    if (s == NULL)
+        return -1;
+    size_t len = strlen(s);
+    ssize_t n;
+    do
+        n = send(fd, s, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    free(s);
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+static void conn_close(struct ctl_conn *c)
+{
+    struct ctl_server *s = c->server;
+    struct ctl_conn **pp;
+
+    if (s->h.close)
+        s->h.close(s->h.arg, c);
+    for (pp = &s->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    loop_del_fd(s->loop, c->fd);
+    close(c->fd);
+    free(c);
+}
+
+int ctl_conn_send(struct ctl_conn *c, json_t *msg)
+{
+    int rc = send_msg(c->fd, msg);
+    if (rc < 0)
+        log_debug("control: send to pid %d failed: %s", (int)c->pid, strerror(errno));
+    return rc;
+}
+
+static void reply_with_id(struct ctl_conn *c, json_t *req, json_t *msg)
+{
+    json_t *id = req ? json_object_get(req, "id") : NULL;
+    if (id != NULL)
+        json_object_set(msg, "id", id);
+    ctl_conn_send(c, msg);
+    json_decref(msg);
+}
+
+void ctl_reply(struct ctl_conn *c, json_t *req, json_t *body)
+{
+    json_t *msg = body ? body : json_object();
+    json_object_set_new(msg, "ok", json_true());
+    reply_with_id(c, req, msg);
+}
+
+void ctl_error(struct ctl_conn *c, json_t *req, const char *fmt, ...)
+{
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    json_t *msg = json_pack("{s:b,s:s}", "ok", 0, "error", buf);
+    reply_with_id(c, req, msg);
+}
+
+void ctl_broadcast(struct ctl_server *s, json_t *msg)
+{
+    for (struct ctl_conn *c = s->conns; c; c = c->next)
+        ctl_conn_send(c, msg);
+}
+
+void ctl_conn_set_data(struct ctl_conn *c, void *data) { c->data = data; }
+void *ctl_conn_data(struct ctl_conn *c) { return c->data; }
+
+static void conn_readable(void *arg, int fd, uint32_t events)
+{
+    struct ctl_conn *c = arg;
+    struct ctl_server *s = c->server;
+    static char buf[CTL_MAX_MSG + 1];
+    char err[256];
+    ssize_t n;
+
+    do
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n <= 0) {
+        conn_close(c);
+        return;
+    }
+    if ((size_t)n > CTL_MAX_MSG) {
+        log_warnx("control: pid %d sent %zd bytes, more than %d; refused", (int)c->pid, n,
+                  CTL_MAX_MSG);
+        ctl_error(c, NULL, "message of %zd bytes exceeds %d", n, CTL_MAX_MSG);
+        return;
+    }
+    json_t *msg = ctl_parse(buf, (size_t)n, err, sizeof(err));
+    if (msg == NULL) {
+        log_warnx("control: pid %d: %s", (int)c->pid, err);
+        ctl_error(c, NULL, "%s", err);
+        return;
+    }
+    const char *cmd = json_string_value(json_object_get(msg, "cmd"));
+    const char *event = json_string_value(json_object_get(msg, "event"));
+    if (cmd != NULL)
+        s->h.request(s->h.arg, c, msg, cmd);
+    else if (event != NULL && s->h.event != NULL)
+        s->h.event(s->h.arg, c, msg, event);
+    /* replies ("ok" without cmd/event) sent to a server are ignored */
+    json_decref(msg);
+}
+
+static void server_accept(void *arg, int fd, uint32_t events)
+{
+    struct ctl_server *s = arg;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (cfd < 0) {
+        if (errno != EAGAIN && errno != EINTR)
+            log_warn("control: accept on %s", s->path);
+        return;
+    }
+    if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        log_warn("control: SO_PEERCRED");
+        close(cfd);
+        return;
+    }
+    if (cred.uid != 0 && cred.uid != s->allowed_uid) {
+        log_warnx("control: refused pid %d uid %d on %s: not root or the configured user",
+                  (int)cred.pid, (int)cred.uid, s->path);
+        close(cfd);
+        return;
+    }
+    struct ctl_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        close(cfd);
+        return;
+    }
+    c->server = s;
+    c->fd = cfd;
+    c->pid = cred.pid;
+    c->uid = cred.uid;
+    if (loop_add_fd(s->loop, cfd, EPOLLIN, conn_readable, c) < 0) {
+        close(cfd);
+        free(c);
+        return;
+    }
+    c->next = s->conns;
+    s->conns = c;
+}
+
+struct ctl_server *ctl_server_open(struct loop *l, const char *path, uid_t allowed_uid,
+                                   const struct ctl_handlers *h)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        log_warnx("control: socket path %s is too long", path);
+        return NULL;
+    }
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        log_warn("control: socket");
+        return NULL;
+    }
+    /* A socket left by a crashed daemon is stale unless something answers on it. */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        log_warnx("control: %s is in use by a running daemon", path);
+        close(fd);
+        return NULL;
+    }
+    unlink(path);
+    mode_t old = umask(0177);
+    int rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc < 0 || chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
+        log_warn("control: bind %s", path);
+        close(fd);
+        return NULL;
+    }
+    struct ctl_server *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        fatal("calloc");
+    s->loop = l;
+    s->fd = fd;
+    s->allowed_uid = allowed_uid;
+    s->h = *h;
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    if (loop_add_fd(l, fd, EPOLLIN, server_accept, s) < 0) {
+        close(fd);
+        free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void ctl_server_close(struct ctl_server *s)
+{
+    if (s == NULL)
+        return;
+    while (s->conns)
+        conn_close(s->conns);
+    loop_del_fd(s->loop, s->fd);
+    close(s->fd);
+    unlink(s->path);
+    free(s);
+}
+
+/* ---- client side ---- */
+
+int ctl_connect(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+int ctl_send(int fd, json_t *msg)
+{
+    char *s = json_dumps(msg, JSON_COMPACT);
+    if (s == NULL)
+        return -1;
+    size_t len = strlen(s);
+    ssize_t n;
+    do
+        n = send(fd, s, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    free(s);
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+json_t *ctl_recv(int fd, int timeout_ms)
+{
+    static char buf[CTL_MAX_MSG + 1];
+    char err[256];
+    int64_t deadline = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
+
+    for (;;) {
+        int left = (int)((deadline - now_ns()) / NS_PER_MS);
+        if (left < 0)
+            left = 0;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int rc = poll(&p, 1, left);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        if (rc <= 0) {
+            errno = rc == 0 ? ETIMEDOUT : errno;
+            return NULL;
+        }
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_TRUNC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            errno = n == 0 ? ECONNRESET : errno;
+            return NULL;
+        }
+        if ((size_t)n > CTL_MAX_MSG) {
+            errno = EMSGSIZE;
+            return NULL;
+        }
+        json_t *msg = ctl_parse(buf, (size_t)n, err, sizeof(err));
+        if (msg == NULL) {
+            errno = EBADMSG;
+            return NULL;
+        }
+        return msg;
+    }
+}
+
+json_t *ctl_call(const char *path, json_t *req, int timeout_ms, char *err, size_t errlen)
+{
+    static json_int_t next_id = 1;
+    int64_t deadline = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
+    json_int_t id = next_id++;
+
+    int fd = ctl_connect(path);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    json_object_set_new(req, "id", json_integer(id));
+    if (ctl_send(fd, req) < 0) {
+        snprintf(err, errlen, "%s: send: %s", path, strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    for (;;) {
+        int left = (int)((deadline - now_ns()) / NS_PER_MS);
+        json_t *msg = ctl_recv(fd, left > 0 ? left : 0);
+        if (msg == NULL) {
+            snprintf(err, errlen, "%s: no answer: %s", path, strerror(errno));
+            close(fd);
+            return NULL;
+        }
+        json_t *rid = json_object_get(msg, "id");
+        if (json_is_integer(rid) && json_integer_value(rid) == id) {
+            close(fd);
+            return msg;
+        }
+        json_decref(msg);
+    }
+}

@@ -1,0 +1,591 @@
+/*
+ * db.c: PostgreSQL through nonblocking libpq. libpq's connect_timeout does not bound
+ * an asynchronous connect and nothing bounds a query, so every connect and every
+ * query here runs under our own CLOCK_BOOTTIME deadline; missing it drops the
+ * connection, because a server that hangs must never hang a daemon's decisions.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "db.h"
+#include "log.h"
+#include "loop.h"
+
+#define DB_MAX_CHANNELS 4
+#define BACKOFF_MIN_NS (100 * NS_PER_MS)
+#define BACKOFF_MAX_NS (5 * NS_PER_SEC)
+
+enum db_state { DB_DOWN, DB_CONNECTING, DB_UP };
+
+struct db_query {
+    char *sql;
+    int nparams;
+    char **params;
+    db_result_cb cb;
+    void *arg;
+    int internal;              /* LISTEN after a reconnect: not reported */
+    struct db_query *next;
+};
+
+struct db {
+    struct loop *loop;
+    char *conninfo;
+    int64_t deadline_ns;
+    PGconn *conn;
+    int fd;                    /* registered with the loop, -1 if none */
+    enum db_state state;
+    struct db_query *head, *tail;
+    struct db_query *inflight;
+    PGresult *last;            /* result of the in-flight query, delivered when complete */
+    struct loop_timer *deadline;
+    struct loop_timer *retry;
+    int64_t backoff_ns;
+    char channels[DB_MAX_CHANNELS][64];
+    int n_channels;
+    db_state_cb state_cb;
+    db_notify_cb notify_cb;
+    void *cb_arg;
+    char last_error[256];
+    int reported_down;         /* log a failure once when it starts, once when it clears */
+};
+
+static void db_connect_start(struct db *d);
+static void db_dispatch(struct db *d);
+
+/* Our defaults come first so that anything in the operator's conninfo overrides them. */
+static PGconn *connect_start(const char *conninfo, int64_t deadline_ns)
+{
+    char idle[16], user_timeout[16], ctimeout[16];
+    long deadline_ms = (long)(deadline_ns / NS_PER_MS);
+    snprintf(idle, sizeof(idle), "%ld", deadline_ms / 1000 > 1 ? deadline_ms / 1000 : 1);
+    snprintf(user_timeout, sizeof(user_timeout), "%ld", deadline_ms > 100 ? deadline_ms : 100);
+    snprintf(ctimeout, sizeof(ctimeout), "%ld", deadline_ms / 1000 > 2 ? deadline_ms / 1000 : 2);
+    const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval",
+                          "keepalives_count", "tcp_user_timeout", "connect_timeout",
+                          "application_name", "dbname", NULL};
+    const char *vals[] = {"1", idle, "1", "3", user_timeout, ctimeout, "hotstandby", conninfo,
+                          NULL};
+    return PQconnectStartParams(keys, vals, 1);
+}
+
+static void one_line(char *s)
+{
+    for (char *p = s; *p; p++)
+        if (*p == '\n')
+            *p = *(p + 1) ? ' ' : '\0';
+}
+
+static void set_error(struct db *d, const char *why)
+{
+    snprintf(d->last_error, sizeof(d->last_error), "%s", why);
+    one_line(d->last_error);
+}
+
+static void query_free(struct db_query *q)
+{
+    for (int i = 0; i < q->nparams; i++)
+        free(q->params[i]);
+    free(q->params);
+    free(q->sql);
+    free(q);
+}
+
+static void fail_query(struct db_query *q, const char *why)
+{
+    if (q->cb && !q->internal)
+        q->cb(q->arg, NULL, why);
+    query_free(q);
+}
+
+static void watch_fd(struct db *d, uint32_t events);
+
+/* Drops the connection, fails every pending query and schedules a reconnect. */
+static void db_drop(struct db *d, const char *why)
+{
+    set_error(d, why);
+    if (d->fd >= 0) {
+        loop_del_fd(d->loop, d->fd);
+        d->fd = -1;
+    }
+    if (d->conn) {
+        PQfinish(d->conn);
+        d->conn = NULL;
+    }
+    if (d->last) {
+        PQclear(d->last);
+        d->last = NULL;
+    }
+    loop_timer_stop(d->deadline);
+    int was_up = d->state == DB_UP;
+    d->state = DB_DOWN;
+    if (!d->reported_down) {
+        log_warnx("database: %s", d->last_error);
+        d->reported_down = 1;
+    }
+    struct db_query *q = d->inflight;
+    d->inflight = NULL;
+    if (q)
+        fail_query(q, d->last_error);
+    while ((q = d->head) != NULL) {
+        d->head = q->next;
+        fail_query(q, d->last_error);
+    }
+    d->tail = NULL;
+    if (was_up && d->state_cb)
+        d->state_cb(d->cb_arg, 0, d->last_error);
+    loop_timer_after(d->retry, d->backoff_ns);
+    d->backoff_ns = d->backoff_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : d->backoff_ns * 2;
+}
+
+static void on_deadline(void *arg)
+{
+    struct db *d = arg;
+    db_drop(d, d->state == DB_CONNECTING ? "connect timed out" : "query timed out");
+}
+
+static void on_retry(void *arg)
+{
+    db_connect_start(arg);
+}
+
+static void deliver_notifies(struct db *d)
+{
+    PGnotify *n;
+    while ((n = PQnotifies(d->conn)) != NULL) {
+        if (d->notify_cb)
+            d->notify_cb(d->cb_arg, n->relname, n->extra);
+        PQfreemem(n);
+    }
+}
+
+static void query_done(struct db *d)
+{
+    struct db_query *q = d->inflight;
+    PGresult *res = d->last;
+    d->inflight = NULL;
+    d->last = NULL;
+    loop_timer_stop(d->deadline);
+    if (res == NULL) {
+        fail_query(q, "no result");
+    } else {
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+            if (q->cb && !q->internal)
+                q->cb(q->arg, res, NULL);
+        } else {
+            char why[512];
+            snprintf(why, sizeof(why), "%s", PQresultErrorMessage(res));
+            one_line(why);
+            if (q->internal)
+                log_warnx("database: %s: %s", q->sql, why);
+            if (q->cb && !q->internal)
+                q->cb(q->arg, NULL, why);
+        }
+        PQclear(res);
+        query_free(q);
+    }
+}
+
+static void read_results(struct db *d)
+{
+    if (!PQconsumeInput(d->conn)) {
+        db_drop(d, PQerrorMessage(d->conn));
+        return;
+    }
+    while (d->inflight && !PQisBusy(d->conn)) {
+        PGresult *r = PQgetResult(d->conn);
+        if (r == NULL) {
+            query_done(d);
+            break;
+        }
+        if (d->last)
+            PQclear(d->last);
+        d->last = r;
+    }
+    if (d->conn)
+        deliver_notifies(d);
+    if (d->conn && d->inflight == NULL)
+        db_dispatch(d);
+}
+
+static void on_connected(struct db *d)
+{
+    loop_timer_stop(d->deadline);
+    d->state = DB_UP;
+    d->backoff_ns = BACKOFF_MIN_NS;
+    if (d->reported_down) {
+        log_info("database: connected to %s:%s", PQhost(d->conn), PQport(d->conn));
+        d->reported_down = 0;
+    }
+    /* LISTEN is per session: renew it before anyone relies on notifications. */
+    for (int i = 0; i < d->n_channels; i++) {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "LISTEN %s", d->channels[i]);
+        struct db_query *q = calloc(1, sizeof(*q));
+        if (q == NULL)
+            fatal("calloc");
+        q->sql = strdup(sql);
+        q->internal = 1;
+        q->next = d->head;
+        d->head = q;
+        if (d->tail == NULL)
+            d->tail = q;
+    }
+    watch_fd(d, EPOLLIN);
+    if (d->state_cb)
+        d->state_cb(d->cb_arg, 1, NULL);
+    if (d->state == DB_UP)
+        db_dispatch(d);
+}
+
+static void connect_poll(struct db *d)
+{
+    PostgresPollingStatusType st = PQconnectPoll(d->conn);
+    /* libpq may move to another socket (multi-host conninfo, retry without SSL). */
+    int fd = PQsocket(d->conn);
+    if (fd != d->fd && d->fd >= 0) {
+        loop_del_fd(d->loop, d->fd);
+        d->fd = -1;
+    }
+    switch (st) {
+    case PGRES_POLLING_READING:
+        watch_fd(d, EPOLLIN);
+        break;
+    case PGRES_POLLING_WRITING:
+        watch_fd(d, EPOLLOUT);
+        break;
+    case PGRES_POLLING_OK:
+        on_connected(d);
+        break;
+    default:
+        db_drop(d, PQerrorMessage(d->conn));
+        break;
+    }
+}
+
+static void on_fd(void *arg, int fd, uint32_t events)
+{
+    struct db *d = arg;
+    if (d->state == DB_CONNECTING) {
+        connect_poll(d);
+        return;
+    }
+    if (events & EPOLLOUT) {
+        int rc = PQflush(d->conn);
+        if (rc < 0) {
+            db_drop(d, PQerrorMessage(d->conn));
+            return;
+        }
+        if (rc == 0)
+            watch_fd(d, EPOLLIN);
+    }
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        read_results(d);
+}
+
+static void watch_fd(struct db *d, uint32_t events)
+{
+    int fd = PQsocket(d->conn);
+    if (fd < 0)
+        return;
+    if (d->fd == fd) {
+        loop_mod_fd(d->loop, fd, events);
+        return;
+    }
+    if (d->fd >= 0)
+        loop_del_fd(d->loop, d->fd);
+    d->fd = fd;
+    if (loop_add_fd(d->loop, fd, events, on_fd, d) < 0)
+        fatal("loop_add_fd %d", fd);
+}
+
+static void db_connect_start(struct db *d)
+{
+    d->conn = connect_start(d->conninfo, d->deadline_ns);
+    if (d->conn == NULL)
+        fatal("PQconnectStartParams: out of memory");
+    if (PQstatus(d->conn) == CONNECTION_BAD) {
+        db_drop(d, PQerrorMessage(d->conn));
+        return;
+    }
+    PQsetnonblocking(d->conn, 1);
+    d->state = DB_CONNECTING;
+    loop_timer_after(d->deadline, d->deadline_ns);
+    watch_fd(d, EPOLLOUT);
+}
+
+static void db_dispatch(struct db *d)
+{
+    if (d->state != DB_UP || d->inflight || d->head == NULL)
+        return;
+    struct db_query *q = d->head;
+    d->head = q->next;
+    if (d->head == NULL)
+        d->tail = NULL;
+    d->inflight = q;
+    int ok = q->nparams == 0 && q->internal
+                 ? PQsendQuery(d->conn, q->sql)
+                 : PQsendQueryParams(d->conn, q->sql, q->nparams, NULL,
+                                     (const char *const *)q->params, NULL, NULL, 0);
+    if (!ok) {
+        db_drop(d, PQerrorMessage(d->conn));
+        return;
+    }
+    loop_timer_after(d->deadline, d->deadline_ns);
+    int rc = PQflush(d->conn);
+    if (rc < 0)
+        db_drop(d, PQerrorMessage(d->conn));
+    else
+        watch_fd(d, rc == 1 ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+struct db *db_new(struct loop *l, const char *conninfo, int64_t deadline_ns)
+{
+    struct db *d = calloc(1, sizeof(*d));
+    if (d == NULL)
+        fatal("calloc");
+    d->loop = l;
+    d->conninfo = strdup(conninfo);
+    d->deadline_ns = deadline_ns;
+    d->fd = -1;
+    d->backoff_ns = BACKOFF_MIN_NS;
+    d->deadline = loop_timer_new(l, on_deadline, d);
+    d->retry = loop_timer_new(l, on_retry, d);
+    db_connect_start(d);
+    return d;
+}
+
+void db_free(struct db *d)
+{
+    if (d == NULL)
+        return;
+    d->state_cb = NULL;
+    if (d->fd >= 0)
+        loop_del_fd(d->loop, d->fd);
+    if (d->conn)
+        PQfinish(d->conn);
+    if (d->last)
+        PQclear(d->last);
+    struct db_query *q = d->inflight;
+    if (q)
+        query_free(q);
+    while ((q = d->head) != NULL) {
+        d->head = q->next;
+        query_free(q);
+    }
+    loop_timer_free(d->deadline);
+    loop_timer_free(d->retry);
+    free(d->conninfo);
+    free(d);
+}
+
+void db_set_callbacks(struct db *d, db_state_cb state, db_notify_cb notify, void *arg)
+{
+    d->state_cb = state;
+    d->notify_cb = notify;
+    d->cb_arg = arg;
+}
+
+void db_listen(struct db *d, const char *channel)
+{
+    if (d->n_channels >= DB_MAX_CHANNELS)
+        fatalx("db_listen: too many channels");
+    snprintf(d->channels[d->n_channels++], sizeof(d->channels[0]), "%s", channel);
+    if (d->state == DB_UP) {
+        char sql[96];
+        snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+        struct db_query *q = calloc(1, sizeof(*q));
+        if (q == NULL)
+            fatal("calloc");
+        q->sql = strdup(sql);
+        q->internal = 1;
+        if (d->tail)
+            d->tail->next = q;
+        else
+            d->head = q;
+        d->tail = q;
+        db_dispatch(d);
+    }
+}
+
+void db_set_deadline(struct db *d, int64_t deadline_ns) { d->deadline_ns = deadline_ns; }
+
+int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
+             db_result_cb cb, void *arg)
+{
+    if (d->state != DB_UP)
+        return -1;
+    struct db_query *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        fatal("calloc");
+    q->sql = strdup(sql);
+    q->nparams = nparams;
+    q->params = calloc(nparams > 0 ? nparams : 1, sizeof(char *));
+    for (int i = 0; i < nparams; i++)
+        q->params[i] = params[i] ? strdup(params[i]) : NULL;
+    q->cb = cb;
+    q->arg = arg;
+    if (d->tail)
+        d->tail->next = q;
+    else
+        d->head = q;
+    d->tail = q;
+    db_dispatch(d);
+    return 0;
+}
+
+int db_connected(const struct db *d) { return d->state == DB_UP; }
+
+int db_queue_len(const struct db *d)
+{
+    int n = d->inflight ? 1 : 0;
+    for (struct db_query *q = d->head; q; q = q->next)
+        n++;
+    return n;
+}
+
+const char *db_last_error(const struct db *d) { return d->last_error; }
+
+/* ---- blocking variants ---- */
+
+static int wait_fd(PGconn *conn, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = (deadline - now_ns()) / NS_PER_MS;
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {.fd = PQsocket(conn), .events = events};
+        int rc = poll(&p, 1, (int)left);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        return rc;
+    }
+}
+
+PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t errlen)
+{
+    int64_t deadline = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
+    PGconn *conn = connect_start(conninfo, (int64_t)timeout_ms * NS_PER_MS);
+    if (conn == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (PQstatus(conn) != CONNECTION_BAD) {
+        if (st == PGRES_POLLING_OK) {
+            PQsetnonblocking(conn, 1);
+            return conn;
+        }
+        if (st == PGRES_POLLING_FAILED)
+            break;
+        int rc = wait_fd(conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+        if (rc <= 0) {
+            snprintf(err, errlen, "connect timed out after %d ms", timeout_ms);
+            PQfinish(conn);
+            return NULL;
+        }
+        st = PQconnectPoll(conn);
+    }
+    snprintf(err, errlen, "%s", PQerrorMessage(conn));
+    one_line(err);
+    PQfinish(conn);
+    return NULL;
+}
+
+PGresult *db_exec_wait(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                       int timeout_ms, char *err, size_t errlen)
+{
+    int64_t deadline = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
+    int ok = nparams == 0 ? PQsendQuery(conn, sql)
+                          : PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (!ok)
+        goto fail;
+    int rc;
+    while ((rc = PQflush(conn)) == 1)
+        if (wait_fd(conn, POLLOUT, deadline) <= 0)
+            goto timeout;
+    if (rc < 0)
+        goto fail;
+    PGresult *last = NULL, *r;
+    for (;;) {
+        while (PQisBusy(conn)) {
+            if (wait_fd(conn, POLLIN, deadline) <= 0) {
+                if (last)
+                    PQclear(last);
+                goto timeout;
+            }
+            if (!PQconsumeInput(conn)) {
+                if (last)
+                    PQclear(last);
+                goto fail;
+            }
+        }
+        r = PQgetResult(conn);
+        if (r == NULL)
+            break;
+        if (last) {
+            /* keep the first error of a multi-statement string, else the last result */
+            ExecStatusType st = PQresultStatus(last);
+            if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+                PQclear(r);
+                continue;
+            }
+            PQclear(last);
+        }
+        last = r;
+    }
+    if (last == NULL) {
+        snprintf(err, errlen, "no result");
+        return NULL;
+    }
+    ExecStatusType st = PQresultStatus(last);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "%s", PQresultErrorMessage(last));
+        one_line(err);
+        PQclear(last);
+        return NULL;
+    }
+    return last;
+timeout:
+    snprintf(err, errlen, "query timed out after %d ms", timeout_ms);
+    return NULL;
+fail:
+    snprintf(err, errlen, "%s", PQerrorMessage(conn));
+    one_line(err);
+    return NULL;
+}
+
+/* Same key for every hotstandby process: "hsschema" as an int64. */
+#define SCHEMA_LOCK_KEY "7522018851094111589"
+
+int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen)
+{
+    char e[512];
+    PGresult *r = db_exec_wait(conn, "SELECT pg_advisory_lock(" SCHEMA_LOCK_KEY ")", 0, NULL,
+                               timeout_ms, e, sizeof(e));
+    if (r == NULL) {
+        snprintf(err, errlen, "schema lock: %s", e);
+        return -1;
+    }
+    PQclear(r);
+    r = db_exec_wait(conn, db_schema_sql, 0, NULL, timeout_ms, e, sizeof(e));
+    int rc = 0;
+    if (r == NULL) {
+        snprintf(err, errlen,
+                 "applying the schema failed (%s); a database user without DDL rights "
+                 "needs common/schema.sql applied by hand",
+                 e);
+        rc = -1;
+    } else {
+        PQclear(r);
+    }
+    r = db_exec_wait(conn, "SELECT pg_advisory_unlock(" SCHEMA_LOCK_KEY ")", 0, NULL,
+                     timeout_ms, e, sizeof(e));
+    if (r)
+        PQclear(r);
+    return rc;
+}

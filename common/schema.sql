@@ -1,0 +1,62 @@
+-- hotstandby schema (DESIGN §2). Applied by watchd at start under pg_advisory_lock;
+-- every statement is idempotent. A user without DDL rights applies this file by hand:
+--   psql "$conninfo" -f common/schema.sql
+CREATE TABLE IF NOT EXISTS hs_meta (
+    schema_version int NOT NULL
+);
+INSERT INTO hs_meta (schema_version) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM hs_meta);
+
+CREATE TABLE IF NOT EXISTS hs_cluster (
+    cluster        text PRIMARY KEY,
+    holder         text NULL,
+    epoch          bigint NOT NULL DEFAULT 0,   -- fencing token: +1 on every change of holder
+    heartbeat      bigint NOT NULL DEFAULT 0,   -- renewed by the holder's heartbeatd
+    handoff_to     text NULL,
+    paused         boolean NOT NULL DEFAULT false,
+    active_version text NULL,
+    changed_at     timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+CREATE TABLE IF NOT EXISTS hs_node (
+    cluster  text NOT NULL,
+    node     text NOT NULL,
+    address  text NOT NULL DEFAULT '',
+    priority int NOT NULL DEFAULT 100,
+    version  text NOT NULL DEFAULT '',
+    role     text NOT NULL DEFAULT 'starting',
+    state    text NOT NULL DEFAULT '',
+    beat     bigint NOT NULL DEFAULT 0,
+    seen_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (cluster, node)
+);
+
+CREATE TABLE IF NOT EXISTS hs_event (
+    id      bigserial PRIMARY KEY,
+    cluster text NOT NULL,
+    node    text NOT NULL,
+    at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    epoch   bigint NOT NULL DEFAULT 0,
+    kind    text NOT NULL,
+    detail  text NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS hs_event_cluster_id ON hs_event (cluster, id);
+
+-- Every change of the cluster row is announced, so standbys and the target of a
+-- switchover learn of it without waiting for their next poll (not durable: they re-read).
+CREATE OR REPLACE FUNCTION hs_cluster_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.holder IS DISTINCT FROM OLD.holder
+       OR NEW.epoch <> OLD.epoch OR NEW.paused <> OLD.paused
+       OR NEW.handoff_to IS DISTINCT FROM OLD.handoff_to THEN
+        PERFORM pg_notify('hs_cluster', NEW.cluster);
+    END IF;
+    RETURN NEW;
+END $$;
+-- Created only when missing: dropping it would lock hs_cluster while nodes renew.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'hs_cluster_notify') THEN
+        CREATE TRIGGER hs_cluster_notify AFTER INSERT OR UPDATE ON hs_cluster
+            FOR EACH ROW EXECUTE FUNCTION hs_cluster_notify();
+    END IF;
+END $$;
