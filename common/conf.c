@@ -181,6 +181,8 @@ int conf_parse_duration(const char *s, int64_t *out_ns)
         unit = 60 * NS_PER_SEC;
     else
         return -1;
+    if (v > (unsigned long long)(INT64_MAX / unit))
+        return -1; /* "200000000m" would overflow int64_t nanoseconds */
     *out_ns = (int64_t)v * unit;
     return 0;
 }
@@ -279,6 +281,8 @@ static int parse_peers(struct parser *p, char *v, struct conf *c)
         } else if ((port = strchr(host, ':')) != NULL) {
             *port++ = '\0';
         }
+        if (!*host)
+            return perr(p, p->line, "peers", "'%s': empty host", items[i]);
         snprintf(pe->host, sizeof(pe->host), "%s", host);
         pe->port = 22;
         if (port) {
@@ -294,7 +298,8 @@ static int parse_peers(struct parser *p, char *v, struct conf *c)
 
 int conf_read_secret(const char *path, char *buf, size_t buflen, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* O_NONBLOCK: a FIFO must be refused below, not hang the config check in open(). */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
