@@ -1,9 +1,228 @@
-/* address.c: the virtual IP / virtual hostname verbs (placeholder until vip.c lands). */
+/*
+ * address.c: the address verbs (up, down, garp, status) for connection = vip | hostname.
+ * main.c has already loaded the config and, for `up`, checked that this node is the
+ * holder. Everything here is idempotent: running a verb twice has the effect of once.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "address.h"
 #include "log.h"
 #include "vipctl.h"
 
-int cmd_up(const struct conf *c) { (void)c; log_errx("up: not implemented yet"); return EXIT_FAILED; }
-int cmd_down(const struct conf *c) { (void)c; return EXIT_DONE; }
-int cmd_garp(const struct conf *c) { (void)c; return EXIT_FAILED; }
+static int vip_or_fail(const struct conf *c, struct vip *v)
+{
+    char err[256];
+    if (vip_from_conf(c, v, err, sizeof(err)) < 0) {
+        log_errx("%s", err);
+        return -1;
+    }
+    return 0;
+}
+
+static int vip_up(const struct conf *c)
+{
+    struct vip v;
+    struct vip_found f;
+    char err[512];
+    if (vip_or_fail(c, &v) < 0)
+        return EXIT_USAGE;
+    if (!v.ifindex) {
+        log_errx("up: %s: interface '%s' does not exist", v.text, v.ifname);
+        return EXIT_FAILED;
+    }
+    /* A marked copy with another prefix is what a netmask change leaves behind. */
+    int stale = vip_remove_ours(&v, 1, err, sizeof(err));
+    if (stale < 0) {
+        log_errx("up: %s", err);
+        return EXIT_FAILED;
+    }
+    if (stale > 0)
+        log_info("up: removed %d old copy(ies) of %s with another netmask", stale, v.text);
+    if (vip_find(&v, &f, err, sizeof(err)) < 0) {
+        log_errx("up: %s", err);
+        return EXIT_FAILED;
+    }
+    if (f.exact && !f.exact_ours)
+        log_warnx("up: %s is already on %s but was not added by hotstandby; using it as is "
+                  "(down will leave it)", v.text, v.ifname);
+    else if (f.exact)
+        log_info("up: %s already on %s", v.text, v.ifname);
+    else if (vip_add(&v, err, sizeof(err)) < 0) {
+        log_errx("up: %s", err);
+        return EXIT_FAILED;
+    } else
+        log_info("up: added %s on %s", v.text, v.ifname);
+    if (announce_burst(c, &v) < 0)
+        return EXIT_FAILED;
+    return EXIT_DONE;
+}
+
+static int vip_down(const struct conf *c)
+{
+    struct vip v;
+    char err[512];
+    if (vip_or_fail(c, &v) < 0)
+        return EXIT_USAGE;
+    if (!v.ifindex) {
+        log_warnx("down: interface '%s' does not exist; %s cannot be on it", v.ifname, v.text);
+        return EXIT_DONE;
+    }
+    int removed = vip_remove_ours(&v, 0, err, sizeof(err));
+    if (removed < 0) {
+        log_errx("down: %s", err);
+        return EXIT_FAILED;
+    }
+    struct vip_found f;
+    if (removed)
+        log_info("down: removed %s from %s", v.text, v.ifname);
+    if (vip_find(&v, &f, err, sizeof(err)) == 0 && f.foreign)
+        log_warnx("down: %s stays on %s: it was not added by hotstandby", v.text, v.ifname);
+    else if (!removed)
+        log_info("down: %s was not on %s", v.text, v.ifname);
+    return EXIT_DONE;
+}
+
+static int vip_garp(const struct conf *c)
+{
+    struct vip v;
+    struct vip_found f;
+    char err[512];
+    if (vip_or_fail(c, &v) < 0)
+        return EXIT_USAGE;
+    if (!v.ifindex) {
+        log_errx("garp: %s: interface '%s' does not exist", v.text, v.ifname);
+        return EXIT_FAILED;
+    }
+    if (vip_find(&v, &f, err, sizeof(err)) < 0) {
+        log_errx("garp: %s", err);
+        return EXIT_FAILED;
+    }
+    /* Announcing an address we do not hold would steal it from whoever does. */
+    if (!f.exact && !f.foreign) {
+        log_errx("garp: %s is not on %s; nothing to announce (vipctl up adds it)", v.text,
+                 v.ifname);
+        return EXIT_FAILED;
+    }
+    return announce_burst(c, &v) < 0 ? EXIT_FAILED : EXIT_DONE;
+}
+
+static int hostname_up(const struct conf *c)
+{
+    char err[512];
+    if (dns_update(c, err, sizeof(err)) < 0) {
+        log_errx("up: %s", err);
+        return EXIT_FAILED;
+    }
+    log_info("up: %s now points at %s", c->dns_hostname, c->address);
+    return EXIT_DONE;
+}
+
+int cmd_up(const struct conf *c)
+{
+    switch (c->connection) {
+    case CONN_VIP:
+        return vip_up(c);
+    case CONN_HOSTNAME:
+        return hostname_up(c);
+    case CONN_NONE:
+        break;
+    }
+    log_info("up: connection = none: no address to bring up");
+    return EXIT_DONE;
+}
+
+/* For a hostname, down changes nothing: the record keeps pointing at this node until the
+ * next holder's `up` replaces it (deleting it would turn a slow failover into an outage). */
+int cmd_down(const struct conf *c)
+{
+    if (c->connection == CONN_VIP)
+        return vip_down(c);
+    if (c->connection == CONN_HOSTNAME)
+        log_info("down: %s left in DNS; the next holder's up replaces it", c->dns_hostname);
+    return EXIT_DONE;
+}
+
+int cmd_garp(const struct conf *c)
+{
+    if (c->connection == CONN_VIP)
+        return vip_garp(c);
+    log_errx("garp: only for connection = vip (this config has connection = %s)",
+             connection_name(c->connection));
+    return EXIT_USAGE;
+}
+
+static void vip_status(const struct conf *c, const char *holder, json_t *out)
+{
+    struct vip v;
+    struct vip_found f;
+    char err[512];
+    json_t *a = json_object();
+    json_object_set_new(a, "type", json_string("vip"));
+    if (vip_from_conf(c, &v, err, sizeof(err)) < 0) {
+        json_object_set_new(a, "error", json_string(err));
+        json_object_set_new(out, "address", a);
+        return;
+    }
+    json_object_set_new(a, "address", json_string(v.text));
+    json_object_set_new(a, "interface", json_string(v.ifname));
+    if (!v.ifindex) {
+        json_object_set_new(a, "error", json_string("interface does not exist"));
+    } else if (vip_find(&v, &f, err, sizeof(err)) < 0) {
+        json_object_set_new(a, "error", json_string(err));
+    } else {
+        int present = f.exact || f.foreign || f.stale_ours;
+        json_object_set_new(a, "present", json_boolean(present));
+        json_object_set_new(a, "added_by_hotstandby", json_boolean(f.exact_ours));
+        json_object_set_new(a, "tentative", json_boolean(f.tentative));
+        if (holder) {
+            /* The VIP belongs on the holder and nowhere else. */
+            int should = !strcmp(holder, c->node);
+            json_object_set_new(a, "expected", json_boolean(should));
+            json_object_set_new(a, "ok", json_boolean(should == present));
+        }
+    }
+    json_object_set_new(out, "address", a);
+}
+
+static void hostname_status(const struct conf *c, const char *holder_address, json_t *out)
+{
+    char addrs[16][64], err[512];
+    json_t *a = json_object();
+    json_object_set_new(a, "type", json_string("hostname"));
+    json_object_set_new(a, "name", json_string(c->dns_hostname));
+    json_object_set_new(a, "server", json_string(c->dns_server));
+    int n = dns_resolve(c, addrs, 16, err, sizeof(err));
+    if (n < 0) {
+        json_object_set_new(a, "error", json_string(err));
+    } else {
+        json_t *list = json_array();
+        int match = 0;
+        for (int i = 0; i < n; i++) {
+            json_array_append_new(list, json_string(addrs[i]));
+            if (holder_address && !strcmp(addrs[i], holder_address))
+                match = 1;
+        }
+        json_object_set_new(a, "records", list);
+        if (holder_address) {
+            /* Pointing at the holder means: only at the holder. */
+            json_object_set_new(a, "points_at_holder", json_boolean(match && n == 1));
+            json_object_set_new(a, "ok", json_boolean(match && n == 1));
+        }
+    }
+    json_object_set_new(out, "address", a);
+}
+
 void address_status(const struct conf *c, const char *holder, const char *holder_address,
-                    json_t *out) { (void)c; (void)holder; (void)holder_address; (void)out; }
+                    json_t *out)
+{
+    if (c->connection == CONN_VIP)
+        vip_status(c, holder, out);
+    else if (c->connection == CONN_HOSTNAME)
+        hostname_status(c, holder_address, out);
+    else {
+        json_t *a = json_object();
+        json_object_set_new(a, "type", json_string("none"));
+        json_object_set_new(out, "address", a);
+    }
+}

@@ -1,0 +1,59 @@
+/* address.h: what vip.c (netlink), announce.c (GARP/NA) and dns.c (UPDATE) give address.c. */
+#ifndef HS_ADDRESS_H
+#define HS_ADDRESS_H
+
+#include <net/if.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+
+/*
+ * Addresses hotstandby adds carry IFA_PROTO = HS_IFA_PROTO (kernel >= 6.1, both families;
+ * `ip addr` shows "proto 0x68"), and IPv4 ones also the label "IFNAME:hs" when it fits in
+ * IFNAMSIZ. Either mark makes an address ours; `down` removes only those.
+ */
+#define HS_IFA_PROTO 0x68
+#define HS_LABEL_SUFFIX ":hs"
+
+/* The virtual IP of a config, resolved against the running system. */
+struct vip {
+    int family;                         /* AF_INET or AF_INET6 */
+    unsigned char addr[16];
+    int prefix;
+    char ifname[IFNAMSIZ];
+    unsigned ifindex;                   /* 0 when the interface does not exist */
+    char text[64];                      /* "192.0.2.10/24" for messages */
+};
+
+/* Copies on the interface of the VIP's address, whatever their prefix. */
+struct vip_found {
+    int exact;          /* our address with our prefix is there */
+    int exact_ours;     /* ... and carries our mark */
+    int stale_ours;     /* our marked copies with another prefix (old netmask) */
+    int foreign;        /* copies without our mark (added by someone else) */
+    int tentative;      /* IPv6 still doing DAD (not usable yet) */
+};
+
+/* vip.c */
+int vip_from_conf(const struct conf *c, struct vip *v, char *err, size_t errlen);
+int vip_find(const struct vip *v, struct vip_found *f, char *err, size_t errlen);
+/* Adds the address with our mark; EEXIST counts as success. */
+int vip_add(const struct vip *v, char *err, size_t errlen);
+/* Removes our marked copies of the address; keep_exact spares the one with v->prefix.
+ * Returns how many were removed, or -1. */
+int vip_remove_ours(const struct vip *v, int keep_exact, char *err, size_t errlen);
+
+/* announce.c: one gratuitous ARP (IPv4) or unsolicited NA (IPv6) for v. */
+int announce_once(const struct vip *v, char *err, size_t errlen);
+/* First announcement now; the rest of garp_count and a late repeat from a detached child
+ * that checks before every packet that the address is still on the interface. */
+int announce_burst(const struct conf *c, const struct vip *v);
+
+/* dns.c */
+int dns_update(const struct conf *c, char *err, size_t errlen);
+/* Resolves [dns] hostname at [dns] server: fills addrs (text) and returns their number,
+ * or -1 with err. */
+int dns_resolve(const struct conf *c, char addrs[][64], int max, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,243 @@
+/*
+ * announce.c: telling the LAN that the virtual IP moved.
+ * IPv4: gratuitous ARP request, sender = target = VIP (RFC 5227 §2.3 announcement), sent
+ * through AF_PACKET to the broadcast address. IPv6: unsolicited neighbour advertisement
+ * (RFC 4861 §7.2.6) with the override flag, hop limit 255, to ff02::1.
+ * Neighbours replace a fresh cache entry for the VIP with our MAC on either, which is
+ * what lets clients reach the new node before their old entry would have expired.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <netinet/icmp6.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "address.h"
+#include "clock.h"
+#include "log.h"
+
+/* Switches and clients that missed the burst (port still coming up, STP, a busy ARP
+ * cache) get one more announcement this long after the first. */
+#define REPEAT_AFTER_NS (3 * NS_PER_SEC)
+
+static int if_mac(const struct vip *v, unsigned char mac[6], char *err, size_t errlen)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: socket: %s", v->ifname, strerror(errno));
+        return -1;
+    }
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", v->ifname);
+    int rc = ioctl(fd, SIOCGIFHWADDR, &ifr);
+    int e = errno;
+    close(fd);
+    if (rc < 0) {
+        snprintf(err, errlen, "%s: reading MAC address: %s", v->ifname, strerror(e));
+        return -1;
+    }
+    if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+        snprintf(err, errlen, "%s: not an Ethernet interface (type %d): nothing to announce",
+                 v->ifname, ifr.ifr_hwaddr.sa_family);
+        return -1;
+    }
+    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+    return 0;
+}
+
+static int send_garp(const struct vip *v, const unsigned char mac[6], char *err, size_t errlen)
+{
+    struct __attribute__((packed)) {
+        struct arphdr h;
+        unsigned char sha[6], spa[4], tha[6], tpa[4];
+    } pkt;
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.h.ar_hrd = htons(ARPHRD_ETHER);
+    pkt.h.ar_pro = htons(ETH_P_IP);
+    pkt.h.ar_hln = 6;
+    pkt.h.ar_pln = 4;
+    pkt.h.ar_op = htons(ARPOP_REQUEST);
+    memcpy(pkt.sha, mac, 6);
+    memcpy(pkt.spa, v->addr, 4);
+    memcpy(pkt.tpa, v->addr, 4); /* tha stays zero: RFC 5227 */
+
+    struct sockaddr_ll to = {
+        .sll_family = AF_PACKET,
+        .sll_protocol = htons(ETH_P_ARP),
+        .sll_ifindex = (int)v->ifindex,
+        .sll_halen = 6,
+        .sll_addr = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+    };
+    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: AF_PACKET socket: %s", v->ifname, strerror(errno));
+        return -1;
+    }
+    ssize_t n = sendto(fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to));
+    int e = errno;
+    close(fd);
+    if (n != (ssize_t)sizeof(pkt)) {
+        snprintf(err, errlen, "%s: sending gratuitous ARP for %s: %s", v->ifname, v->text,
+                 n < 0 ? strerror(e) : "short write");
+        return -1;
+    }
+    return 0;
+}
+
+static int send_na(const struct vip *v, const unsigned char mac[6], char *err, size_t errlen)
+{
+    struct __attribute__((packed)) {
+        struct nd_neighbor_advert na;
+        struct nd_opt_hdr opt;
+        unsigned char lladdr[6];
+    } pkt;
+    memset(&pkt, 0, sizeof(pkt));
+    pkt.na.nd_na_type = ND_NEIGHBOR_ADVERT;
+    /* Not solicited (so receivers accept it from a multicast), override: replace the
+     * cached link-layer address of the VIP with ours. */
+    pkt.na.nd_na_flags_reserved = ND_NA_FLAG_OVERRIDE;
+    memcpy(&pkt.na.nd_na_target, v->addr, 16);
+    pkt.opt.nd_opt_type = ND_OPT_TARGET_LINKADDR;
+    pkt.opt.nd_opt_len = 1; /* units of 8 bytes */
+    memcpy(pkt.lladdr, mac, 6);
+
+    int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: ICMPv6 socket: %s", v->ifname, strerror(errno));
+        return -1;
+    }
+    int hops = 255, ifindex = (int)v->ifindex, loop = 0;
+    /* RFC 4861 §7.1.2: receivers drop neighbour discovery with a hop limit other than 255. */
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops));
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex));
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &loop, sizeof(loop));
+    struct sockaddr_in6 src = {.sin6_family = AF_INET6};
+    memcpy(&src.sin6_addr, v->addr, 16);
+    /* Source = the VIP itself when it is usable; otherwise the kernel picks one of ours. */
+    if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0)
+        log_debug("%s: bind to %s: %s; using the kernel's source address", v->ifname, v->text,
+                  strerror(errno));
+    struct sockaddr_in6 to = {.sin6_family = AF_INET6, .sin6_scope_id = v->ifindex};
+    inet_pton(AF_INET6, "ff02::1", &to.sin6_addr);
+    ssize_t n = sendto(fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to));
+    int e = errno;
+    close(fd);
+    if (n != (ssize_t)sizeof(pkt)) {
+        snprintf(err, errlen, "%s: sending neighbour advertisement for %s: %s", v->ifname,
+                 v->text, n < 0 ? strerror(e) : "short write");
+        return -1;
+    }
+    return 0;
+}
+
+int announce_once(const struct vip *v, char *err, size_t errlen)
+{
+    unsigned char mac[6];
+    if (!v->ifindex) {
+        snprintf(err, errlen, "%s: interface '%s' does not exist", v->text, v->ifname);
+        return -1;
+    }
+    if (if_mac(v, mac, err, errlen) < 0)
+        return -1;
+    return v->family == AF_INET ? send_garp(v, mac, err, errlen) : send_na(v, mac, err, errlen);
+}
+
+static void sleep_until(int64_t t)
+{
+    for (;;) {
+        int64_t left = t - now_ns();
+        if (left <= 0)
+            return;
+        struct timespec ts = {left / NS_PER_SEC, left % NS_PER_SEC};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Announces only while the address is still on the interface: after a `down` (or a
+ * demotion) a late packet would pull clients to a node that no longer holds the VIP. */
+static int still_here(const struct vip *v)
+{
+    struct vip_found f;
+    char err[256];
+    return vip_find(v, &f, err, sizeof(err)) == 0 && (f.exact || f.foreign);
+}
+
+static void repeat_child(const struct conf *c, const struct vip *v, int64_t started)
+{
+    char err[256];
+    int64_t t = started;
+    for (int i = 1; i < c->garp_count; i++) {
+        t += c->garp_interval_ns;
+        sleep_until(t);
+        if (!still_here(v))
+            return;
+        if (announce_once(v, err, sizeof(err)) < 0)
+            log_warnx("%s", err);
+    }
+    int64_t late = started + REPEAT_AFTER_NS;
+    sleep_until(late > t ? late : t + c->garp_interval_ns);
+    if (still_here(v) && announce_once(v, err, sizeof(err)) < 0)
+        log_warnx("%s", err);
+}
+
+/*
+ * The rest of the announcements run in a detached grandchild so `vipctl up` returns at
+ * once: its caller (watchd's promotion, a test, an operator) must not wait for seconds
+ * of packets, nor for a pipe the child still holds open, so stdio goes to /dev/null
+ * unless stderr is a log file.
+ */
+static void spawn_repeats(const struct conf *c, const struct vip *v, int64_t started)
+{
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_warn("fork for the repeated announcements");
+        return;
+    }
+    if (pid > 0) {
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return;
+    }
+    setsid();
+    signal(SIGHUP, SIG_IGN);
+    if (fork() != 0)
+        _exit(0);
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    struct stat st;
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        dup2(null, STDOUT_FILENO);
+        if (fstat(STDERR_FILENO, &st) < 0 || !S_ISREG(st.st_mode))
+            dup2(null, STDERR_FILENO);
+    }
+    repeat_child(c, v, started);
+    _exit(0); /* no atexit handlers: they belong to the parent */
+}
+
+int announce_burst(const struct conf *c, const struct vip *v)
+{
+    if (c->garp_count <= 0)
+        return 0;
+    int64_t started = now_ns();
+    char err[256];
+    if (announce_once(v, err, sizeof(err)) < 0) {
+        log_errx("%s", err);
+        return -1;
+    }
+    spawn_repeats(c, v, started);
+    return 0;
+}
