@@ -32,7 +32,7 @@ BIN_syncd      := syncd
 BIN_clone      := hotstandby-clone
 
 COMMON_SRCS := $(wildcard common/*.c)
-COMMON_OBJS := $(COMMON_SRCS:%.c=$(B)/%.o) $(B)/common/schema_sql.o
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/common/schema_sql.o
 LIBHS       := $(B)/libhs.a
 
 BINS := $(foreach d,$(DAEMON_DIRS),$(if $(wildcard $(d)/main.c),$(B)/$(BIN_$(d))))
@@ -43,15 +43,16 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 .PHONY: all check check-fast unit integ san fuzz bench demo install clean format
 all: $(BINS)
 
-$(B)/%.o: %.c
+# Objects live under $(B)/obj/ so that build/watchd (a binary) is not also a directory.
+$(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # schema.sql is compiled into libhs so every binary applies the same schema.
-$(B)/common/schema_sql.c: common/schema.sql
+$(B)/obj/common/schema_sql.c: common/schema.sql
 	@mkdir -p $(dir $@)
 	{ echo 'const char db_schema_sql[] = {'; od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; } > $@
-$(B)/common/schema_sql.o: $(B)/common/schema_sql.c
+$(B)/obj/common/schema_sql.o: $(B)/obj/common/schema_sql.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIBHS): $(COMMON_OBJS)
@@ -59,20 +60,20 @@ $(LIBHS): $(COMMON_OBJS)
 	ar rcs $@ $^
 
 define bin_rule
-$(B)/$(BIN_$(1)): $(patsubst %.c,$(B)/%.o,$(wildcard $(1)/*.c)) $(LIBHS)
+$(B)/$(BIN_$(1)): $(patsubst %.c,$(B)/obj/%.o,$(wildcard $(1)/*.c)) $(LIBHS)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $(LIBS_$(1))
 endef
 $(foreach d,$(DAEMON_DIRS),$(eval $(call bin_rule,$(d))))
 
 # Unit tests link the pure modules of a daemon (no main.c) against libhs and cmocka.
-UNIT_LINK = $(filter-out %/main.o,$(foreach d,$(DAEMON_DIRS),$(patsubst %.c,$(B)/%.o,$(wildcard $(d)/*.c))))
-$(B)/tests/test_%: $(B)/tests/unit/test_%.o $(UNIT_LINK) $(LIBHS)
+UNIT_LINK = $(filter-out %/main.o,$(foreach d,$(DAEMON_DIRS),$(patsubst %.c,$(B)/obj/%.o,$(wildcard $(d)/*.c))))
+$(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(UNIT_LINK) $(LIBHS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs cmocka libmnl ldns libssh2 libcurl) -linotifytools $(LIBS_COMMON)
 
 unit: $(UNIT_BINS)
 
--include $(shell find $(B) -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 # make check: the whole suite on the normal build, then again under ASan+UBSan,
 # then the fuzz targets for a bounded time. The last line is prove's "Result: PASS".

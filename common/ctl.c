@@ -403,3 +403,73 @@ json_t *ctl_call(const char *path, json_t *req, int timeout_ms, char *err, size_
         json_decref(msg);
     }
 }
+
+/* ---- asynchronous client call (one request, one reply, on the loop) ---- */
+
+struct ctl_async {
+    struct loop *loop;
+    int fd;
+    json_int_t id;
+    struct loop_timer *timer;
+    ctl_reply_cb cb;
+    void *arg;
+};
+
+static void async_finish(struct ctl_async *a, json_t *reply, const char *err)
+{
+    loop_del_fd(a->loop, a->fd);
+    close(a->fd);
+    loop_timer_free(a->timer);
+    ctl_reply_cb cb = a->cb;
+    void *arg = a->arg;
+    free(a);
+    if (cb)
+        cb(arg, reply, err);
+}
+
+static void async_readable(void *arg, int fd, uint32_t events)
+{
+    struct ctl_async *a = arg;
+    json_t *msg = ctl_recv(fd, 0);
+    if (msg == NULL) {
+        if (errno == ETIMEDOUT)
+            return;
+        async_finish(a, NULL, strerror(errno));
+        return;
+    }
+    json_t *rid = json_object_get(msg, "id");
+    if (json_is_integer(rid) && json_integer_value(rid) == a->id)
+        async_finish(a, msg, NULL);
+    json_decref(msg);
+}
+
+static void async_timeout(void *arg)
+{
+    async_finish(arg, NULL, "timed out");
+}
+
+int ctl_call_async(struct loop *l, const char *path, json_t *req, int64_t timeout_ns,
+                   ctl_reply_cb cb, void *arg)
+{
+    static json_int_t next_id = 1000000;
+    int fd = ctl_connect(path);
+    if (fd < 0)
+        return -1;
+    struct ctl_async *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        fatal("calloc");
+    a->loop = l;
+    a->fd = fd;
+    a->id = next_id++;
+    a->cb = cb;
+    a->arg = arg;
+    json_object_set_new(req, "id", json_integer(a->id));
+    if (ctl_send(fd, req) < 0 || loop_add_fd(l, fd, EPOLLIN, async_readable, a) < 0) {
+        close(fd);
+        free(a);
+        return -1;
+    }
+    a->timer = loop_timer_new(l, async_timeout, a);
+    loop_timer_after(a->timer, timeout_ns);
+    return 0;
+}

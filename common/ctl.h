@@ -3,6 +3,7 @@
 #define HS_CTL_H
 
 #include <jansson.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define CTL_MAX_MSG 65536
@@ -56,5 +57,13 @@ int ctl_send(int fd, json_t *msg);                    /* 0 or -1 */
 json_t *ctl_recv(int fd, int timeout_ms);             /* next message, or NULL */
 /* Sends req (adds an "id"), returns the reply with that id (events in between are dropped). */
 json_t *ctl_call(const char *path, json_t *req, int timeout_ms, char *err, size_t errlen);
+
+/*
+ * The same on an event loop: cb gets the reply (borrowed) or NULL and a reason.
+ * Returns -1 (errno set) if the socket cannot be reached; cb is then not called.
+ */
+typedef void (*ctl_reply_cb)(void *arg, json_t *reply, const char *err);
+int ctl_call_async(struct loop *l, const char *path, json_t *req, int64_t timeout_ns,
+                   ctl_reply_cb cb, void *arg);
 
 #endif

@@ -1,0 +1,34 @@
+/* daemon.h: what every hotstandby binary does the same way at start (DESIGN §10). */
+#ifndef HS_DAEMON_H
+#define HS_DAEMON_H
+
+#include <stdint.h>
+
+#include "conf.h"
+
+struct daemon_opts {
+    const char *conf_path;
+    int test_only;   /* -t */
+    int debug;       /* -d */
+};
+
+/*
+ * Parses -c FILE, -t, -d, -V, -h (and nothing else). Returns -1 to go on, or the exit
+ * status to exit with (0 after -V/-h, 2 on a usage error).
+ */
+int daemon_args(int argc, char **argv, const char *prog, const char *usage,
+                struct daemon_opts *o);
+/* Loads the config; on error prints "prog: file:line: key: why" and returns 2. With -t,
+ * returns 0 on success so the caller exits. Otherwise returns -1 to go on. */
+int daemon_conf(const char *prog, const struct daemon_opts *o, struct conf *c);
+/* Creates run_dir (0755) if missing. */
+int daemon_run_dir(const struct conf *c);
+
+/* sd_notify when NOTIFY_SOCKET is set; no-ops otherwise. */
+void daemon_ready(void);
+void daemon_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Watchdog ping period in ns (half of WATCHDOG_USEC), or 0 when not under a watchdog. */
+int64_t daemon_watchdog_period_ns(void);
+void daemon_watchdog_ping(void);
+
+#endif

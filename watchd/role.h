@@ -1,0 +1,124 @@
+/*
+ * role.h: the role state machine of DESIGN §3 as a pure module. role_step() takes
+ * what happened and the time (CLOCK_BOOTTIME ns) and says what to do; it reads no
+ * clock, does no I/O and keeps no globals, so tests drive it without sleeping.
+ */
+#ifndef HS_ROLE_H
+#define HS_ROLE_H
+
+#include <stdint.h>
+
+enum role_state {
+    ST_STARTING,    /* waiting for the first read of the cluster row */
+    ST_STANDBY,     /* watching the counter */
+    ST_CLAIMING,    /* compare-and-set in flight */
+    ST_PROMOTING,   /* holder at our epoch: lead, then VIP + service once a renewal is confirmed */
+    ST_ACTIVE,
+    ST_HANDOFF,     /* planned switchover: stopping here, then handing the row to the target */
+    ST_FENCED,      /* lost the lease: demoting, then standby */
+    ST_STOPPING,    /* SIGTERM: demoting, then exit */
+    ST_STOPPED,
+    ST__COUNT
+};
+
+enum role_event {
+    EV_ROW,            /* the cluster row was read (or found missing) */
+    EV_TICK,           /* a deadline from role_next_deadline() came */
+    EV_CAS_RESULT,     /* won + epoch, sent_ns */
+    EV_RENEWED,        /* heartbeatd: renewal at epoch confirmed; sent_ns */
+    EV_LOST,           /* heartbeatd: renewal matched zero rows */
+    EV_PROMOTED,       /* VIP + service steps done */
+    EV_PROMOTE_FAILED,
+    EV_DEMOTED,        /* stop steps done (fence, handoff, SIGTERM) */
+    EV_HANDED_OFF,     /* the row now names the target (or someone else took it) */
+    EV_HEALTH,         /* ok = 0/1, one [service] check result */
+    EV_SWITCHOVER,     /* operator asked this (active) node to hand off; target may be "" */
+    EV_TERM,           /* SIGTERM */
+    EV__COUNT
+};
+
+struct role_row {
+    int exists;
+    char holder[64];       /* "" = none */
+    int64_t epoch;
+    int64_t heartbeat;
+    char handoff_to[64];   /* "" = none; "*" = best standby */
+    int paused;
+    int rank;              /* our rank among live standbys (0 = first) */
+    char best_standby[64]; /* live standby to hand off to, "" if none */
+};
+
+struct role_input {
+    enum role_event event;
+    struct role_row row;       /* EV_ROW */
+    int won;                   /* EV_CAS_RESULT */
+    int ok;                    /* EV_HEALTH */
+    int64_t epoch;             /* EV_CAS_RESULT, EV_RENEWED, EV_LOST */
+    int64_t sent_ns;           /* EV_CAS_RESULT, EV_RENEWED: when the statement was sent */
+    char target[64];           /* EV_SWITCHOVER */
+    char why[128];             /* EV_PROMOTE_FAILED */
+};
+
+enum role_action_kind {
+    ACT_CLEANUP,     /* at start: make sure nothing of an active runs here (service stop, VIP down) */
+    ACT_CAS,         /* claim: epoch, heartbeat as observed */
+    ACT_LEAD,        /* grant heartbeatd the lead at epoch (re-granted every interval by main) */
+    ACT_FOLLOW,      /* tell heartbeatd to stop renewing */
+    ACT_PROMOTE,     /* VIP up, service start, syncd active: then EV_PROMOTED/EV_PROMOTE_FAILED */
+    ACT_DEMOTE,      /* service stop, VIP down, syncd standby: then EV_DEMOTED */
+    ACT_HANDOFF,     /* demote, then hand the row to target at epoch: then EV_HANDED_OFF */
+    ACT_EVENT,       /* write kind/detail to hs_event and the log */
+    ACT_EXIT,
+};
+
+struct role_action {
+    enum role_action_kind kind;
+    int64_t epoch;
+    int64_t heartbeat;
+    char target[64];
+    char kind_name[32];    /* ACT_EVENT */
+    char detail[192];      /* ACT_EVENT */
+};
+
+#define ROLE_MAX_ACTIONS 8
+struct role_actions {
+    int n;
+    struct role_action a[ROLE_MAX_ACTIONS];
+};
+
+struct role_params {
+    char node[64];
+    char primary[64];
+    int64_t interval_ns;
+    int64_t takeover_timeout_ns;
+    int64_t fence_after_ns;
+    int check_failures;
+};
+
+struct role {
+    struct role_params p;
+    enum role_state state;
+    int64_t epoch;                /* the epoch we hold (won or granted), 0 if none */
+    int renewal_confirmed;        /* a renewal at epoch succeeded since we won it */
+    int64_t lease_sent_ns;        /* send time of the last confirmed renewal (or of the claim) */
+    struct role_row row;          /* last row read */
+    int row_known;
+    int64_t observed_since_ns;    /* when row.epoch/heartbeat was first seen with these values */
+    int64_t seen_epoch;           /* highest epoch seen in the row */
+    int health_failures;
+    int stop_after_demote;
+};
+
+void role_init(struct role *r, const struct role_params *p);
+/* Feeds one input; fills out with the actions to carry out, in order. */
+void role_step(struct role *r, const struct role_input *in, int64_t now, struct role_actions *out);
+/* When the next EV_TICK is needed, or INT64_MAX. */
+int64_t role_next_deadline(const struct role *r);
+
+const char *role_state_name(enum role_state s);
+const char *role_event_name(enum role_event e);
+/* "active" / "standby" / ... as shown to operators. */
+const char *role_public_name(const struct role *r);
+int role_is_acting(const struct role *r);   /* PROMOTING or ACTIVE: holds the lease */
+
+#endif
