@@ -196,7 +196,9 @@ static ssize_t transact(const struct conf *c, build_fn build, void *arg, uint8_t
             }
             ssize_t n = recv(fd, buf, buflen, 0);
             if (n < 0) {
-                last = strerror(errno); /* ECONNREFUSED: nothing listens there */
+                /* ECONNREFUSED: an ICMP port unreachable, nothing listens there (yet) */
+                last = errno == ECONNREFUSED ? "nothing listening (connection refused)"
+                                             : strerror(errno);
                 break;
             }
             /* An answer to something else (a late one from an earlier attempt): keep waiting. */
@@ -313,7 +315,8 @@ static int check_answer(struct update_ctx *u, uint8_t *buf, size_t n, char *err,
         ldns_lookup_table *lt = ldns_lookup_by_id(ldns_rcodes, rcode);
         snprintf(err, errlen, "DNS server %s answered %s%s%s: %s", u->c->dns_server,
                  lt ? lt->name : "error", terr ? ", TSIG error " : "", terr ? terr : "",
-                 rcode_hint(rcode));
+                 terr ? "check [dns] tsig_name, tsig_algorithm and tsig_secret_file against "
+                        "the server's key" : rcode_hint(rcode));
         goto out;
     }
     /* A NOERROR that does not prove it came from the key holder proves nothing. */
