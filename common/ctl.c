@@ -26,6 +26,8 @@ struct ctl_conn {
     pid_t pid;
     uid_t uid;
     void *data;
+    int refs;       /* holders waiting to reply (ctl_conn_hold) */
+    int closed;     /* peer gone: fd closed, freed when the last holder lets go */
     struct ctl_conn *next;
 };
 
@@ -111,11 +113,24 @@ static void conn_close(struct ctl_conn *c)
     }
     loop_del_fd(s->loop, c->fd);
     close(c->fd);
-    free(c);
+    c->fd = -1;
+    c->closed = 1;
+    if (c->refs == 0)
+        free(c);
+}
+
+void ctl_conn_hold(struct ctl_conn *c) { c->refs++; }
+
+void ctl_conn_release(struct ctl_conn *c)
+{
+    if (--c->refs == 0 && c->closed)
+        free(c);
 }
 
 int ctl_conn_send(struct ctl_conn *c, json_t *msg)
 {
+    if (c->closed)
+        return -1;
     int rc = send_msg(c->fd, msg);
     if (rc < 0)
         log_debug("control: send to pid %d failed: %s", (int)c->pid, strerror(errno));

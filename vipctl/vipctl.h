@@ -25,4 +25,10 @@ void address_status(const struct conf *c, const char *holder, const char *holder
  * -1 if it cannot tell; why gets a sentence either way. */
 int holder_check(const struct conf *c, char *why, size_t whylen);
 
+/* cluster.c: the operator verbs that read or change the cluster row. */
+int verb_status(const struct conf *c, int json);
+int verb_switchover(const struct conf *c, const char *to);
+int verb_pause(const struct conf *c, int pause);
+int verb_events(const struct conf *c, int n, int json);
+
 #endif

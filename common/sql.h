@@ -1,0 +1,56 @@
+/*
+ * sql.h: the statements that more than one binary runs against the schema of
+ * DESIGN §2, written once. Parameters are noted beside each.
+ */
+#ifndef HS_SQL_H
+#define HS_SQL_H
+
+/* $1 cluster */
+#define SQL_CLUSTER_ENSURE \
+    "INSERT INTO hs_cluster (cluster) VALUES ($1) ON CONFLICT (cluster) DO NOTHING"
+
+/*
+ * $1 cluster, $2 node, $3 liveness window (seconds), $4 our priority.
+ * The row, our rank among the live standbys (priority, then name) and the best live
+ * standby. Liveness compares seen_at with the database's own clock only.
+ */
+#define SQL_CLUSTER_READ \
+    "SELECT c.holder, c.epoch, c.heartbeat, c.handoff_to, c.paused, " \
+    " (SELECT count(*) FROM hs_node n WHERE n.cluster = c.cluster AND n.node <> $2 " \
+    "   AND n.node IS DISTINCT FROM c.holder " \
+    "   AND n.seen_at > clock_timestamp() - make_interval(secs => $3::float8) " \
+    "   AND (n.priority > $4::int OR (n.priority = $4::int AND n.node < $2))), " \
+    " (SELECT n.node FROM hs_node n WHERE n.cluster = c.cluster " \
+    "   AND n.node IS DISTINCT FROM c.holder " \
+    "   AND n.seen_at > clock_timestamp() - make_interval(secs => $3::float8) " \
+    "   ORDER BY n.priority DESC, n.node LIMIT 1) " \
+    "FROM hs_cluster c WHERE c.cluster = $1"
+
+/* $1 cluster, $2 node, $3 observed epoch, $4 observed heartbeat, $5 version (DESIGN §2 CAS) */
+#define SQL_CLAIM \
+    "UPDATE hs_cluster SET holder = $2, epoch = epoch + 1, handoff_to = NULL, " \
+    " active_version = $5, changed_at = clock_timestamp() " \
+    "WHERE cluster = $1 AND epoch = $3 AND heartbeat = $4 AND NOT paused RETURNING epoch"
+
+/* $1 cluster, $2 node (current holder), $3 target, $4 epoch */
+#define SQL_HANDOFF \
+    "UPDATE hs_cluster SET holder = $3, epoch = epoch + 1, handoff_to = NULL, " \
+    " changed_at = clock_timestamp() " \
+    "WHERE cluster = $1 AND holder = $2 AND epoch = $4 RETURNING epoch"
+
+/* $1 cluster, $2 target node or '*' */
+#define SQL_REQUEST_SWITCHOVER \
+    "UPDATE hs_cluster SET handoff_to = $2 WHERE cluster = $1 AND holder IS NOT NULL " \
+    " AND NOT paused RETURNING holder, epoch"
+
+/* $1 cluster, $2 'true' / 'false' */
+#define SQL_SET_PAUSED \
+    "UPDATE hs_cluster SET paused = $2::boolean, changed_at = clock_timestamp() " \
+    "WHERE cluster = $1 RETURNING epoch"
+
+/* $1 cluster, $2 node, $3 epoch, $4 kind, $5 detail, $6 wall clock of the node (ms) */
+#define SQL_EVENT \
+    "INSERT INTO hs_event (cluster, node, epoch, kind, detail, at) " \
+    "VALUES ($1, $2, $3, $4, $5, to_timestamp($6::float8 / 1000))"
+
+#endif

@@ -1,0 +1,406 @@
+/*
+ * watchd: decides who is active (DESIGN §3). One epoll loop feeds observations (the
+ * cluster row, heartbeatd's renewal reports, hook results, operator commands, SIGTERM)
+ * to the pure state machine in role.c and carries out the actions it returns.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "db.h"
+#include "log.h"
+#include "loop.h"
+#include "spawn.h"
+#include "sql.h"
+#include "watchd.h"
+
+#define PROG "watchd"
+
+static void carry_out(struct watchd *wd, const struct role_actions *acts);
+
+/* ---- events: hs_event and the log ---- */
+
+void watchd_event(struct watchd *wd, int64_t epoch, const char *kind, const char *fmt, ...)
+{
+    char detail[512], e[32], ms[32];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof(detail), fmt, ap);
+    va_end(ap);
+    log_notice("%s: %s (epoch %" PRId64 ")", kind, detail, epoch);
+    snprintf(e, sizeof(e), "%" PRId64, epoch);
+    snprintf(ms, sizeof(ms), "%" PRId64, wall_ns() / NS_PER_MS);
+    const char *params[] = {wd->conf.cluster, wd->conf.node, e, kind, detail, ms};
+    db_query(wd->db, SQL_EVENT, 6, params, NULL, NULL);
+}
+
+/* ---- the state machine's inputs and outputs ---- */
+
+static void arm_deadline(struct watchd *wd)
+{
+    int64_t at = role_next_deadline(&wd->role);
+    if (at == INT64_MAX)
+        loop_timer_stop(wd->deadline_timer);
+    else
+        loop_timer_at(wd->deadline_timer, at);
+}
+
+void watchd_input(struct watchd *wd, struct role_input *in)
+{
+    struct role_actions acts;
+    enum role_state before = wd->role.state;
+    role_step(&wd->role, in, now_ns(), &acts);
+    if (wd->role.state != before)
+        log_info("%s: %s -> %s", role_event_name(in->event), role_state_name(before),
+                 role_state_name(wd->role.state));
+    carry_out(wd, &acts);
+    arm_deadline(wd);
+    if (wd->role.state != before)
+        daemon_status("%s, epoch %" PRId64, role_state_name(wd->role.state), wd->role.epoch);
+}
+
+void watchd_send_heartbeatd(struct watchd *wd, json_t *msg)
+{
+    if (wd->heartbeatd)
+        ctl_conn_send(wd->heartbeatd, msg);
+    json_decref(msg);
+}
+
+static void grant(struct watchd *wd)
+{
+    /* The grant outlives one missed re-grant but never the lease itself. */
+    int64_t until_ms = wd->conf.fence_after_ns / NS_PER_MS;
+    watchd_send_heartbeatd(wd, json_pack("{s:s,s:I,s:I}", "cmd", "lead", "epoch",
+                                         (json_int_t)wd->role.epoch, "until_ms",
+                                         (json_int_t)until_ms));
+}
+
+static void on_grant_timer(void *arg)
+{
+    struct watchd *wd = arg;
+    if (!role_is_acting(&wd->role))
+        return;
+    grant(wd);
+    loop_timer_after(wd->grant_timer, wd->conf.interval_ns);
+}
+
+/* ---- claim (compare-and-set) ---- */
+
+static void claim_done(void *arg, PGresult *res, const char *err)
+{
+    struct watchd *wd = arg;
+    struct role_input in = {.event = EV_CAS_RESULT};
+    in.sent_ns = wd->seq_started_ns;
+    if (res && PQntuples(res) == 1) {
+        in.won = 1;
+        in.epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    } else if (err) {
+        log_warnx("claim failed: %s", err);
+    } else {
+        log_info("claim lost: another node moved the row first");
+    }
+    watchd_input(wd, &in);
+    watchd_read_row(wd);
+}
+
+static void claim(struct watchd *wd, int64_t epoch, int64_t heartbeat)
+{
+    char e[32], h[32];
+    snprintf(e, sizeof(e), "%" PRId64, epoch);
+    snprintf(h, sizeof(h), "%" PRId64, heartbeat);
+    const char *params[] = {wd->conf.cluster, wd->conf.node, e, h, HS_VERSION};
+    log_notice("claiming the cluster: counter %" PRId64 " at epoch %" PRId64 " stood still",
+               heartbeat, epoch);
+    wd->seq_started_ns = now_ns();
+    if (db_query(wd->db, SQL_CLAIM, 5, params, claim_done, wd) < 0)
+        claim_done(wd, NULL, "database not connected");
+}
+
+static void carry_out(struct watchd *wd, const struct role_actions *acts)
+{
+    for (int i = 0; i < acts->n; i++) {
+        const struct role_action *a = &acts->a[i];
+        switch (a->kind) {
+        case ACT_CLEANUP: cleanup_start(wd); break;
+        case ACT_CAS: claim(wd, a->epoch, a->heartbeat); break;
+        case ACT_LEAD:
+            grant(wd);
+            loop_timer_after(wd->grant_timer, wd->conf.interval_ns);
+            break;
+        case ACT_FOLLOW:
+            loop_timer_stop(wd->grant_timer);
+            watchd_send_heartbeatd(wd, json_pack("{s:s,s:s}", "cmd", "follow", "role",
+                                                 "standby"));
+            break;
+        case ACT_PROMOTE: promote_start(wd, a->epoch); break;
+        case ACT_DEMOTE: demote_start(wd, a->epoch); break;
+        case ACT_HANDOFF: handoff_start(wd, a->epoch, a->target); break;
+        case ACT_EVENT: watchd_event(wd, a->epoch, a->kind_name, "%s", a->detail); break;
+        case ACT_EXIT:
+            wd->exit_requested = 1;
+            loop_stop(wd->loop);
+            break;
+        }
+    }
+}
+
+/* ---- reading the cluster row ---- */
+
+static void row_done(void *arg, PGresult *res, const char *err)
+{
+    struct watchd *wd = arg;
+    wd->row_inflight = 0;
+    if (res == NULL) {
+        log_debug("reading the cluster row: %s", err);
+        return;
+    }
+    if (PQntuples(res) == 0) {
+        const char *params[] = {wd->conf.cluster};
+        db_query(wd->db, SQL_CLUSTER_ENSURE, 1, params, NULL, NULL);
+        wd->row_again = 1;
+    } else {
+        struct role_input in = {.event = EV_ROW};
+        struct role_row *r = &in.row;
+        r->exists = 1;
+        snprintf(r->holder, sizeof(r->holder), "%s", PQgetvalue(res, 0, 0));
+        r->epoch = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        r->heartbeat = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+        snprintf(r->handoff_to, sizeof(r->handoff_to), "%s", PQgetvalue(res, 0, 3));
+        r->paused = PQgetvalue(res, 0, 4)[0] == 't';
+        r->rank = atoi(PQgetvalue(res, 0, 5));
+        snprintf(r->best_standby, sizeof(r->best_standby), "%s", PQgetvalue(res, 0, 6));
+        wd->row_read_ns = now_ns();
+        watchd_input(wd, &in);
+    }
+    if (wd->row_again) {
+        wd->row_again = 0;
+        watchd_read_row(wd);
+    }
+}
+
+void watchd_read_row(struct watchd *wd)
+{
+    if (!wd->cleanup_done)
+        return;
+    if (wd->row_inflight) {
+        wd->row_again = 1;
+        return;
+    }
+    char window[32], prio[16];
+    /* a node is live if it wrote its row within the takeover timeout */
+    snprintf(window, sizeof(window), "%.3f",
+             (double)wd->conf.takeover_timeout_ns / (double)NS_PER_SEC);
+    snprintf(prio, sizeof(prio), "%d", wd->conf.priority);
+    const char *params[] = {wd->conf.cluster, wd->conf.node, window, prio};
+    if (db_query(wd->db, SQL_CLUSTER_READ, 4, params, row_done, wd) == 0)
+        wd->row_inflight = 1;
+}
+
+static void on_poll(void *arg)
+{
+    struct watchd *wd = arg;
+    loop_timer_after(wd->poll_timer, wd->conf.interval_ns);
+    watchd_read_row(wd);
+}
+
+static void on_deadline(void *arg)
+{
+    struct watchd *wd = arg;
+    struct role_input in = {.event = EV_TICK};
+    watchd_input(wd, &in);
+}
+
+static void on_notify(void *arg, const char *channel, const char *payload)
+{
+    struct watchd *wd = arg;
+    if (strcmp(payload, wd->conf.cluster) == 0)
+        watchd_read_row(wd);
+}
+
+static void on_db_state(void *arg, int connected, const char *why)
+{
+    struct watchd *wd = arg;
+    /* NOTIFY is not durable: after every reconnect, read what we may have missed. */
+    wd->row_inflight = 0;
+    if (connected)
+        watchd_read_row(wd);
+}
+
+/* ---- health checks ---- */
+
+static void on_health_timer(void *arg)
+{
+    struct watchd *wd = arg;
+    loop_timer_after(wd->health_timer, wd->conf.check_interval_ns);
+    if (wd->role.state == ST_ACTIVE && !wd->health_running)
+        health_check_start(wd);
+}
+
+/* ---- signals, watchdog ---- */
+
+static void reload(struct watchd *wd)
+{
+    struct conf fresh;
+    char err[1024];
+    if (conf_load(wd->conf_path, &fresh, err, sizeof(err)) < 0) {
+        log_warnx("reload refused, keeping the running configuration: %s", err);
+        return;
+    }
+    if (strcmp(fresh.node, wd->conf.node) != 0 || strcmp(fresh.cluster, wd->conf.cluster) != 0 ||
+        strcmp(fresh.run_dir, wd->conf.run_dir) != 0 ||
+        strcmp(fresh.database, wd->conf.database) != 0) {
+        log_warnx("reload: cluster, node, run_dir and database need a restart; kept");
+        return;
+    }
+    int vip_changed = strcmp(fresh.vip_address, wd->conf.vip_address) != 0 ||
+                      fresh.vip_prefix != wd->conf.vip_prefix ||
+                      strcmp(fresh.vip_interface, wd->conf.vip_interface) != 0;
+    struct conf old = wd->conf;
+    wd->conf = fresh;
+    wd->role.p.interval_ns = fresh.interval_ns;
+    wd->role.p.takeover_timeout_ns = fresh.takeover_timeout_ns;
+    wd->role.p.fence_after_ns = fresh.fence_after_ns;
+    wd->role.p.check_failures = fresh.check_failures;
+    log_info("configuration reloaded");
+    if (vip_changed && old.connection == CONN_VIP && role_is_acting(&wd->role)) {
+        /* the old address goes (it is tagged as ours), the new one comes up */
+        char *down[] = {wd->vipctl, "-c", (char *)wd->conf_path, "down", NULL};
+        char *up[] = {wd->vipctl, "-c", (char *)wd->conf_path, "up", NULL};
+        spawn_wait("vipctl down", down, NULL, wd->conf.hook_timeout_ns);
+        spawn_start(wd->loop, "vipctl up", up, NULL, wd->conf.hook_timeout_ns, NULL, NULL);
+        watchd_event(wd, wd->role.epoch, "vip-changed", "virtual IP now %s/%d on %s",
+                     fresh.vip_address, fresh.vip_prefix, fresh.vip_interface);
+    }
+    arm_deadline(wd);
+}
+
+static void on_signal(void *arg, int signo)
+{
+    struct watchd *wd = arg;
+    if (signo == SIGHUP) {
+        reload(wd);
+        return;
+    }
+    if (wd->exit_requested)
+        return;
+    log_info("signal %d: stopping", signo);
+    struct role_input in = {.event = EV_TERM};
+    watchd_input(wd, &in);
+}
+
+static void on_watchdog(void *arg)
+{
+    struct watchd *wd = arg;
+    daemon_watchdog_ping();
+    loop_timer_after(wd->watchdog_timer, wd->watchdog_period_ns);
+}
+
+static int apply_schema(struct watchd *wd)
+{
+    char err[1024];
+    int timeout_ms = (int)(wd->conf.takeover_timeout_ns / NS_PER_MS);
+    for (int attempt = 0;; attempt++) {
+        PGconn *conn = db_connect_wait(wd->conf.database, timeout_ms, err, sizeof(err));
+        if (conn) {
+            int rc = db_apply_schema(conn, timeout_ms, err, sizeof(err));
+            PQfinish(conn);
+            if (rc == 0)
+                return 0;
+            log_errx("%s", err);
+            return -1;
+        }
+        /* the database may come up after us; keep trying, loudly once */
+        if (attempt == 0)
+            log_warnx("database: %s; retrying", err);
+        usleep(500000);
+    }
+}
+
+static void setup_timers(struct watchd *wd)
+{
+    wd->poll_timer = loop_timer_new(wd->loop, on_poll, wd);
+    wd->deadline_timer = loop_timer_new(wd->loop, on_deadline, wd);
+    wd->grant_timer = loop_timer_new(wd->loop, on_grant_timer, wd);
+    wd->health_timer = loop_timer_new(wd->loop, on_health_timer, wd);
+    if (wd->conf.service_check[0])
+        loop_timer_after(wd->health_timer, wd->conf.check_interval_ns);
+    wd->watchdog_period_ns = daemon_watchdog_period_ns();
+    if (wd->watchdog_period_ns > 0) {
+        wd->watchdog_timer = loop_timer_new(wd->loop, on_watchdog, wd);
+        loop_timer_after(wd->watchdog_timer, wd->watchdog_period_ns);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static struct watchd wd;
+    struct daemon_opts o = {0};
+    int rc;
+
+    if ((rc = daemon_args(argc, argv, PROG, "[-dtVh] [-c FILE]", &o)) >= 0)
+        return rc;
+    if ((rc = daemon_conf(PROG, &o, &wd.conf)) >= 0)
+        return rc;
+    log_init(PROG, o.debug);
+    wd.conf_path = o.conf_path;
+    if (daemon_run_dir(&wd.conf) < 0)
+        return 1;
+    char dir[400];
+    if (self_dir(dir, sizeof(dir)) < 0)
+        fatal("cannot find my own directory");
+    snprintf(wd.vipctl, sizeof(wd.vipctl), "%s/vipctl", dir);
+    signal(SIGPIPE, SIG_IGN);
+
+    wd.loop = loop_new();
+    if (wd.loop == NULL)
+        fatal("loop_new");
+    int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    loop_add_signals(wd.loop, sigs, 3, on_signal, &wd);
+    if (control_open(&wd) < 0)
+        return 1;
+    if (apply_schema(&wd) < 0)
+        return 1;
+
+    struct role_params p = {
+        .interval_ns = wd.conf.interval_ns,
+        .takeover_timeout_ns = wd.conf.takeover_timeout_ns,
+        .fence_after_ns = wd.conf.fence_after_ns,
+        .check_failures = wd.conf.check_failures,
+    };
+    snprintf(p.node, sizeof(p.node), "%s", wd.conf.node);
+    snprintf(p.primary, sizeof(p.primary), "%s", wd.conf.primary);
+    role_init(&wd.role, &p);
+
+    /* Query deadline: well inside fence_after, so a hung server is noticed in time. */
+    int64_t deadline = wd.conf.fence_after_ns / 2;
+    if (deadline > 5 * NS_PER_SEC)
+        deadline = 5 * NS_PER_SEC;
+    wd.db = db_new(wd.loop, wd.conf.database, deadline);
+    db_set_callbacks(wd.db, on_db_state, on_notify, &wd);
+    db_listen(wd.db, "hs_cluster");
+    setup_timers(&wd);
+
+    /* Nothing of an earlier life as active may survive a restart: service stop, VIP down. */
+    cleanup_start(&wd);
+    daemon_ready();
+    log_info("started: node %s of cluster %s, takeover after %" PRId64 " ms, fence after %" PRId64
+             " ms",
+             wd.conf.node, wd.conf.cluster, wd.conf.takeover_timeout_ns / NS_PER_MS,
+             wd.conf.fence_after_ns / NS_PER_MS);
+    loop_run(wd.loop);
+
+    /* Let hooks started on the way out (vipctl down, service stop) finish. */
+    while (spawn_running() > 0)
+        loop_once(wd.loop, 100);
+    watchd_send_heartbeatd(&wd, json_pack("{s:s,s:s}", "cmd", "follow", "role", "stopped"));
+    control_close(&wd);
+    db_free(wd.db);
+    return 0;
+}

@@ -1,0 +1,327 @@
+/*
+ * promote.c: the step sequences behind the state machine's actions (DESIGN §3).
+ *
+ *   promote:  vipctl up -> [service] start -> syncd active              -> EV_PROMOTED
+ *   demote:   [service] stop -> vipctl down -> syncd standby            -> EV_DEMOTED
+ *   handoff:  syncd flush -> [service] stop -> vipctl down -> row to target -> EV_HANDED_OFF
+ *   cleanup:  [service] stop -> vipctl down (at start: nothing of an earlier life survives)
+ *
+ * One sequence runs at a time; starting one abandons the previous (its late results
+ * are recognised by their generation number and dropped). Every step is an hs_event.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "ctl.h"
+#include "db.h"
+#include "log.h"
+#include "loop.h"
+#include "spawn.h"
+#include "sql.h"
+#include "watchd.h"
+
+enum seq { SEQ_NONE, SEQ_PROMOTE, SEQ_DEMOTE, SEQ_HANDOFF, SEQ_CLEANUP };
+
+struct step_ctx {
+    struct watchd *wd;
+    unsigned gen;
+};
+
+static unsigned seq_gen;
+
+static void seq_next(struct watchd *wd);
+
+static struct step_ctx *ctx_new(struct watchd *wd)
+{
+    struct step_ctx *c = malloc(sizeof(*c));
+    if (c == NULL)
+        fatal("malloc");
+    c->wd = wd;
+    c->gen = seq_gen;
+    return c;
+}
+
+/* Returns the daemon if the step still belongs to the running sequence, and frees c. */
+static struct watchd *ctx_take(struct step_ctx *c)
+{
+    struct watchd *wd = c->gen == seq_gen ? c->wd : NULL;
+    free(c);
+    return wd;
+}
+
+static void hook_env(struct watchd *wd, const char *role, int64_t epoch, char buf[4][128],
+                     char *env[5])
+{
+    snprintf(buf[0], 128, "HOTSTANDBY_CLUSTER=%s", wd->conf.cluster);
+    snprintf(buf[1], 128, "HOTSTANDBY_NODE=%s", wd->conf.node);
+    snprintf(buf[2], 128, "HOTSTANDBY_ROLE=%s", role);
+    snprintf(buf[3], 128, "HOTSTANDBY_EPOCH=%" PRId64, epoch);
+    for (int i = 0; i < 4; i++)
+        env[i] = buf[i];
+    env[4] = NULL;
+}
+
+static const char *seq_role(struct watchd *wd)
+{
+    return wd->seq_kind == SEQ_PROMOTE ? "active" : "standby";
+}
+
+static void step_done(void *arg, int status);
+
+/* Runs a shell hook (cmd) or a vipctl verb as the current step. */
+static void run_hook(struct watchd *wd, const char *name, const char *cmd, const char *verb)
+{
+    char buf[4][128];
+    char *env[5];
+    hook_env(wd, seq_role(wd), wd->seq_epoch, buf, env);
+    struct step_ctx *c = ctx_new(wd);
+    int rc;
+    if (verb != NULL) {
+        char *argv[] = {wd->vipctl, "-c", (char *)wd->conf_path, (char *)verb, NULL};
+        rc = spawn_start(wd->loop, name, argv, env, wd->conf.hook_timeout_ns, step_done, c);
+    } else {
+        rc = spawn_shell(wd->loop, name, cmd, env, wd->conf.hook_timeout_ns, step_done, c);
+    }
+    if (rc < 0) {
+        free(c);
+        step_done(ctx_new(wd), -1);
+    }
+}
+
+/* ---- syncd ---- */
+
+static void syncd_role_reply(void *arg, json_t *reply, const char *err)
+{
+    if (err)
+        log_debug("syncd: role: %s", err);
+}
+
+void syncd_tell_role(struct watchd *wd, const char *role, int64_t epoch)
+{
+    char path[512];
+    conf_sock_path(&wd->conf, "syncd", path, sizeof(path));
+    json_t *req = json_pack("{s:s,s:s,s:I}", "cmd", "role", "role", role, "epoch",
+                            (json_int_t)epoch);
+    if (ctl_call_async(wd->loop, path, req, NS_PER_SEC, syncd_role_reply, NULL) < 0)
+        log_debug("syncd: %s not reachable", path);
+    json_decref(req);
+}
+
+static void flush_reply(void *arg, json_t *reply, const char *err)
+{
+    struct watchd *wd = ctx_take(arg);
+    if (wd == NULL)
+        return;
+    if (err || !json_is_true(json_object_get(reply, "ok")))
+        log_warnx("syncd flush before the switchover did not complete: %s",
+                  err ? err : json_string_value(json_object_get(reply, "error")));
+    else
+        watchd_event(wd, wd->seq_epoch, "sync-flushed", "standbys acknowledged every change");
+    wd->seq_step++;
+    seq_next(wd);
+}
+
+static void syncd_flush(struct watchd *wd)
+{
+    char path[512];
+    conf_sock_path(&wd->conf, "syncd", path, sizeof(path));
+    int64_t bound = wd->conf.hook_timeout_ns < 5 * NS_PER_SEC ? wd->conf.hook_timeout_ns
+                                                              : 5 * NS_PER_SEC;
+    json_t *req = json_pack("{s:s,s:I}", "cmd", "flush", "timeout_ms",
+                            (json_int_t)(bound / NS_PER_MS));
+    struct step_ctx *c = ctx_new(wd);
+    int rc = ctl_call_async(wd->loop, path, req, bound + 200 * NS_PER_MS, flush_reply, c);
+    json_decref(req);
+    if (rc < 0) {   /* no syncd on this node: nothing to flush */
+        free(c);
+        wd->seq_step++;
+        seq_next(wd);
+    }
+}
+
+/* ---- the row handed to the target ---- */
+
+static void handoff_done(void *arg, PGresult *res, const char *err)
+{
+    struct step_ctx *c = arg;
+    struct watchd *wd = ctx_take(c);
+    if (wd == NULL)
+        return;
+    if (res && PQntuples(res) == 1)
+        watchd_event(wd, strtoll(PQgetvalue(res, 0, 0), NULL, 10), "handed-off",
+                     "cluster handed to %s", wd->seq_target);
+    else
+        log_warnx("handoff to %s did not apply (%s); a standby takes over after the timeout",
+                  wd->seq_target, err ? err : "the row changed meanwhile");
+    wd->seq_step++;
+    seq_next(wd);
+}
+
+static void handoff_row(struct watchd *wd)
+{
+    char e[32];
+    snprintf(e, sizeof(e), "%" PRId64, wd->seq_epoch);
+    const char *params[] = {wd->conf.cluster, wd->conf.node, wd->seq_target, e};
+    struct step_ctx *c = ctx_new(wd);
+    if (db_query(wd->db, SQL_HANDOFF, 4, params, handoff_done, c) < 0)
+        handoff_done(c, NULL, "database not connected");
+}
+
+/* ---- sequencing ---- */
+
+static const char *const step_event[][4] = {
+    [SEQ_PROMOTE] = {"vip-up", "service-started", NULL, NULL},
+    [SEQ_DEMOTE] = {"service-stopped", "vip-down", NULL, NULL},
+    [SEQ_HANDOFF] = {NULL, "service-stopped", "vip-down", NULL},
+    [SEQ_CLEANUP] = {"service-stopped", "vip-down", NULL, NULL},
+};
+
+static void step_done(void *arg, int status)
+{
+    struct watchd *wd = ctx_take(arg);
+    if (wd == NULL)
+        return;
+    int step = wd->seq_step;
+    const char *ev = step < 4 ? step_event[wd->seq_kind][step] : NULL;
+    if (status != 0 && wd->seq_kind == SEQ_PROMOTE) {
+        struct role_input in = {.event = EV_PROMOTE_FAILED};
+        snprintf(in.why, sizeof(in.why), "%s %s", step == 0 ? "vipctl up" : "[service] start",
+                 status < 0 ? "timed out" : "failed");
+        wd->seq_kind = SEQ_NONE;
+        seq_gen++;
+        watchd_input(wd, &in);
+        return;
+    }
+    if (status != 0)
+        log_warnx("step %d of the %s failed (status %d); going on", step,
+                  wd->seq_kind == SEQ_HANDOFF ? "handoff" : "demotion", status);
+    else if (ev && wd->seq_kind != SEQ_CLEANUP)
+        watchd_event(wd, wd->seq_epoch, ev, "%s",
+                     ev[0] == 'v' ? (strcmp(ev, "vip-up") == 0 ? "virtual address up"
+                                                                : "virtual address down")
+                                  : "hook done");
+    wd->seq_step++;
+    seq_next(wd);
+}
+
+static int vip_managed(struct watchd *wd) { return wd->conf.connection != CONN_NONE; }
+
+static void skip(struct watchd *wd)
+{
+    wd->seq_step++;
+    seq_next(wd);
+}
+
+static void finish(struct watchd *wd, enum role_event ev)
+{
+    wd->seq_kind = SEQ_NONE;
+    seq_gen++;
+    if (ev == EV__COUNT)
+        return;
+    struct role_input in = {.event = ev};
+    watchd_input(wd, &in);
+}
+
+static void service_step(struct watchd *wd, const char *name, const char *cmd)
+{
+    if (cmd[0])
+        run_hook(wd, name, cmd, NULL);
+    else
+        skip(wd);
+}
+
+static void vip_step(struct watchd *wd, const char *verb)
+{
+    char name[32];
+    snprintf(name, sizeof(name), "vipctl %s", verb);
+    if (vip_managed(wd))
+        run_hook(wd, name, NULL, verb);
+    else
+        skip(wd);
+}
+
+static void seq_next(struct watchd *wd)
+{
+    int s = wd->seq_step;
+    switch (wd->seq_kind) {
+    case SEQ_PROMOTE:
+        if (s == 0) vip_step(wd, "up");
+        else if (s == 1) service_step(wd, "service start", wd->conf.service_start);
+        else {
+            syncd_tell_role(wd, "active", wd->seq_epoch);
+            finish(wd, EV_PROMOTED);
+        }
+        break;
+    case SEQ_DEMOTE:
+    case SEQ_CLEANUP:
+        if (s == 0) service_step(wd, "service stop", wd->conf.service_stop);
+        else if (s == 1) vip_step(wd, "down");
+        else {
+            syncd_tell_role(wd, "standby", wd->seq_epoch);
+            if (wd->seq_kind == SEQ_CLEANUP) {
+                finish(wd, EV__COUNT);
+                wd->cleanup_done = 1;
+                loop_timer_after(wd->poll_timer, 0);
+            } else {
+                finish(wd, EV_DEMOTED);
+            }
+        }
+        break;
+    case SEQ_HANDOFF:
+        if (s == 0) syncd_flush(wd);
+        else if (s == 1) service_step(wd, "service stop", wd->conf.service_stop);
+        else if (s == 2) vip_step(wd, "down");
+        else if (s == 3) handoff_row(wd);
+        else {
+            syncd_tell_role(wd, "standby", wd->seq_epoch);
+            finish(wd, EV_HANDED_OFF);
+        }
+        break;
+    }
+}
+
+static void seq_start(struct watchd *wd, enum seq kind, int64_t epoch, const char *target)
+{
+    seq_gen++;
+    wd->seq_kind = kind;
+    wd->seq_step = 0;
+    wd->seq_epoch = epoch;
+    wd->seq_started_ns = now_ns();
+    snprintf(wd->seq_target, sizeof(wd->seq_target), "%s", target ? target : "");
+    seq_next(wd);
+}
+
+void promote_start(struct watchd *wd, int64_t epoch) { seq_start(wd, SEQ_PROMOTE, epoch, NULL); }
+void demote_start(struct watchd *wd, int64_t epoch) { seq_start(wd, SEQ_DEMOTE, epoch, NULL); }
+void cleanup_start(struct watchd *wd) { seq_start(wd, SEQ_CLEANUP, 0, NULL); }
+
+void handoff_start(struct watchd *wd, int64_t epoch, const char *target)
+{
+    seq_start(wd, SEQ_HANDOFF, epoch, target);
+}
+
+/* ---- health ---- */
+
+static void health_done(void *arg, int status)
+{
+    struct watchd *wd = arg;
+    wd->health_running = 0;
+    struct role_input in = {.event = EV_HEALTH, .ok = status == 0};
+    watchd_input(wd, &in);
+}
+
+void health_check_start(struct watchd *wd)
+{
+    char buf[4][128];
+    char *env[5];
+    hook_env(wd, "active", wd->role.epoch, buf, env);
+    int64_t timeout = wd->conf.check_interval_ns < wd->conf.hook_timeout_ns
+                          ? wd->conf.check_interval_ns
+                          : wd->conf.hook_timeout_ns;
+    if (spawn_shell(wd->loop, "service check", wd->conf.service_check, env, timeout, health_done,
+                    wd) > 0)
+        wd->health_running = 1;
+}

@@ -1,0 +1,67 @@
+/* watchd.h: the daemon's one context struct and what its files offer each other. */
+#ifndef HS_WATCHD_H
+#define HS_WATCHD_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "role.h"
+
+struct loop;
+struct loop_timer;
+struct db;
+struct ctl_server;
+struct ctl_conn;
+
+struct watchd {
+    struct conf conf;
+    const char *conf_path;
+    char vipctl[512];               /* vipctl next to our own binary */
+    struct loop *loop;
+    struct db *db;
+    struct ctl_server *ctl;
+    struct ctl_conn *heartbeatd;    /* the connection that said hello as heartbeatd */
+
+    struct role role;
+    struct loop_timer *poll_timer;      /* read the row every interval */
+    struct loop_timer *deadline_timer;  /* role_next_deadline() */
+    struct loop_timer *grant_timer;     /* re-grant heartbeatd every interval while acting */
+    struct loop_timer *health_timer;
+    struct loop_timer *watchdog_timer;
+    int64_t watchdog_period_ns;
+    int row_inflight;
+    int row_again;                      /* a NOTIFY came while a read was in flight */
+    int64_t row_read_ns;                /* when the last row read completed */
+    int cleanup_done;
+    int health_running;
+    int exit_requested;
+
+    /* promote.c: the step sequence in progress */
+    int seq_kind;                       /* 0 none, else enum role_action_kind */
+    int seq_step;
+    int64_t seq_epoch;
+    char seq_target[64];
+    int64_t seq_started_ns;
+};
+
+/* main.c */
+void watchd_input(struct watchd *wd, struct role_input *in);
+void watchd_event(struct watchd *wd, int64_t epoch, const char *kind, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void watchd_read_row(struct watchd *wd);
+void watchd_send_heartbeatd(struct watchd *wd, json_t *msg);
+
+/* promote.c: the sequences behind ACT_PROMOTE, ACT_DEMOTE, ACT_HANDOFF, ACT_CLEANUP */
+void promote_start(struct watchd *wd, int64_t epoch);
+void demote_start(struct watchd *wd, int64_t epoch);
+void handoff_start(struct watchd *wd, int64_t epoch, const char *target);
+void cleanup_start(struct watchd *wd);
+void syncd_tell_role(struct watchd *wd, const char *role, int64_t epoch);
+void health_check_start(struct watchd *wd);
+
+/* control.c */
+int control_open(struct watchd *wd);
+void control_close(struct watchd *wd);
+
+#endif
