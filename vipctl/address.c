@@ -3,8 +3,12 @@
  * main.c has already loaded the config and, for `up`, checked that this node is the
  * holder. Everything here is idempotent: running a verb twice has the effect of once.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "address.h"
 #include "log.h"
@@ -20,6 +24,81 @@ static int vip_or_fail(const struct conf *c, struct vip *v)
     return 0;
 }
 
+/*
+ * <run_dir>/vip-<cluster>.state remembers the address this node last brought up, so that
+ * after the operator changes [vip] address or interface (SIGHUP on the active, then `up`)
+ * the old address is removed too: the config no longer names it.
+ */
+static void state_path(const struct conf *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/vip-%s.state", c->run_dir, c->cluster);
+}
+
+static void state_save(const struct conf *c, const struct vip *v)
+{
+    char path[CONF_STR + 128], tmp[CONF_STR + 140];
+    state_path(c, path, sizeof(path));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if (mkdir(c->run_dir, 0755) < 0 && errno != EEXIST) {
+        log_debug("%s: %s; an address change will need a manual down", c->run_dir,
+                  strerror(errno));
+        return;
+    }
+    FILE *f = fopen(tmp, "we");
+    if (!f) {
+        log_debug("%s: %s", tmp, strerror(errno));
+        return;
+    }
+    fprintf(f, "%s %s\n", v->ifname, v->text);
+    if (fclose(f) != 0 || rename(tmp, path) < 0)
+        log_debug("%s: %s", path, strerror(errno));
+}
+
+static void state_clear(const struct conf *c)
+{
+    char path[CONF_STR + 128];
+    state_path(c, path, sizeof(path));
+    unlink(path);
+}
+
+/* Removes what the state file names if it is not the configured VIP. */
+static int state_remove_old(const struct conf *c, const struct vip *now)
+{
+    char path[CONF_STR + 128], ifname[IFNAMSIZ + 1], text[80];
+    state_path(c, path, sizeof(path));
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    int n = fscanf(f, "%16s %79s", ifname, text);
+    fclose(f);
+    if (n != 2 || (!strcmp(ifname, now->ifname) && !strcmp(text, now->text)))
+        return 0;
+    struct conf old = *c;
+    char *slash = strchr(text, '/');
+    if (!slash)
+        return 0;
+    *slash = '\0';
+    snprintf(old.vip_address, sizeof(old.vip_address), "%s", text);
+    snprintf(old.vip_interface, sizeof(old.vip_interface), "%s", ifname);
+    old.vip_prefix = atoi(slash + 1);
+    struct vip ov;
+    char err[512];
+    if (vip_from_conf(&old, &ov, err, sizeof(err)) < 0 || !ov.ifindex)
+        return 0;
+    if (ov.family == now->family && !memcmp(ov.addr, now->addr, sizeof(ov.addr)) &&
+        ov.ifindex == now->ifindex)
+        return 0; /* only the netmask changed: vip_remove_ours(keep_exact) handles it */
+    int removed = vip_remove_ours(&ov, 0, err, sizeof(err));
+    if (removed < 0) {
+        log_errx("%s", err);
+        return -1;
+    }
+    if (removed > 0)
+        log_info("removed the previous virtual IP %s from %s (no longer configured)", ov.text,
+                 ov.ifname);
+    return 0;
+}
+
 static int vip_up(const struct conf *c)
 {
     struct vip v;
@@ -31,6 +110,8 @@ static int vip_up(const struct conf *c)
         log_errx("up: %s: interface '%s' does not exist", v.text, v.ifname);
         return EXIT_FAILED;
     }
+    if (state_remove_old(c, &v) < 0)
+        return EXIT_FAILED;
     /* A marked copy with another prefix is what a netmask change leaves behind. */
     int stale = vip_remove_ours(&v, 1, err, sizeof(err));
     if (stale < 0) {
@@ -53,6 +134,7 @@ static int vip_up(const struct conf *c)
         return EXIT_FAILED;
     } else
         log_info("up: added %s on %s", v.text, v.ifname);
+    state_save(c, &v);
     if (announce_burst(c, &v) < 0)
         return EXIT_FAILED;
     return EXIT_DONE;
@@ -64,8 +146,11 @@ static int vip_down(const struct conf *c)
     char err[512];
     if (vip_or_fail(c, &v) < 0)
         return EXIT_USAGE;
+    if (state_remove_old(c, &v) < 0)
+        return EXIT_FAILED;
     if (!v.ifindex) {
         log_warnx("down: interface '%s' does not exist; %s cannot be on it", v.ifname, v.text);
+        state_clear(c);
         return EXIT_DONE;
     }
     int removed = vip_remove_ours(&v, 0, err, sizeof(err));
@@ -73,6 +158,7 @@ static int vip_down(const struct conf *c)
         log_errx("down: %s", err);
         return EXIT_FAILED;
     }
+    state_clear(c);
     struct vip_found f;
     if (removed)
         log_info("down: removed %s from %s", v.text, v.ifname);

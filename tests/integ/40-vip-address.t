@@ -14,7 +14,7 @@ VIP6=2001:db8::10
 conf() {
     local f=$1 addr=$2; shift 2
     {
-        printf '[cluster]\nname = t40\nnode = a\ndatabase = host=/nonexistent\nconnection = vip\n'
+        printf '[cluster]\nname = t40\nnode = a\ndatabase = host=/nonexistent\nconnection = vip\nrun_dir = %s\n' "$T/run"
         printf '[vip]\naddress = %s\ninterface = eth0\ngarp_interval = 100ms\n' "$addr"
         printf '%s\n' "$@"
     } >"$f"
@@ -29,6 +29,7 @@ conf "$T/v32.conf" $VIP 'netmask = 255.255.255.255'
 conf "$T/m28.conf" $VIP 'netmask = 255.255.255.240'
 conf "$T/p28.conf" $VIP 'netmask = /28'
 conf "$T/v6.conf" $VIP6
+sed -i 's/^name = t40$/name = t40v6/' "$T/v6.conf"    # another cluster: its own state
 conf "$T/nosuch.conf" $VIP 'netmask = 24'
 sed -i 's/^interface = eth0/interface = nosuch0/' "$T/nosuch.conf"
 
@@ -74,7 +75,15 @@ vipctl "$T/p28.conf" up --force
 is "$(addrs_a $VIP)" "$VIP/28" "the same netmask as a prefix length (/28) is the same address"
 vipctl "$T/v4.conf" up --force
 is "$(addrs_a $VIP)" "$VIP/24" "back to /24"
-vipctl "$T/v4.conf" down
+
+# An address change (SIGHUP on the active, then up): the old address goes too.
+conf "$T/other.conf" 192.0.2.11
+vipctl "$T/other.conf" up --force
+is "$(addrs_a $VIP) | $(addrs_a 192.0.2.11)" " | 192.0.2.11/24" \
+    "address changed to 192.0.2.11: up removes the old $VIP"
+vipctl "$T/v4.conf" up --force
+vipctl "$T/other.conf" down
+is "$(addrs_a $VIP) | $(addrs_a 192.0.2.11)" " | " "down after an address change removes the old one too"
 
 # --- IPv6 -----------------------------------------------------------------------------
 vipctl "$T/v6.conf" up --force

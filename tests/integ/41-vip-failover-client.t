@@ -16,8 +16,9 @@ PORT=8080
 
 # conf FILE NODE ADDRESS GARP_COUNT
 conf() {
-    printf '[cluster]\nname = t41\nnode = %s\ndatabase = host=/nonexistent\nconnection = vip\n[vip]\naddress = %s\ninterface = eth0\ngarp_count = %s\ngarp_interval = 100ms\n' \
-        "$2" "$3" "$4" >"$1"
+    # One cluster per address family, each node its own run_dir.
+    printf '[cluster]\nname = t41-%s\nnode = %s\nrun_dir = %s\ndatabase = host=/nonexistent\nconnection = vip\n[vip]\naddress = %s\ninterface = eth0\ngarp_count = %s\ngarp_interval = 100ms\n' \
+        "${3//[:.]/}" "$2" "$T/run-$2" "$3" "$4" >"$1"
 }
 for n in a b; do
     conf "$T/$n.conf" $n $VIP 3
