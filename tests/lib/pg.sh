@@ -22,14 +22,14 @@ full_page_writes = off
 max_connections = 100
 CONF
     at_exit pg_stop
-    pg_ctl_start || bail "postgres did not start: $(tail -n 5 "$T/pg.log")"
+    pg_ctl_start || bail "postgres did not start: $(tail -n 5 "$PG_SOCK/postgres.log")"
     runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAt \
         -c "CREATE DATABASE hs" postgres >/dev/null
     PG_CONNINFO="host=127.0.0.1 port=$PG_PORT dbname=hs user=postgres"
     export PG_PORT PG_SOCK PG_CONNINFO PG_DATA
 }
 pg_ctl_start() {
-    runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$T/pg.log" -w -t 30 start >/dev/null
+    runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_SOCK/postgres.log" -w -t 30 start >/dev/null
 }
 pg_stop() { runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null 2>&1; }
 pg_restart() { pg_stop; pg_ctl_start; }
