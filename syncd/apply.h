@@ -1,0 +1,58 @@
+/*
+ * apply.h: the receiver's filesystem side. Every path is resolved beneath the sync root
+ * with openat2(RESOLVE_BENEATH), files are written to a temp file in the target directory,
+ * fsynced and renamed into place; directories touched are fsynced before an ACK.
+ * Functions return 0, or a PE_* code with the reason in err.
+ */
+#ifndef SYNCD_APPLY_H
+#define SYNCD_APPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+struct conf;
+
+#define APPLY_MAX_DIRTY 64
+
+struct apply {
+    int rootfd;                    /* O_PATH directory of [sync] root */
+    const struct conf *conf;       /* [sync] paths bound what may be touched */
+    int owners;                    /* running as root: set uid/gid */
+    int rejoin;                    /* replaced/deleted files go to the conflict store */
+    uint64_t epoch;                /* names the conflict directory */
+    int dirty[APPLY_MAX_DIRTY];    /* directories to fsync at the next SYNC */
+    int ndirty;
+    unsigned tmp_counter;
+    uint64_t conflicts;            /* files preserved in this session */
+
+    /* the PUT in progress */
+    int put_fd, put_dirfd;
+    char put_tmp[64];
+    char put_name[256];
+    char put_path[PROTO_PATH_MAX];
+    uint32_t put_mode, put_uid, put_gid;
+    int64_t put_mtime_ns;
+    uint64_t put_size, put_written;
+};
+
+int apply_open(struct apply *a, const struct conf *c, char *err, size_t errlen);
+void apply_close(struct apply *a);
+/* Is path acceptable: well-formed, under a sync path, not our temp/conflict names. */
+int apply_check_path(const struct apply *a, const char *path, char *err, size_t errlen);
+
+int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_t errlen);
+int apply_put_data(struct apply *a, const uint8_t *p, size_t n, char *err, size_t errlen);
+int apply_put_end(struct apply *a, int ok, char *err, size_t errlen);
+int apply_put_active(const struct apply *a);
+void apply_put_abort(struct apply *a);   /* removes the temp file */
+
+int apply_mkdir(struct apply *a, const struct proto_msg *m, char *err, size_t errlen);
+int apply_symlink(struct apply *a, const struct proto_msg *m, char *err, size_t errlen);
+int apply_delete(struct apply *a, const char *path, char *err, size_t errlen);
+int apply_rename(struct apply *a, const struct proto_msg *m, char *err, size_t errlen);
+/* fsyncs the directories touched since the last call. Returns 0 or -1. */
+int apply_sync(struct apply *a);
+
+#endif

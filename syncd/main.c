@@ -1,0 +1,578 @@
+/*
+ * main.c: syncd -- command line, the daemon's loop and signals, its role (told by watchd
+ * over the control socket), the control verbs (role, flush, status, reconcile), and the
+ * --once and --serve modes. See syncd.8.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "ctl.h"
+#include "log.h"
+#include "loop.h"
+#include "state.h"
+#include "syncd.h"
+
+struct flush_wait {
+    struct flush_wait *next;
+    struct syncd *sd;
+    struct ctl_conn *conn;
+    json_t *req;
+    struct loop_timer *timer;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: syncd [-d] [-c FILE]              daemon (receiver until told it is active)\n"
+            "       syncd --serve [-c FILE]           receiver on stdin/stdout (SSH exec channel)\n"
+            "       syncd --once [--epoch N] [-c FILE] one full reconcile to every peer, then exit\n"
+            "       syncd ctl [-c FILE] JSON           send one request to the daemon, print the reply\n"
+            "       syncd -t [-c FILE] | -V | -h\n");
+}
+
+int syncd_mkdir_run(const struct conf *c)
+{
+    if (mkdir(c->run_dir, 0755) < 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+/* ---- role ---- */
+
+static void on_watch(void *arg, enum watch_kind kind, const char *path, const char *path2)
+{
+    struct syncd *sd = arg;
+    if (kind == W_READY) {
+        sd->watch_ready = 1;
+        log_info("watching %d paths under %s", sd->conf.n_sync_paths, sd->conf.sync_root);
+    }
+    for (int i = 0; i < sd->npeers; i++) {
+        struct peer *p = sd->peers[i];
+        switch (kind) {
+        case W_CHANGE:
+        case W_DELETE:
+            sync_peer_queue(p, OP_SYNC, path, NULL);
+            break;
+        case W_RENAME:
+            sync_peer_queue(p, OP_RENAME, path, path2);
+            break;
+        case W_DIR:
+            sync_peer_queue(p, OP_RECONCILE, path, NULL);
+            break;
+        case W_RESCAN:
+            if (*path) {
+                sync_peer_queue(p, OP_RECONCILE, path, NULL);
+                break;
+            }
+            log_notice("inotify queue overflow: reconciling everything");
+            for (int j = 0; j < sd->conf.n_sync_paths; j++)
+                if (sd->conf.sync_paths[j][1])
+                    sync_peer_queue(p, OP_RECONCILE, sd->conf.sync_paths[j] + 1, NULL);
+            break;
+        case W_READY:
+            sync_peer_kick(p);   /* batches waited for the watches */
+            break;
+        case W_FAILED:
+            break;
+        }
+    }
+}
+
+struct role_arg {
+    int active;
+    uint64_t epoch;
+};
+
+static void set_role_state(struct sync_state *st, void *arg)
+{
+    const struct role_arg *r = arg;
+    st->active = r->active;
+    st->epoch = r->epoch;
+    if (r->active) {
+        st->was_active = r->epoch;
+        if (r->epoch > st->seen_epoch)
+            st->seen_epoch = r->epoch;
+    }
+}
+
+static void become_standby(struct syncd *sd)
+{
+    for (int i = 0; i < sd->npeers; i++)
+        sync_peer_stop(sd->peers[i]);
+    sync_watch_stop(sd->watch);
+    sd->watch = NULL;
+    sd->watch_ready = 0;
+    sd->active = 0;
+}
+
+static int become_active(struct syncd *sd, uint64_t epoch, char *err, size_t errlen)
+{
+    if (sd->rootfd < 0) {
+        sd->rootfd = open(sd->conf.sync_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (sd->rootfd < 0) {
+            snprintf(err, errlen, "%s: %s", sd->conf.sync_root, strerror(errno));
+            return -1;
+        }
+    }
+    int restart = sd->active && sd->epoch != epoch;
+    sd->active = 1;
+    sd->epoch = epoch;
+    if (!sd->watch && !sd->once) {
+        sd->watch = sync_watch_start(sd->loop, &sd->conf, &sd->filter, on_watch, sd);
+        if (!sd->watch) {
+            snprintf(err, errlen, "cannot start the inotify reader");
+            return -1;
+        }
+    }
+    for (int i = 0; i < sd->npeers; i++) {
+        if (restart)
+            sync_peer_stop(sd->peers[i]);   /* new epoch: a new HELLO */
+        sync_peer_start(sd->peers[i]);
+    }
+    return 0;
+}
+
+static int set_role(struct syncd *sd, int active, uint64_t epoch, char *err, size_t errlen)
+{
+    if (epoch < sd->epoch) {
+        snprintf(err, errlen, "epoch %llu is older than %llu", (unsigned long long)epoch,
+                 (unsigned long long)sd->epoch);
+        return -1;
+    }
+    struct role_arg r = {active, epoch};
+    if (sync_state_update(sd->state_path, set_role_state, &r, NULL) < 0) {
+        snprintf(err, errlen, "%s: %s", sd->state_path, strerror(errno));
+        return -1;
+    }
+    if (active != sd->active || epoch != sd->epoch)
+        log_info("role %s at epoch %llu", active ? "active" : "standby",
+                 (unsigned long long)epoch);
+    if (!active) {
+        become_standby(sd);
+        sd->epoch = epoch;
+        return 0;
+    }
+    return become_active(sd, epoch, err, errlen);
+}
+
+/* ---- flush ---- */
+
+static int all_idle(struct syncd *sd)
+{
+    for (int i = 0; i < sd->npeers; i++) {
+        struct peer *p = sd->peers[i];
+        if (p->state == PS_READY && !sync_peer_idle(p))
+            return 0;
+    }
+    return 1;
+}
+
+static void flush_done(struct flush_wait *f, const char *error)
+{
+    struct syncd *sd = f->sd;
+    for (struct flush_wait **pp = &sd->flushes; *pp; pp = &(*pp)->next)
+        if (*pp == f) {
+            *pp = f->next;
+            break;
+        }
+    if (error)
+        ctl_error(f->conn, f->req, "%s", error);
+    else
+        ctl_reply(f->conn, f->req, NULL);
+    ctl_conn_release(f->conn);
+    json_decref(f->req);
+    loop_timer_free(f->timer);
+    free(f);
+}
+
+static void flush_timeout(void *arg)
+{
+    struct flush_wait *f = arg;
+    char msg[512] = "flush timed out:";
+    for (int i = 0; i < f->sd->npeers; i++) {
+        struct peer *p = f->sd->peers[i];
+        if (p->state == PS_READY && !sync_peer_idle(p)) {
+            size_t l = strlen(msg);
+            snprintf(msg + l, sizeof(msg) - l, " %s has %zu queued%s", p->cp.node,
+                     sync_peer_queue_len(p), p->batch_open ? " and a batch unacknowledged" : "");
+        }
+    }
+    flush_done(f, msg);
+}
+
+void syncd_peer_progress(struct syncd *sd, struct peer *p)
+{
+    if (all_idle(sd))
+        while (sd->flushes)
+            flush_done(sd->flushes, NULL);
+    if (sd->once) {
+        for (int i = 0; i < sd->npeers; i++)
+            if (!sd->peers[i]->once_done)
+                return;
+        loop_stop(sd->loop);
+    }
+}
+
+static void cmd_flush(struct syncd *sd, struct ctl_conn *conn, json_t *req)
+{
+    if (!sd->active) {
+        ctl_reply(conn, req, json_pack("{s:s}", "role", "standby"));
+        return;
+    }
+    json_int_t timeout_ms = json_integer_value(json_object_get(req, "timeout_ms"));
+    if (timeout_ms <= 0)
+        timeout_ms = 5000;
+    sync_watch_drain(sd->watch);
+    for (int i = 0; i < sd->npeers; i++) {
+        struct peer *p = sd->peers[i];
+        if (p->state == PS_READY && p->pending.n) {
+            p->batch_start_ns = -sd->conf.sync_delay_ns;   /* no coalescing delay */
+            sync_peer_kick(p);
+        }
+    }
+    if (all_idle(sd)) {
+        ctl_reply(conn, req, NULL);
+        return;
+    }
+    struct flush_wait *f = calloc(1, sizeof(*f));
+    if (!f) {
+        ctl_error(conn, req, "out of memory");
+        return;
+    }
+    f->sd = sd;
+    f->conn = conn;
+    f->req = json_incref(req);
+    ctl_conn_hold(conn);
+    f->timer = loop_timer_new(sd->loop, flush_timeout, f);
+    loop_timer_after(f->timer, (int64_t)timeout_ms * NS_PER_MS);
+    f->next = sd->flushes;
+    sd->flushes = f;
+}
+
+/* ---- control verbs ---- */
+
+static const char *state_name(enum peer_state s)
+{
+    static const char *n[] = {"idle", "connecting", "hello", "ready", "backoff"};
+    return n[s];
+}
+
+static void cmd_status(struct syncd *sd, struct ctl_conn *conn, json_t *req)
+{
+    json_t *peers = json_array();
+    int64_t now = now_ns();
+    for (int i = 0; i < sd->npeers; i++) {
+        struct peer *p = sd->peers[i];
+        json_t *o = json_pack("{s:s,s:b,s:s,s:I,s:I,s:I,s:I}", "node", p->cp.node,
+                              "connected", p->state == PS_READY, "state", state_name(p->state),
+                              "queue", (json_int_t)sync_peer_queue_len(p),
+                              "sent", (json_int_t)p->st.sent, "deleted",
+                              (json_int_t)p->st.deleted, "errors", (json_int_t)p->st.errors);
+        if (p->last_ack_ns)
+            json_object_set_new(o, "last_ack_ms_ago",
+                                json_integer((now - p->last_ack_ns) / NS_PER_MS));
+        json_object_set_new(o, "lag_ms",
+                            json_integer(p->batch_open ? (now - p->batch_oldest_ns) / NS_PER_MS
+                                                       : p->lag_ns / NS_PER_MS));
+        if (p->last_error[0])
+            json_object_set_new(o, "error", json_string(p->last_error));
+        json_array_append_new(peers, o);
+    }
+    ctl_reply(conn, req, json_pack("{s:s,s:s,s:I,s:o}", "node", sd->conf.node, "role",
+                                   sd->active ? "active" : "standby", "epoch",
+                                   (json_int_t)sd->epoch, "peers", peers));
+}
+
+static void on_request(void *arg, struct ctl_conn *conn, json_t *req, const char *cmd)
+{
+    struct syncd *sd = arg;
+    char err[512];
+    if (!strcmp(cmd, "status")) {
+        cmd_status(sd, conn, req);
+    } else if (!strcmp(cmd, "role")) {
+        const char *role = json_string_value(json_object_get(req, "role"));
+        json_t *ep = json_object_get(req, "epoch");
+        if (!role || (strcmp(role, "active") && strcmp(role, "standby")) ||
+            !json_is_integer(ep) || json_integer_value(ep) < 0) {
+            ctl_error(conn, req, "role needs \"role\":\"active\"|\"standby\" and \"epoch\" >= 0");
+            return;
+        }
+        if (set_role(sd, !strcmp(role, "active"), (uint64_t)json_integer_value(ep), err,
+                     sizeof(err)) < 0)
+            ctl_error(conn, req, "%s", err);
+        else
+            ctl_reply(conn, req, NULL);
+    } else if (!strcmp(cmd, "flush")) {
+        cmd_flush(sd, conn, req);
+    } else if (!strcmp(cmd, "reconcile")) {
+        if (sd->active)
+            on_watch(sd, W_RESCAN, "", NULL);
+        ctl_reply(conn, req, NULL);
+    } else {
+        ctl_error(conn, req, "unknown command '%s' (role, flush, status, reconcile)", cmd);
+    }
+}
+
+static void on_close(void *arg, struct ctl_conn *conn)
+{
+    struct syncd *sd = arg;
+    for (struct flush_wait *f = sd->flushes, *next; f; f = next) {
+        next = f->next;
+        if (f->conn == conn)
+            flush_done(f, "client went away");
+    }
+}
+
+/* ---- daemon ---- */
+
+static void on_reconcile_timer(void *arg)
+{
+    struct syncd *sd = arg;
+    if (sd->active)
+        for (int i = 0; i < sd->npeers; i++)
+            for (int j = 0; j < sd->conf.n_sync_paths; j++)
+                if (sd->conf.sync_paths[j][1])
+                    sync_peer_queue(sd->peers[i], OP_RECONCILE, sd->conf.sync_paths[j] + 1,
+                                    NULL);
+    loop_timer_after(sd->reconcile_timer, sd->conf.reconcile_interval_ns);
+}
+
+static void on_signal(void *arg, int signo)
+{
+    struct syncd *sd = arg;
+    if (signo == SIGHUP) {
+        log_info("SIGHUP: configuration changes need a restart of syncd");
+        return;
+    }
+    loop_stop(sd->loop);
+}
+
+static int syncd_setup(struct syncd *sd)
+{
+    sd->loop = loop_new();
+    if (!sd->loop)
+        return -1;
+    sd->rootfd = -1;
+    sd->filter.globs = sd->conf.sync_exclude;
+    sd->filter.n = sd->conf.n_sync_exclude;
+    sync_state_path(sd->conf.run_dir, sd->state_path, sizeof(sd->state_path));
+    for (int i = 0; i < sd->conf.n_sync_peers && i < CONF_MAX_LIST; i++) {
+        if (!strcmp(sd->conf.sync_peers[i].node, sd->conf.node))
+            continue;
+        sd->peers[sd->npeers] = sync_peer_new(sd, &sd->conf.sync_peers[i]);
+        if (sd->peers[sd->npeers])
+            sd->npeers++;
+    }
+    return 0;
+}
+
+static void syncd_teardown(struct syncd *sd)
+{
+    become_standby(sd);
+    while (sd->flushes)
+        flush_done(sd->flushes, "syncd is stopping");
+    for (int i = 0; i < sd->npeers; i++)
+        sync_peer_free(sd->peers[i]);
+    if (sd->ctl)
+        ctl_server_close(sd->ctl);
+    if (sd->reconcile_timer)
+        loop_timer_free(sd->reconcile_timer);
+    if (sd->rootfd >= 0)
+        close(sd->rootfd);
+    loop_free(sd->loop);
+}
+
+static int run_daemon(struct syncd *sd)
+{
+    char err[512], sock[CONF_STR + 32];
+    if (syncd_mkdir_run(&sd->conf) < 0) {
+        log_warn("%s", sd->conf.run_dir);
+        return 1;
+    }
+    struct role_arg r = {0, 0};
+    struct sync_state st;
+    if (sync_state_read(sd->state_path, &st) == 0)
+        r.epoch = st.epoch;
+    /* Without watchd's word this node is a receiver: never push on a stale belief. */
+    if (sync_state_update(sd->state_path, set_role_state, &r, NULL) < 0) {
+        log_warn("%s", sd->state_path);
+        return 1;
+    }
+    sd->epoch = r.epoch;
+    uid_t allowed = 0;
+    if (sd->conf.user[0]) {
+        struct passwd *pw = getpwnam(sd->conf.user);
+        if (pw)
+            allowed = pw->pw_uid;
+    }
+    conf_sock_path(&sd->conf, "syncd", sock, sizeof(sock));
+    struct ctl_handlers h = {.request = on_request, .close = on_close, .arg = sd};
+    sd->ctl = ctl_server_open(sd->loop, sock, allowed, &h);
+    if (!sd->ctl) {
+        log_warn("%s", sock);
+        return 1;
+    }
+    int sigs[] = {SIGTERM, SIGINT, SIGHUP};
+    loop_add_signals(sd->loop, sigs, 3, on_signal, sd);
+    signal(SIGPIPE, SIG_IGN);
+    sd->reconcile_timer = loop_timer_new(sd->loop, on_reconcile_timer, sd);
+    loop_timer_after(sd->reconcile_timer, sd->conf.reconcile_interval_ns);
+    log_info("standby (receiver) for cluster %s, node %s; %d peers; control socket %s",
+             sd->conf.cluster, sd->conf.node, sd->npeers, sock);
+    (void)err;
+    sd_notify(0, "READY=1");
+    int rc = loop_run(sd->loop);
+    log_info("stopping");
+    return rc < 0 ? 1 : 0;
+}
+
+static int run_once(struct syncd *sd, long long epoch_opt)
+{
+    char err[512];
+    struct sync_state st;
+    if (sync_state_read(sd->state_path, &st) < 0) {
+        log_warn("%s", sd->state_path);
+        return 1;
+    }
+    uint64_t epoch = epoch_opt >= 0 ? (uint64_t)epoch_opt : st.epoch;
+    if (epoch_opt < 0 && !st.active) {
+        printf("syncd: once: node %s is not active: nothing to push\n", sd->conf.node);
+        return 0;
+    }
+    if (sd->npeers == 0) {
+        printf("syncd: once: no peers configured\n");
+        return 0;
+    }
+    sd->once = 1;
+    if (become_active(sd, epoch, err, sizeof(err)) < 0) {
+        log_warnx("%s", err);
+        return 1;
+    }
+    int64_t start = now_ns();
+    loop_run(sd->loop);
+    int bad = 0;
+    printf("syncd: once:");
+    for (int i = 0; i < sd->npeers; i++) {
+        struct peer *p = sd->peers[i];
+        bad |= p->st.errors > 0 || !p->once_done;
+        printf(" %s: %s, %llu sent, %llu deleted, %llu errors;", p->cp.node,
+               p->st.errors || !p->once_done ? "FAILED" : "in sync",
+               (unsigned long long)p->st.sent, (unsigned long long)p->st.deleted,
+               (unsigned long long)p->st.errors);
+    }
+    printf(" %.2f s\n", (double)(now_ns() - start) / 1e9);
+    return bad ? 1 : 0;
+}
+
+static int run_ctl(const struct conf *c, const char *json)
+{
+    json_error_t je;
+    json_t *req = json_loads(json, 0, &je);
+    if (!req || !json_is_object(req)) {
+        fprintf(stderr, "syncd: ctl: not a JSON object: %s\n", req ? json : je.text);
+        json_decref(req);
+        return 2;
+    }
+    char sock[CONF_STR + 32], err[256];
+    conf_sock_path(c, "syncd", sock, sizeof(sock));
+    json_int_t t = json_integer_value(json_object_get(req, "timeout_ms"));
+    json_t *rep = ctl_call(sock, req, (int)(t > 0 ? t + 2000 : 10000), err, sizeof(err));
+    json_decref(req);
+    if (!rep) {
+        fprintf(stderr, "syncd: ctl: %s: %s\n", sock, err);
+        return 1;
+    }
+    char *s = json_dumps(rep, JSON_COMPACT);
+    printf("%s\n", s ? s : "null");
+    free(s);
+    int ok = json_is_true(json_object_get(rep, "ok"));
+    json_decref(rep);
+    return ok ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_SERVE = 1000, OPT_ONCE, OPT_EPOCH };
+    static const struct option longopts[] = {
+        {"serve", no_argument, NULL, OPT_SERVE},
+        {"once", no_argument, NULL, OPT_ONCE},
+        {"epoch", required_argument, NULL, OPT_EPOCH},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *conf_path = HS_DEFAULT_CONF;
+    int debug = 0, test_only = 0, serve = 0, once = 0;
+    long long epoch = -1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "+c:dtVh", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': conf_path = optarg; break;
+        case 'd': debug = 1; break;
+        case 't': test_only = 1; break;
+        case 'V': printf("syncd %s\n", HS_VERSION); return 0;
+        case 'h': usage(stdout); return 0;
+        case OPT_SERVE: serve = 1; break;
+        case OPT_ONCE: once = 1; break;
+        case OPT_EPOCH: {
+            char *end;
+            epoch = strtoll(optarg, &end, 10);
+            if (*end || epoch < 0) {
+                fprintf(stderr, "syncd: --epoch: '%s' is not a number\n", optarg);
+                return 2;
+            }
+            break;
+        }
+        default: usage(stderr); return 2;
+        }
+    }
+    const char *ctl_json = NULL;
+    if (optind < argc && !strcmp(argv[optind], "ctl")) {
+        /* "syncd ctl [-c FILE] JSON": options may follow the verb too */
+        optind++;
+        while ((ch = getopt(argc, argv, "c:")) != -1) {
+            if (ch != 'c') {
+                usage(stderr);
+                return 2;
+            }
+            conf_path = optarg;
+        }
+        if (optind != argc - 1) {
+            usage(stderr);
+            return 2;
+        }
+        ctl_json = argv[optind];
+    } else if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    log_init("syncd", debug);
+    static struct syncd sd;   /* large (the configuration); one per process */
+    char err[1024];
+    if (conf_load(conf_path, &sd.conf, err, sizeof(err)) < 0) {
+        fprintf(stderr, "syncd: %s\n", err);
+        return 2;
+    }
+    if (test_only)
+        return 0;
+    if (ctl_json)
+        return run_ctl(&sd.conf, ctl_json);
+    if (serve)
+        return syncd_serve(&sd.conf);
+    snprintf(sd.conf_path, sizeof(sd.conf_path), "%s", conf_path);
+    if (syncd_setup(&sd) < 0) {
+        log_warnx("cannot set up the event loop");
+        return 1;
+    }
+    int rc = once ? run_once(&sd, epoch) : run_daemon(&sd);
+    syncd_teardown(&sd);
+    return rc;
+}

@@ -1,0 +1,286 @@
+/*
+ * manifest.c: scanning a tree into a manifest and comparing two manifests.
+ * The comparison (manifest_diff) is pure: it is what the unit tests drive.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "manifest.h"
+
+void manifest_free(struct manifest *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->e[i].path);
+        free(m->e[i].target);
+    }
+    free(m->e);
+    memset(m, 0, sizeof(*m));
+}
+
+int manifest_add(struct manifest *m, const struct proto_entry *pe)
+{
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        struct manifest_entry *e = realloc(m->e, cap * sizeof(*e));
+        if (!e)
+            return -1;
+        m->e = e;
+        m->cap = cap;
+    }
+    struct manifest_entry *e = &m->e[m->n];
+    e->path = strdup(pe->path);
+    e->target = pe->kind == PK_SYMLINK ? strdup(pe->target) : NULL;
+    if (!e->path || (pe->kind == PK_SYMLINK && !e->target)) {
+        free(e->path);
+        free(e->target);
+        return -1;
+    }
+    e->kind = pe->kind;
+    e->mode = pe->mode;
+    e->uid = pe->uid;
+    e->gid = pe->gid;
+    e->mtime_ns = pe->mtime_ns;
+    e->size = pe->size;
+    m->n++;
+    return 0;
+}
+
+/* Tree order: '/' sorts before every other byte, so a directory's subtree follows it. */
+static int path_cmp(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned ca = (unsigned char)*a, cb = (unsigned char)*b;
+        if (ca == cb) {
+            if (!ca)
+                return 0;
+            continue;
+        }
+        if (!ca || !cb)
+            return ca ? 1 : -1;
+        if (ca == '/')
+            return -1;
+        if (cb == '/')
+            return 1;
+        return ca < cb ? -1 : 1;
+    }
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return path_cmp(((const struct manifest_entry *)a)->path,
+                    ((const struct manifest_entry *)b)->path);
+}
+
+void manifest_sort(struct manifest *m)
+{
+    if (m->n > 1)
+        qsort(m->e, m->n, sizeof(*m->e), entry_cmp);
+}
+
+int manifest_excluded(const struct manifest_filter *f, const char *relpath)
+{
+    const char *base = strrchr(relpath, '/');
+    base = base ? base + 1 : relpath;
+    if (!strncmp(base, SYNC_TMP_PREFIX, strlen(SYNC_TMP_PREFIX)) || !strcmp(base, SYNC_CONFLICTS))
+        return 1;
+    for (int i = 0; f && i < f->n; i++)
+        if (fnmatch(f->globs[i], base, 0) == 0 || fnmatch(f->globs[i], relpath, FNM_PATHNAME) == 0)
+            return 1;
+    return 0;
+}
+
+/* A temp file named .hs-tmp.<pid>.<n> whose receiver process is gone. */
+static int stale_tmp_name(const char *name)
+{
+    size_t pl = strlen(SYNC_TMP_PREFIX);
+    if (strncmp(name, SYNC_TMP_PREFIX, pl))
+        return 0;
+    char *end;
+    long pid = strtol(name + pl, &end, 10);
+    if (end == name + pl || *end != '.' || pid <= 0)
+        return 1;
+    return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+static void fill_entry(struct proto_entry *pe, const struct stat *st)
+{
+    pe->kind = S_ISDIR(st->st_mode) ? PK_DIR : S_ISLNK(st->st_mode) ? PK_SYMLINK : PK_FILE;
+    pe->mode = st->st_mode & 07777;
+    pe->uid = st->st_uid;
+    pe->gid = st->st_gid;
+    pe->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    pe->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+    pe->target[0] = '\0';
+}
+
+static int scan_dir(int dfd, char *path, size_t plen, const struct manifest_filter *f,
+                    int stale_tmp, struct manifest *m, struct proto_entry *pe, int depth);
+
+/* Adds path (whose parent is dfd, base name name) and, for a directory, its subtree. */
+static int scan_one(int dfd, const char *name, char *path, size_t plen,
+                    const struct manifest_filter *f, int stale_tmp, struct manifest *m,
+                    struct proto_entry *pe, int depth)
+{
+    struct stat st;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode) && !S_ISLNK(st.st_mode))
+        return 0;    /* devices, fifos, sockets are not synced */
+    memcpy(pe->path, path, plen + 1);
+    fill_entry(pe, &st);
+    if (S_ISLNK(st.st_mode)) {
+        ssize_t n = readlinkat(dfd, name, pe->target, sizeof(pe->target) - 1);
+        if (n < 0)
+            return errno == ENOENT ? 0 : -1;
+        pe->target[n] = '\0';
+    }
+    if (manifest_add(m, pe) < 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode))
+        return 0;
+    if (depth > 256)
+        return 0;
+    int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (sub < 0)
+        return errno == ENOENT ? 0 : -1;
+    return scan_dir(sub, path, plen, f, stale_tmp, m, pe, depth + 1);
+}
+
+static int scan_dir(int dfd, char *path, size_t plen, const struct manifest_filter *f,
+                    int stale_tmp, struct manifest *m, struct proto_entry *pe, int depth)
+{
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return -1;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        const char *name = de->d_name;
+        if (!strcmp(name, ".") || !strcmp(name, ".."))
+            continue;
+        size_t nl = strlen(name);
+        if (plen + 1 + nl >= PROTO_PATH_MAX)
+            continue;
+        if (stale_tmp && stale_tmp_name(name)) {
+            unlinkat(dirfd(d), name, 0);
+            continue;
+        }
+        size_t sub = plen;
+        if (plen)
+            path[sub++] = '/';
+        memcpy(path + sub, name, nl + 1);
+        if (!manifest_excluded(f, path) &&
+            scan_one(dirfd(d), name, path, sub + nl, f, stale_tmp, m, pe, depth) < 0 &&
+            errno == ENOMEM)
+            rc = -1;
+        path[plen] = '\0';
+        if (rc < 0)
+            break;
+    }
+    closedir(d);
+    return rc;
+}
+
+int manifest_scan(int rootfd, const char *relpath, const struct manifest_filter *f,
+                  int stale_tmp, struct manifest *m)
+{
+    struct proto_entry *pe = malloc(sizeof(*pe));
+    char *path = malloc(PROTO_PATH_MAX);
+    int rc = -1;
+    if (!pe || !path) {
+        errno = ENOMEM;
+        goto out;
+    }
+    snprintf(path, PROTO_PATH_MAX, "%s", relpath);
+    size_t plen = strlen(path);
+    if (plen == 0) {
+        int d = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        rc = d < 0 ? -1 : scan_dir(d, path, 0, f, stale_tmp, m, pe, 0);
+        goto out;
+    }
+    /* The parent of relpath, resolved beneath the root by the caller's own tree. */
+    char *slash = strrchr(path, '/');
+    int pfd;
+    const char *name = path;
+    if (slash) {
+        *slash = '\0';
+        pfd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        *slash = '/';
+        name = slash + 1;
+    } else {
+        pfd = dup(rootfd);
+    }
+    if (pfd < 0) {
+        rc = errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+        goto out;
+    }
+    rc = scan_one(pfd, name, path, plen, f, stale_tmp, m, pe, 0);
+    close(pfd);
+out:
+    free(pe);
+    free(path);
+    return rc;
+}
+
+int manifest_same(const struct manifest_entry *a, const struct manifest_entry *b, int owners)
+{
+    if (a->kind != b->kind)
+        return 0;
+    if (owners && (a->uid != b->uid || a->gid != b->gid))
+        return 0;
+    switch (a->kind) {
+    case PK_FILE:
+        return a->size == b->size && a->mtime_ns == b->mtime_ns && a->mode == b->mode;
+    case PK_DIR:
+        return a->mode == b->mode;   /* directory mtimes change with their contents */
+    case PK_SYMLINK:
+        return a->target && b->target && !strcmp(a->target, b->target);
+    }
+    return 0;
+}
+
+size_t manifest_diff(const struct manifest *local, const struct manifest *remote, int owners,
+                     manifest_action_cb cb, void *arg)
+{
+    size_t i = 0, j = 0, n = 0;
+    const char *deleted = NULL;   /* a remote directory already deleted as a whole */
+    while (i < local->n || j < remote->n) {
+        int c = i < local->n && j < remote->n ? path_cmp(local->e[i].path, remote->e[j].path)
+                : i < local->n ? -1 : 1;
+        if (c > 0) {
+            const struct manifest_entry *r = &remote->e[j++];
+            if (deleted && proto_path_under(r->path, deleted))
+                continue;
+            cb(arg, MA_DELETE, r);
+            n++;
+            if (r->kind == PK_DIR)
+                deleted = r->path;
+            continue;
+        }
+        const struct manifest_entry *l = &local->e[i++];
+        if (c == 0) {
+            const struct manifest_entry *r = &remote->e[j++];
+            if (manifest_same(l, r, owners))
+                continue;
+            if (l->kind != r->kind) {
+                cb(arg, MA_DELETE, r);
+                n++;
+                if (r->kind == PK_DIR)
+                    deleted = r->path;
+            }
+        }
+        cb(arg, MA_SEND, l);
+        n++;
+    }
+    return n;
+}

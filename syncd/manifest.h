@@ -1,0 +1,66 @@
+/*
+ * manifest.h: what a tree holds (path, kind, mode, owner, mtime, size, link target),
+ * scanned from disk on either side, and the pure comparison that turns the sender's
+ * and the receiver's manifests into the operations that make them equal.
+ */
+#ifndef SYNCD_MANIFEST_H
+#define SYNCD_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+
+/* Names that are never synced, watched or listed: our temp files and conflict store. */
+#define SYNC_TMP_PREFIX ".hs-tmp."
+#define SYNC_CONFLICTS ".hotstandby-conflicts"
+
+struct manifest_entry {
+    char *path;           /* relative to the sync root */
+    char *target;         /* symlinks; NULL otherwise */
+    uint8_t kind;         /* PK_* */
+    uint32_t mode, uid, gid;
+    int64_t mtime_ns;
+    uint64_t size;
+};
+
+struct manifest {
+    struct manifest_entry *e;
+    size_t n, cap;
+};
+
+void manifest_free(struct manifest *m);
+int manifest_add(struct manifest *m, const struct proto_entry *pe);
+void manifest_sort(struct manifest *m);
+
+/* Exclusion globs ([sync] exclude): matched against the base name and the relative path. */
+struct manifest_filter {
+    char (*globs)[256];
+    int n;
+};
+int manifest_excluded(const struct manifest_filter *f, const char *relpath);
+
+/*
+ * Lists relpath (a file, or a directory and everything below it) under rootfd into m.
+ * Skips excluded names, our temp files and the conflict store. If stale_tmp is set,
+ * temp files left by dead receivers are removed on the way. Returns 0 or -1 (errno)
+ * if relpath itself cannot be read (ENOENT: m stays empty and 0 is returned).
+ */
+int manifest_scan(int rootfd, const char *relpath, const struct manifest_filter *f,
+                  int stale_tmp, struct manifest *m);
+
+enum manifest_action { MA_SEND = 1, MA_DELETE = 2 };
+typedef void (*manifest_action_cb)(void *arg, enum manifest_action a,
+                                   const struct manifest_entry *e);
+/*
+ * The pure comparison: both manifests sorted; calls cb in path order with what the
+ * receiver needs (DELETE before SEND of the same path, parents before children, one
+ * DELETE for a whole removed directory). owners: compare uid/gid too. Returns the
+ * number of actions.
+ */
+size_t manifest_diff(const struct manifest *local, const struct manifest *remote, int owners,
+                     manifest_action_cb cb, void *arg);
+/* Do two entries describe the same thing (as far as sync cares)? */
+int manifest_same(const struct manifest_entry *a, const struct manifest_entry *b, int owners);
+
+#endif

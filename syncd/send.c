@@ -1,0 +1,783 @@
+/*
+ * send.c: the sender side of one standby. One persistent SSH session (common/ssh.c,
+ * nonblocking, inside the daemon's loop), an exec channel running `syncd --serve`,
+ * and two queues: `pending` collects changes (coalesced per path), `batch` is what is
+ * being sent. A batch ends with SYNC; its ACK means everything before it is on the
+ * standby's disk. Operations are state-based (OP_SYNC reads the file as it is when
+ * sent), so a lost session only costs a reconcile on the next connect.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+#include "loop.h"
+#include "ssh.h"
+#include "syncd.h"
+
+#define OUT_HIGH_WATER (4 * 1024 * 1024)
+#define BACKOFF_MIN_NS (200 * NS_PER_MS)
+#define BACKOFF_MAX_NS (30 * NS_PER_SEC)
+#define KEEPALIVE_NS (10 * NS_PER_SEC)
+#define MAX_RETRIES 8
+#define HASH_BUCKETS 16384
+
+/* ---- queues ---- */
+
+static struct op *op_new(enum op_kind kind, const char *path, const char *path2)
+{
+    struct op *o = calloc(1, sizeof(*o));
+    if (!o)
+        return NULL;
+    o->kind = kind;
+    o->queued_ns = now_ns();
+    o->path = strdup(path ? path : "");
+    o->path2 = path2 ? strdup(path2) : NULL;
+    if (!o->path || (path2 && !o->path2)) {
+        free(o->path);
+        free(o->path2);
+        free(o);
+        return NULL;
+    }
+    return o;
+}
+
+static void op_free(struct op *o)
+{
+    free(o->path);
+    free(o->path2);
+    free(o);
+}
+
+static void opq_push(struct opq *q, struct op *o)
+{
+    o->next = NULL;
+    if (q->tail)
+        q->tail->next = o;
+    else
+        q->head = o;
+    q->tail = o;
+    q->n++;
+}
+
+static struct op *opq_pop(struct opq *q)
+{
+    struct op *o = q->head;
+    if (!o)
+        return NULL;
+    q->head = o->next;
+    if (!q->head)
+        q->tail = NULL;
+    q->n--;
+    return o;
+}
+
+/* Puts all of front before q's contents. */
+static void opq_prepend(struct opq *q, struct opq *front)
+{
+    if (!front->head)
+        return;
+    front->tail->next = q->head;
+    if (!q->tail)
+        q->tail = front->tail;
+    q->head = front->head;
+    q->n += front->n;
+    memset(front, 0, sizeof(*front));
+}
+
+static void opq_clear(struct opq *q)
+{
+    struct op *o;
+    while ((o = opq_pop(q)) != NULL)
+        op_free(o);
+}
+
+/* Coalescing: pending OP_SYNC entries by path (a chained hash through a side table). */
+struct hnode {
+    struct hnode *next;
+    struct op *op;
+};
+
+struct coalesce {
+    struct hnode *b[HASH_BUCKETS];
+};
+
+static struct coalesce *coalesce_of(struct peer *p);
+
+static uint32_t hash_path(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h % HASH_BUCKETS;
+}
+
+static void coalesce_clear(struct coalesce *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; i < HASH_BUCKETS; i++)
+        while (c->b[i]) {
+            struct hnode *n = c->b[i];
+            c->b[i] = n->next;
+            free(n);
+        }
+}
+
+/* ---- peer lifecycle ---- */
+
+static void peer_pump(struct peer *p);
+
+/* The coalescing table lives behind the peer (allocated with it). */
+struct peer_priv {
+    struct peer p;
+    struct coalesce co;
+};
+
+static struct coalesce *coalesce_of(struct peer *p)
+{
+    return &((struct peer_priv *)p)->co;
+}
+
+static void on_timer(void *arg)
+{
+    struct peer *p = arg;
+    if (p->state == PS_BACKOFF)
+        sync_peer_start(p);
+    else if (p->state == PS_READY)
+        peer_pump(p);
+}
+
+static void on_keepalive(void *arg)
+{
+    struct peer *p = arg;
+    if (p->ssh && p->state == PS_READY) {
+        int next = 0;
+        libssh2_keepalive_send(hs_ssh_session(p->ssh), &next);
+        peer_pump(p);
+    }
+    loop_timer_after(p->keepalive, KEEPALIVE_NS);
+}
+
+struct peer *sync_peer_new(struct syncd *sd, const struct conf_peer *cp)
+{
+    struct peer_priv *pp = calloc(1, sizeof(*pp));
+    if (!pp)
+        return NULL;
+    struct peer *p = &pp->p;
+    p->sd = sd;
+    p->cp = *cp;
+    p->fd = -1;
+    p->put_fd = -1;
+    p->timer = loop_timer_new(sd->loop, on_timer, p);
+    p->keepalive = loop_timer_new(sd->loop, on_keepalive, p);
+    return p;
+}
+
+static void teardown(struct peer *p)
+{
+    if (p->fd >= 0)
+        loop_del_fd(p->sd->loop, p->fd);
+    p->fd = -1;
+    p->events = 0;
+    hs_ssh_free(p->ssh);
+    p->ssh = NULL;
+    if (p->put_fd >= 0)
+        close(p->put_fd);
+    p->put_fd = -1;
+    proto_buf_free(&p->out);
+    proto_buf_free(&p->in);
+    p->errline_len = 0;
+    opq_clear(&p->batch);
+    opq_clear(&p->pending);
+    coalesce_clear(coalesce_of(p));
+    manifest_free(&p->remote);
+    p->wait_manifest = 0;
+    p->batch_open = 0;
+    p->full_reconcile = 0;
+    loop_timer_stop(p->timer);
+    loop_timer_stop(p->keepalive);
+}
+
+void sync_peer_free(struct peer *p)
+{
+    if (!p)
+        return;
+    teardown(p);
+    loop_timer_free(p->timer);
+    loop_timer_free(p->keepalive);
+    free(p);
+}
+
+void sync_peer_stop(struct peer *p)
+{
+    teardown(p);
+    p->state = PS_IDLE;
+    p->backoff_ns = 0;
+    p->last_error[0] = '\0';
+}
+
+/* Transient failure: log once when it starts, retry with backoff (a reconcile follows). */
+static void peer_fail(struct peer *p, const char *why)
+{
+    if (strcmp(why, p->last_error)) {
+        log_warnx("peer %s: %s", p->cp.node, why);
+        snprintf(p->last_error, sizeof(p->last_error), "%s", why);
+    }
+    teardown(p);
+    p->state = PS_BACKOFF;
+    p->backoff_ns = p->backoff_ns ? p->backoff_ns * 2 : BACKOFF_MIN_NS;
+    if (p->backoff_ns > BACKOFF_MAX_NS)
+        p->backoff_ns = BACKOFF_MAX_NS;
+    if (p->sd->once) {
+        p->st.errors++;
+        p->once_done = 1;
+    } else {
+        loop_timer_after(p->timer, p->backoff_ns);
+    }
+    syncd_peer_progress(p->sd, p);
+}
+
+static void set_events(struct peer *p)
+{
+    if (!p->ssh || p->fd < 0)
+        return;
+    uint32_t ev = hs_ssh_events(p->ssh);
+    if (ev != p->events)
+        loop_mod_fd(p->sd->loop, p->fd, ev);
+    p->events = ev;
+}
+
+static void on_io(void *arg, int fd, uint32_t events)
+{
+    peer_pump(arg);
+}
+
+void sync_peer_start(struct peer *p)
+{
+    if (p->state != PS_IDLE && p->state != PS_BACKOFF)
+        return;
+    const struct conf *c = &p->sd->conf;
+    struct hs_ssh_opts o = {
+        .host = p->cp.host, .port = p->cp.port, .user = c->ssh_user,
+        .key = c->ssh_key, .known_hosts = c->known_hosts, .command = c->remote_command,
+    };
+    char err[512];
+    p->ssh = hs_ssh_new(&o, err, sizeof(err));
+    if (!p->ssh) {
+        peer_fail(p, err);
+        return;
+    }
+    p->state = PS_CONNECTING;
+    p->fd = hs_ssh_fd(p->ssh);
+    p->events = hs_ssh_events(p->ssh);
+    loop_add_fd(p->sd->loop, p->fd, p->events, on_io, p);
+    peer_pump(p);
+}
+
+/* ---- queueing ---- */
+
+void sync_peer_queue(struct peer *p, enum op_kind kind, const char *path, const char *path2)
+{
+    if (p->state == PS_IDLE || p->state == PS_BACKOFF)
+        return;   /* the reconcile on (re)connect will cover it */
+    struct coalesce *co = coalesce_of(p);
+    uint32_t h = 0;
+    if (kind == OP_SYNC) {
+        h = hash_path(path);
+        for (struct hnode *n = co->b[h]; n; n = n->next)
+            if (!strcmp(n->op->path, path))
+                return;
+    } else {
+        coalesce_clear(co);   /* a rename or reconcile orders what came before it */
+    }
+    struct op *o = op_new(kind, path, path2);
+    if (!o)
+        return;
+    opq_push(&p->pending, o);
+    if (kind == OP_SYNC) {
+        struct hnode *n = malloc(sizeof(*n));
+        if (n) {
+            n->op = o;
+            n->next = co->b[h];
+            co->b[h] = n;
+        }
+    }
+    if (p->state == PS_READY)
+        peer_pump(p);
+}
+
+void sync_peer_kick(struct peer *p)
+{
+    if (p->state == PS_READY)
+        peer_pump(p);
+}
+
+size_t sync_peer_queue_len(const struct peer *p)
+{
+    return p->pending.n + p->batch.n + (p->put_fd >= 0);
+}
+
+int sync_peer_idle(const struct peer *p)
+{
+    return p->state == PS_READY && !p->batch_open && p->pending.n == 0;
+}
+
+/* ---- sending ---- */
+
+static int64_t stat_mtime_ns(const struct stat *st)
+{
+    return (int64_t)st->st_mtim.tv_sec * NS_PER_SEC + st->st_mtim.tv_nsec;
+}
+
+static void start_batch(struct peer *p)
+{
+    if (p->batch_open || !p->pending.head || (!p->sd->watch_ready && !p->sd->once))
+        return;
+    int64_t now = now_ns();
+    int64_t due = p->batch_start_ns + p->sd->conf.sync_delay_ns;
+    /* Quiet: send at once. Busy: coalesce for delay_ms after the previous batch. */
+    if (now < due && !p->full_reconcile && p->pending.head->kind != OP_RECONCILE) {
+        if (!loop_timer_armed(p->timer))
+            loop_timer_at(p->timer, due);
+        return;
+    }
+    p->batch_oldest_ns = p->pending.head->queued_ns;
+    opq_prepend(&p->batch, &p->pending);
+    coalesce_clear(coalesce_of(p));
+    p->batch_open = 1;
+    p->batch_sync_sent = 0;
+    p->batch_token = ++p->sd->next_token;
+    p->batch_start_ns = now;
+}
+
+static void encode_sync(struct peer *p, const char *path)
+{
+    int rootfd = p->sd->rootfd;
+    struct stat st;
+    if (fstatat(rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            proto_put_path(&p->out, PT_DELETE, path);
+            p->st.deleted++;
+        } else {
+            log_warn("%s/%s", p->sd->conf.sync_root, path);
+        }
+        return;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        proto_put_mkdir(&p->out, path, st.st_mode & 07777, st.st_uid, st.st_gid,
+                        stat_mtime_ns(&st));
+    } else if (S_ISLNK(st.st_mode)) {
+        char target[PROTO_PATH_MAX];
+        ssize_t n = readlinkat(rootfd, path, target, sizeof(target) - 1);
+        if (n < 0)
+            return;
+        target[n] = '\0';
+        proto_put_symlink(&p->out, path, target, st.st_uid, st.st_gid, stat_mtime_ns(&st));
+        p->st.sent++;
+    } else if (S_ISREG(st.st_mode)) {
+        int fd = openat(rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+            if (fd >= 0)
+                close(fd);
+            if (errno != ENOENT)
+                log_warn("%s/%s", p->sd->conf.sync_root, path);
+            return;
+        }
+        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        proto_put_put(&p->out, path, st.st_mode & 07777, st.st_uid, st.st_gid,
+                      stat_mtime_ns(&st), (uint64_t)st.st_size);
+        p->put_fd = fd;
+        p->put_left = (uint64_t)st.st_size;
+        snprintf(p->put_path, sizeof(p->put_path), "%s", path);
+    }
+}
+
+/* One DATA frame of the file being streamed (or its END). */
+static void stream_chunk(struct peer *p)
+{
+    size_t want = p->put_left < PROTO_DATA_CHUNK ? (size_t)p->put_left : PROTO_DATA_CHUNK;
+    ssize_t n = 0;
+    if (want) {
+        uint8_t *dst = proto_put_data(&p->out, want);
+        if (!dst)
+            return;
+        do
+            n = read(p->put_fd, dst, want);
+        while (n < 0 && errno == EINTR);
+        proto_trim_data(&p->out, dst, want, n > 0 ? (size_t)n : 0);
+    }
+    if (want && n <= 0) {
+        /* The file shrank while being sent: abandon this copy, send it again. */
+        proto_put_end(&p->out, 0);
+        close(p->put_fd);
+        p->put_fd = -1;
+        struct op *o = op_new(OP_SYNC, p->put_path, NULL);
+        if (o)
+            opq_push(&p->pending, o);
+        return;
+    }
+    p->put_left -= (uint64_t)n;
+    p->st.bytes += (uint64_t)n;
+    if (p->put_left == 0) {
+        proto_put_end(&p->out, 1);
+        close(p->put_fd);
+        p->put_fd = -1;
+        p->st.sent++;
+    }
+}
+
+static void encode_op(struct peer *p, struct op *o)
+{
+    switch (o->kind) {
+    case OP_SYNC:
+        encode_sync(p, o->path);
+        break;
+    case OP_DELETE:
+        proto_put_path(&p->out, PT_DELETE, o->path);
+        p->st.deleted++;
+        break;
+    case OP_RENAME: {
+        struct stat st;
+        uint64_t size = UINT64_MAX;
+        int64_t mtime = 0;
+        if (fstatat(p->sd->rootfd, o->path2, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode)) {
+            size = (uint64_t)st.st_size;
+            mtime = stat_mtime_ns(&st);
+        }
+        proto_put_rename(&p->out, o->path, o->path2, size, mtime);
+        p->st.renamed++;
+        break;
+    }
+    case OP_RECONCILE:
+        proto_put_path(&p->out, PT_MANIFEST_REQ, o->path);
+        manifest_free(&p->remote);
+        snprintf(p->manifest_path, sizeof(p->manifest_path), "%s", o->path);
+        p->wait_manifest = 1;
+        break;
+    case OP_RECONCILED:
+        proto_put_empty(&p->out, PT_RECONCILED);
+        p->full_reconcile = 1;
+        break;
+    }
+}
+
+static void fill(struct peer *p)
+{
+    if (p->state != PS_READY)
+        return;
+    start_batch(p);
+    while (p->batch_open && !p->wait_manifest && proto_buf_used(&p->out) < OUT_HIGH_WATER) {
+        if (p->put_fd >= 0) {
+            stream_chunk(p);
+            continue;
+        }
+        struct op *o = opq_pop(&p->batch);
+        if (!o) {
+            if (!p->batch_sync_sent) {
+                proto_put_token(&p->out, PT_SYNC, p->batch_token);
+                p->batch_sync_sent = 1;
+            }
+            break;
+        }
+        encode_op(p, o);
+        op_free(o);
+    }
+}
+
+/* ---- replies ---- */
+
+struct diff_ctx {
+    struct opq ops;
+};
+
+static void on_diff(void *arg, enum manifest_action a, const struct manifest_entry *e)
+{
+    struct diff_ctx *d = arg;
+    struct op *o = op_new(a == MA_SEND ? OP_SYNC : OP_DELETE, e->path, NULL);
+    if (o)
+        opq_push(&d->ops, o);
+}
+
+/* Drops remote entries we exclude (and everything below an excluded directory). */
+static void filter_remote(struct manifest *m, const struct manifest_filter *f)
+{
+    size_t w = 0;
+    char *skip = NULL;
+    for (size_t i = 0; i < m->n; i++) {
+        struct manifest_entry *e = &m->e[i];
+        int below = skip && proto_path_under(e->path, skip);
+        if (below || manifest_excluded(f, e->path)) {
+            if (!below) {
+                free(skip);
+                skip = strdup(e->path);
+            }
+            free(e->path);
+            free(e->target);
+            continue;
+        }
+        m->e[w++] = *e;
+    }
+    free(skip);
+    m->n = w;
+}
+
+static void on_manifest_end(struct peer *p)
+{
+    struct manifest local = {0};
+    if (manifest_scan(p->sd->rootfd, p->manifest_path, &p->sd->filter, 0, &local) < 0)
+        log_warn("reconcile %s/%s", p->sd->conf.sync_root, p->manifest_path);
+    manifest_sort(&local);
+    manifest_sort(&p->remote);
+    filter_remote(&p->remote, &p->sd->filter);
+    struct diff_ctx d = {{0}};
+    size_t n = manifest_diff(&local, &p->remote, (p->flags & PF_OWNERS) != 0, on_diff, &d);
+    if (n)
+        log_info("peer %s: reconcile %s: %zu of %zu entries differ", p->cp.node,
+                 p->manifest_path, n, local.n);
+    else
+        log_debug("peer %s: reconcile %s: in sync (%zu entries)", p->cp.node,
+                  p->manifest_path, local.n);
+    opq_prepend(&p->batch, &d.ops);
+    manifest_free(&local);
+    manifest_free(&p->remote);
+    p->wait_manifest = 0;
+}
+
+static void queue_full_reconcile(struct peer *p)
+{
+    struct opq q = {0};
+    const struct conf *c = &p->sd->conf;
+    for (int i = 0; i < c->n_sync_paths; i++) {
+        const char *rel = c->sync_paths[i] + 1;
+        struct op *o = *rel ? op_new(OP_RECONCILE, rel, NULL) : NULL;
+        if (o)
+            opq_push(&q, o);
+    }
+    struct op *o = op_new(OP_RECONCILED, NULL, NULL);
+    if (o)
+        opq_push(&q, o);
+    coalesce_clear(coalesce_of(p));
+    opq_prepend(&p->pending, &q);
+}
+
+/* Returns -1 if the peer was torn down. */
+static int on_reply(struct peer *p, uint8_t type, const uint8_t *pl, size_t len,
+                    struct proto_msg *m)
+{
+    char err[256];
+    if (proto_decode(type, pl, len, m, err, sizeof(err)) < 0) {
+        peer_fail(p, err);
+        return -1;
+    }
+    switch (type) {
+    case PT_HELLO_OK:
+        if (p->state != PS_HELLO)
+            break;
+        p->state = PS_READY;
+        p->flags = m->flags;
+        p->backoff_ns = 0;
+        if (p->last_error[0])
+            log_info("peer %s: connected again", p->cp.node);
+        else
+            log_info("peer %s: connected (%s:%d, epoch %llu%s)", p->cp.node, p->cp.host,
+                     p->cp.port, (unsigned long long)p->sd->epoch,
+                     m->flags & PF_REJOIN ? ", rejoin of an old active" : "");
+        p->last_error[0] = '\0';
+        p->last_ack_ns = now_ns();
+        queue_full_reconcile(p);
+        return 0;
+    case PT_ERROR:
+        if (m->code == PE_FATAL) {
+            snprintf(err, sizeof(err), "receiver refused the session: %s", m->path2);
+            peer_fail(p, err);
+            return -1;
+        }
+        if (m->code == PE_FAILED && m->path[0] && p->retries < MAX_RETRIES) {
+            log_info("peer %s: %s (re-checking)", p->cp.node, m->path2);
+            p->retries++;
+            struct op *o = op_new(OP_RECONCILE, m->path, NULL);
+            if (o)
+                opq_push(&p->pending, o);
+            return 0;
+        }
+        log_warnx("peer %s: %s", p->cp.node, m->path2);
+        p->st.errors++;
+        return 0;
+    case PT_MANIFEST: {
+        if (!p->wait_manifest)
+            break;
+        const uint8_t *d = m->data;
+        size_t dl = m->data_len;
+        struct proto_entry *e = malloc(sizeof(*e));
+        int r = 0;
+        while (e && (r = proto_next_entry(&d, &dl, e)) == 1)
+            if (proto_path_under(e->path, p->manifest_path))
+                manifest_add(&p->remote, e);
+        free(e);
+        if (r < 0) {
+            peer_fail(p, "malformed manifest from the receiver");
+            return -1;
+        }
+        return 0;
+    }
+    case PT_MANIFEST_END:
+        if (!p->wait_manifest)
+            break;
+        on_manifest_end(p);
+        return 0;
+    case PT_ACK:
+        if (!p->batch_open || m->token != p->batch_token)
+            break;
+        p->batch_open = 0;
+        p->last_ack_ns = now_ns();
+        p->lag_ns = p->last_ack_ns - p->batch_oldest_ns;
+        if (p->full_reconcile && p->sd->once)
+            p->once_done = 1;
+        p->full_reconcile = 0;
+        p->retries = p->pending.n ? p->retries : 0;
+        syncd_peer_progress(p->sd, p);
+        return 0;
+    default:
+        break;
+    }
+    snprintf(err, sizeof(err), "unexpected %s from the receiver", proto_type_name(type));
+    peer_fail(p, err);
+    return -1;
+}
+
+/* ---- I/O ---- */
+
+static int write_out(struct peer *p, LIBSSH2_CHANNEL *ch)
+{
+    int progress = 0;
+    while (proto_buf_used(&p->out)) {
+        size_t n = proto_buf_used(&p->out);
+        ssize_t w = libssh2_channel_write(ch, (const char *)p->out.data + p->out.off,
+                                          n > 1024 * 1024 ? 1024 * 1024 : n);
+        if (w == LIBSSH2_ERROR_EAGAIN)
+            break;
+        if (w < 0) {
+            char *msg = NULL;
+            libssh2_session_last_error(hs_ssh_session(p->ssh), &msg, NULL, 0);
+            char err[512];
+            snprintf(err, sizeof(err), "write: %s", msg ? msg : "channel error");
+            peer_fail(p, err);
+            return -1;
+        }
+        proto_buf_consume(&p->out, (size_t)w);
+        progress = 1;
+    }
+    return progress;
+}
+
+/* The receiver's stderr, relayed line by line into our log. */
+static void read_stderr(struct peer *p, LIBSSH2_CHANNEL *ch)
+{
+    for (;;) {
+        ssize_t n = libssh2_channel_read_stderr(ch, p->errline + p->errline_len,
+                                                sizeof(p->errline) - 1 - p->errline_len);
+        if (n <= 0)
+            return;
+        p->errline_len += (size_t)n;
+        char *start = p->errline, *nl;
+        while ((nl = memchr(start, '\n', p->errline_len - (size_t)(start - p->errline)))) {
+            *nl = '\0';
+            const char *line = start;
+            if (line[0] == '<' && line[1] && line[2] == '>')
+                line += 3;
+            log_info("peer %s says: %s", p->cp.node, line);
+            start = nl + 1;
+        }
+        size_t rest = p->errline_len - (size_t)(start - p->errline);
+        memmove(p->errline, start, rest);
+        p->errline_len = rest;
+        if (p->errline_len == sizeof(p->errline) - 1)
+            p->errline_len = 0;   /* an overlong line is dropped */
+    }
+}
+
+static int read_in(struct peer *p, LIBSSH2_CHANNEL *ch, struct proto_msg *m)
+{
+    int progress = 0;
+    for (;;) {
+        if (proto_buf_reserve(&p->in, 256 * 1024) < 0) {
+            peer_fail(p, "out of memory");
+            return -1;
+        }
+        ssize_t n = libssh2_channel_read(ch, (char *)p->in.data + p->in.len,
+                                         p->in.cap - p->in.len);
+        if (n == LIBSSH2_ERROR_EAGAIN)
+            break;
+        if (n < 0 || (n == 0 && libssh2_channel_eof(ch))) {
+            read_stderr(p, ch);
+            peer_fail(p, n < 0 ? "connection lost" : "receiver closed the session");
+            return -1;
+        }
+        if (n == 0)
+            break;
+        p->in.len += (size_t)n;
+        progress = 1;
+        uint8_t type;
+        const uint8_t *pl;
+        size_t len;
+        int r;
+        while ((r = proto_next_frame(&p->in, &type, &pl, &len)) == 1) {
+            if (on_reply(p, type, pl, len, m) < 0)
+                return -1;
+            proto_buf_consume(&p->in, PROTO_HDR + len);
+        }
+        if (r < 0) {
+            peer_fail(p, "invalid frame from the receiver");
+            return -1;
+        }
+    }
+    read_stderr(p, ch);
+    return progress;
+}
+
+static void peer_pump(struct peer *p)
+{
+    static struct proto_msg m;   /* large; one pump runs at a time */
+    if (p->state == PS_CONNECTING) {
+        char err[512];
+        int rc = hs_ssh_step(p->ssh, err, sizeof(err));
+        if (rc == HS_SSH_ERROR) {
+            peer_fail(p, err);
+            return;
+        }
+        if (rc == HS_SSH_AGAIN) {
+            set_events(p);
+            return;
+        }
+        p->state = PS_HELLO;
+        proto_put_hello(&p->out, p->sd->conf.cluster, p->sd->conf.node, p->sd->epoch);
+        loop_timer_after(p->keepalive, KEEPALIVE_NS);
+    }
+    if (p->state != PS_HELLO && p->state != PS_READY)
+        return;
+    LIBSSH2_CHANNEL *ch = hs_ssh_channel(p->ssh);
+    for (int round = 0;; round++) {
+        if (round == 256) {            /* let the rest of the loop run, then go on */
+            loop_timer_after(p->timer, 0);
+            break;
+        }
+        fill(p);
+        int w = write_out(p, ch);
+        if (w < 0)
+            return;
+        int r = read_in(p, ch, &m);
+        if (r < 0)
+            return;
+        if (!w && !r)
+            break;
+    }
+    set_events(p);
+}

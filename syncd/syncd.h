@@ -1,0 +1,138 @@
+/*
+ * syncd.h: the syncd daemon's context and the interfaces between its files:
+ * main.c (loop, signals, role, control socket), watch.c (inotify reader thread),
+ * send.c (one SSH session per standby, the queue, batching, reconcile), serve.c
+ * (the receiver, `syncd --serve`), apply.c, manifest.c, proto.c, state.c.
+ */
+#ifndef SYNCD_SYNCD_H
+#define SYNCD_SYNCD_H
+
+#include <stdint.h>
+
+#include "conf.h"
+#include "manifest.h"
+#include "proto.h"
+
+struct loop;
+struct loop_timer;
+struct ctl_server;
+struct ctl_conn;
+struct hs_ssh;
+
+/* ---- watch.c ---- */
+enum watch_kind {
+    W_CHANGE = 1,   /* path: send its current state */
+    W_DELETE,       /* path is gone */
+    W_RENAME,       /* path -> path2 */
+    W_DIR,          /* path: a new directory, send it and everything in it */
+    W_RESCAN,       /* path ("" = everything): events were lost, reconcile */
+    W_READY,        /* the initial watches are in place */
+    W_FAILED,       /* a watch could not be set: reconcile periodically covers it */
+};
+typedef void (*watch_cb)(void *arg, enum watch_kind kind, const char *path, const char *path2);
+struct sync_watch;
+struct sync_watch *sync_watch_start(struct loop *l, const struct conf *c,
+                                    const struct manifest_filter *f, watch_cb cb, void *arg);
+void sync_watch_drain(struct sync_watch *w);   /* deliver what the pipe holds now */
+void sync_watch_stop(struct sync_watch *w);
+
+/* ---- send.c ---- */
+enum op_kind { OP_SYNC = 1, OP_DELETE, OP_RENAME, OP_RECONCILE, OP_RECONCILED };
+
+struct op {
+    struct op *next;
+    enum op_kind kind;
+    int64_t queued_ns;
+    char *path, *path2;
+};
+
+struct opq {
+    struct op *head, *tail;
+    size_t n;
+};
+
+enum peer_state { PS_IDLE, PS_CONNECTING, PS_HELLO, PS_READY, PS_BACKOFF };
+
+struct peer_stats {
+    uint64_t sent, deleted, renamed, errors, conflicts_reported;
+    uint64_t bytes;
+};
+
+struct peer {
+    struct syncd *sd;
+    struct conf_peer cp;
+    enum peer_state state;
+    struct hs_ssh *ssh;
+    int fd;                        /* registered in the loop, or -1 */
+    uint32_t events;
+    uint8_t flags;                 /* PF_* from HELLO_OK */
+    struct proto_buf out, in;
+    char errline[1024];            /* partial stderr line from the receiver */
+    size_t errline_len;
+
+    struct opq pending;            /* changes not yet in a batch (coalescing) */
+    struct opq batch;              /* the batch being sent */
+    int batch_open;                /* a batch is being sent or awaits its ACK */
+    int batch_sync_sent;
+    uint64_t batch_token;
+    int64_t batch_start_ns, batch_oldest_ns, last_ack_ns, lag_ns;
+    int full_reconcile;            /* the current batch holds a full reconcile */
+    int retries;                   /* PE_FAILED re-checks since the last clean batch */
+
+    int put_fd;                    /* file being streamed */
+    uint64_t put_left;
+    char put_path[PROTO_PATH_MAX];
+
+    int wait_manifest;
+    char manifest_path[PROTO_PATH_MAX];
+    struct manifest remote;
+
+    struct loop_timer *timer;      /* delay / backoff */
+    struct loop_timer *keepalive;
+    int64_t backoff_ns;
+    char last_error[512];
+    int once_done;
+    struct peer_stats st;
+};
+
+struct peer *sync_peer_new(struct syncd *sd, const struct conf_peer *cp);
+void sync_peer_free(struct peer *p);
+void sync_peer_start(struct peer *p);          /* connect (sender role) */
+void sync_peer_stop(struct peer *p);           /* disconnect, drop queues */
+void sync_peer_kick(struct peer *p);           /* start a batch if one is due */
+/* Queue an operation for this peer (coalesced with identical pending ones). */
+void sync_peer_queue(struct peer *p, enum op_kind kind, const char *path, const char *path2);
+int sync_peer_idle(const struct peer *p);      /* nothing pending, nothing unacknowledged */
+size_t sync_peer_queue_len(const struct peer *p);
+
+/* ---- main.c ---- */
+struct flush_wait;
+
+struct syncd {
+    struct conf conf;
+    char conf_path[CONF_LONGSTR];
+    struct loop *loop;
+    struct ctl_server *ctl;
+    char state_path[CONF_STR + 32];
+    int active;
+    uint64_t epoch;
+    int rootfd;                    /* sender: [sync] root, for reading */
+    struct manifest_filter filter;
+    struct sync_watch *watch;
+    int watch_ready;
+    struct peer *peers[CONF_MAX_LIST];
+    int npeers;
+    struct loop_timer *reconcile_timer;
+    struct flush_wait *flushes;
+    uint64_t next_token;
+    int once;                      /* --once: exit after one full reconcile of every peer */
+};
+
+/* Called by send.c when a peer acknowledged a batch or went away. */
+void syncd_peer_progress(struct syncd *sd, struct peer *p);
+int syncd_mkdir_run(const struct conf *c);
+
+/* ---- serve.c ---- */
+int syncd_serve(const struct conf *c);
+
+#endif

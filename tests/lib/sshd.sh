@@ -1,0 +1,62 @@
+# tests/lib/sshd.sh: a real OpenSSH sshd on 127.0.0.1 for one test (source after common.sh).
+# start_sshd generates an ed25519 host key and a user key, writes a known_hosts file and
+# starts `/usr/sbin/sshd -D` on a free port; it is stopped (with its sessions) at exit.
+# Sets: SSHD_DIR SSHD_PORT SSHD_PID SSH_KEY KNOWN_HOSTS.
+
+_sshd_config() {
+    cat > "$SSHD_DIR/sshd_config" <<EOF
+Port $SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $SSHD_DIR/host_ed25519
+AuthorizedKeysFile $SSHD_DIR/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile $SSHD_DIR/sshd.pid
+LogLevel ERROR
+MaxStartups 100
+MaxSessions 100
+EOF
+}
+
+start_sshd() {
+    need /usr/sbin/sshd ssh-keygen
+    SSHD_DIR=$T/sshd
+    mkdir -p "$SSHD_DIR" /run/sshd
+    chmod 700 "$SSHD_DIR"
+    ssh-keygen -q -t ed25519 -N '' -C test-host -f "$SSHD_DIR/host_ed25519" || bail "ssh-keygen"
+    ssh-keygen -q -t ed25519 -N '' -C test-user -f "$SSHD_DIR/user_ed25519" || bail "ssh-keygen"
+    cp "$SSHD_DIR/user_ed25519.pub" "$SSHD_DIR/authorized_keys"
+    SSH_KEY=$SSHD_DIR/user_ed25519
+    KNOWN_HOSTS=$SSHD_DIR/known_hosts
+    SSHD_PORT=$(free_port)
+    echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")" > "$KNOWN_HOSTS"
+    _sshd_config
+    run_sshd
+    at_exit stop_sshd
+}
+
+run_sshd() {
+    /usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/sshd.log" &
+    SSHD_PID=$!
+    wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSHD_PORT" || bail "sshd did not start (see $SSHD_DIR/sshd.log)"
+}
+
+# Stops the listener and every session it forked (as a network failure would).
+stop_sshd() {
+    [ -n "${SSHD_PID:-}" ] || return 0
+    local kids
+    kids=$(pgrep -P "$SSHD_PID" 2>/dev/null || true)
+    kill -9 "$SSHD_PID" $kids 2>/dev/null || true
+    wait "$SSHD_PID" 2>/dev/null || true
+    SSHD_PID=
+}
+
+# Replaces the host key (the server now presents a key known_hosts does not pin).
+change_host_key() {
+    rm -f "$SSHD_DIR/host_ed25519" "$SSHD_DIR/host_ed25519.pub"
+    ssh-keygen -q -t ed25519 -N '' -C other-host -f "$SSHD_DIR/host_ed25519"
+}

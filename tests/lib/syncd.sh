@@ -1,0 +1,63 @@
+# tests/lib/syncd.sh: two syncd "nodes" a and b on this machine (source after sshd.sh).
+# Roots $T/a and $T/b, [sync] paths = /data, peers reached through the test's sshd,
+# whose exec channel runs "$HS_BIN/syncd --serve -c $T/<peer>.conf".
+
+# sync_conf NODE PEER [extra [sync] lines...]
+sync_conf() {
+    local node=$1 peer=$2; shift 2
+    mkdir -p "$T/$node/data" "$T/run-$node"
+    {
+        cat <<EOF
+[cluster]
+name = t
+node = $node
+database = host=/nonexistent
+run_dir = $T/run-$node
+[sync]
+root = $T/$node
+paths = /data
+peers = $peer=127.0.0.1:$SSHD_PORT
+ssh_key = $SSH_KEY
+known_hosts = $KNOWN_HOSTS
+remote_command = $HS_BIN/syncd --serve -c $T/$peer.conf
+EOF
+        local l
+        for l in "$@"; do echo "$l"; done
+    } > "$T/$node.conf"
+}
+
+# start_syncd NODE: the daemon, logging to $T/NODE.log; pid in SYNCD_PID_<NODE>.
+start_syncd() {
+    local node=$1
+    "$HS_BIN/syncd" -d -c "$T/$node.conf" 2>>"$T/$node.log" &
+    eval "SYNCD_PID_$node=$!"
+    at_exit "kill $! 2>/dev/null; wait $! 2>/dev/null"
+    wait_for 10 test -S "$T/run-$node/syncd.sock" || bail "syncd $node did not start: $(tail -5 "$T/$node.log")"
+}
+
+syncctl() { "$HS_BIN/syncd" ctl -c "$T/$1.conf" "$2"; }
+
+# make_active NODE EPOCH
+make_active() { syncctl "$1" "{\"cmd\":\"role\",\"role\":\"active\",\"epoch\":$2}" >/dev/null; }
+
+# A listing of everything a user would compare: type, mode, owner, size, mtime (not for
+# directories, whose mtime changes with their contents), link target, sha256 of content.
+tree_sum() {
+    (cd "$1" && {
+        find . -path ./.hotstandby-conflicts -prune -o -type d -printf 'd %m %U:%G %p\n'
+        find . -path ./.hotstandby-conflicts -prune -o ! -type d -printf '%y %m %U:%G %s %T@ %p -> %l\n'
+        find . -path ./.hotstandby-conflicts -prune -o -type f -print0 | xargs -0r sha256sum
+    } | sort)
+}
+
+same_tree() { [ "$(tree_sum "$1")" = "$(tree_sum "$2")" ]; }
+
+# wait_synced SECONDS: a's data equals b's data.
+wait_synced() { wait_for "$1" same_tree "$T/a/data" "$T/b/data"; }
+
+show_diff() { diff <(tree_sum "$T/a/data") <(tree_sum "$T/b/data") | head -20 | sed 's/^/# /' >&2; }
+
+no_temp_files() { [ -z "$(find "$1" -name '.hs-tmp.*' | head -1)" ]; }
+
+# flush NODE [TIMEOUT_MS]: waits until the peers acknowledged everything queued.
+flush() { syncctl "$1" "{\"cmd\":\"flush\",\"timeout_ms\":${2:-20000}}" >/dev/null; }
