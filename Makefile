@@ -66,8 +66,13 @@ endef
 $(foreach d,$(DAEMON_DIRS),$(eval $(call bin_rule,$(d))))
 
 # Unit tests link the pure modules of a daemon (no main.c) against libhs and cmocka.
+# Through an archive, so a test pulls in only the modules it uses: the others may call
+# into their daemon's main.c, which a test does not have.
 UNIT_LINK = $(filter-out %/main.o,$(foreach d,$(DAEMON_DIRS),$(patsubst %.c,$(B)/obj/%.o,$(wildcard $(d)/*.c))))
-$(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(UNIT_LINK) $(LIBHS)
+$(B)/libunit.a: $(UNIT_LINK)
+	@rm -f $@
+	ar rcs $@ $^
+$(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(B)/libunit.a $(LIBHS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs cmocka libmnl ldns libssh2 libcurl) -linotifytools $(LIBS_COMMON)
 
