@@ -1,6 +1,8 @@
 -- hotstandby schema (DESIGN §2). Applied by watchd at start under pg_advisory_lock;
 -- every statement is idempotent. A user without DDL rights applies this file by hand:
 --   psql "$conninfo" -f common/schema.sql
+SET client_min_messages = warning;   -- no "already exists, skipping" notices in the logs
+
 CREATE TABLE IF NOT EXISTS hs_meta (
     schema_version int NOT NULL
 );

@@ -55,6 +55,12 @@ static void arm_deadline(struct watchd *wd)
 void watchd_input(struct watchd *wd, struct role_input *in)
 {
     struct role_actions acts;
+    /* An overdue deadline goes first: a node waking from a freeze fences before it
+     * acts on anything that arrived meanwhile. */
+    if (in->event != EV_TICK && now_ns() >= role_next_deadline(&wd->role)) {
+        struct role_input tick = {.event = EV_TICK};
+        watchd_input(wd, &tick);
+    }
     enum role_state before = wd->role.state;
     role_step(&wd->role, in, now_ns(), &acts);
     if (wd->role.state != before)
@@ -82,9 +88,18 @@ static void grant(struct watchd *wd)
                                          (json_int_t)until_ms));
 }
 
+static void on_deadline(void *arg)
+{
+    struct watchd *wd = arg;
+    struct role_input in = {.event = EV_TICK};
+    watchd_input(wd, &in);
+}
+
 static void on_grant_timer(void *arg)
 {
     struct watchd *wd = arg;
+    if (now_ns() >= role_next_deadline(&wd->role))
+        on_deadline(wd);   /* fence first, never re-grant an expired lease */
     if (!role_is_acting(&wd->role))
         return;
     grant(wd);
@@ -208,13 +223,6 @@ static void on_poll(void *arg)
     struct watchd *wd = arg;
     loop_timer_after(wd->poll_timer, wd->conf.interval_ns);
     watchd_read_row(wd);
-}
-
-static void on_deadline(void *arg)
-{
-    struct watchd *wd = arg;
-    struct role_input in = {.event = EV_TICK};
-    watchd_input(wd, &in);
 }
 
 static void on_notify(void *arg, const char *channel, const char *payload)

@@ -105,12 +105,13 @@ event_ms() {
              WHERE cluster='$HS_CLUSTER' AND kind='$1' ${2:+AND node='$2'} ORDER BY id DESC LIMIT 1"
 }
 
-# From the hook log: each node is active from "start" until its next "stop" or "crash".
+# From the hook log: each node is active from "start" until its next "stop", "crash" or
+# "freeze" (a frozen node serves nobody; what it does on waking is checked separately).
 # Fails (and prints the overlap) if two nodes' active intervals intersect.
 hooks_no_overlap() {
     awk '
         $2 == "start" { if (!($3 in since)) since[$3] = $1; next }
-        $2 == "stop" || $2 == "crash" {
+        $2 == "stop" || $2 == "crash" || $2 == "freeze" {
             if ($3 in since) { n++; from[n] = since[$3]; to[n] = $1; who[n] = $3; delete since[$3] }
             next
         }
