@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# One daemon of the active dies:
+#  heartbeatd alone -> no renewals -> watchd fences -> the standby takes over;
+#  watchd alone -> the grant runs out -> heartbeatd stops renewing and fences -> takeover.
+. "$(dirname "$0")/../lib/common.sh"
+. "$HS_TOP/tests/lib/pg.sh"
+. "$HS_TOP/tests/lib/cluster.sh"
+need jq
+pg_start
+node_conf a 100
+node_conf b 100
+node_start a
+node_start b
+check "a active" -- wait_role a active 5
+check "b standby" -- wait_role b standby 5
+
+e=$(epoch)
+kill -9 "$(node_pid a heartbeatd)"
+check "b takes over after a's heartbeatd died" -- wait_role b active 8
+check "a fenced: its service stopped" -- grep -q " stop a $e" "$HOOKS_LOG"
+check "a is standby (its watchd alive)" -- wait_role a standby 3
+check "never two active nodes (hook log)" -- hooks_no_overlap
+
+node_start_heartbeatd a
+sleep 1
+e=$(epoch)
+h0=$(heartbeat)
+kill -9 "$(node_pid b watchd)"
+check "b's heartbeat stops once the grant expires" -- wait_for 4 sh -c "
+    h1=\$(runuser -u postgres -- '$PG_BINDIR/psql' -h '$PG_SOCK' -p '$PG_PORT' -U postgres -qAtX -c \"SELECT heartbeat FROM hs_cluster\" hs);
+    sleep 0.6;
+    h2=\$(runuser -u postgres -- '$PG_BINDIR/psql' -h '$PG_SOCK' -p '$PG_PORT' -U postgres -qAtX -c \"SELECT heartbeat FROM hs_cluster\" hs);
+    [ \"\$h1\" = \"\$h2\" ]"
+check "b's heartbeatd fenced b (service stop)" -- wait_for 3 grep -q " stop b $e" "$HOOKS_LOG"
+check "a takes over" -- wait_role a active 8
+is "$(epoch)" $((e + 1)) "epoch +1"
+check "never two active nodes (hook log)" -- hooks_no_overlap
+[ $_tap_failed -eq 0 ] || dump_logs
+done_testing
