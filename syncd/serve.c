@@ -277,8 +277,9 @@ static int on_frame(struct serve *s, uint8_t type, const uint8_t *p, size_t len,
         refuse(s, PE_FATAL, "", err);
         return -1;
     }
+    /* A failed rename is repaired by re-checking its destination. */
     if (rc)
-        refuse(s, rc, m->path, err);
+        refuse(s, rc, type == PT_RENAME ? m->path2 : m->path, err);
     return 0;
 }
 

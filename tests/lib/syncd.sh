@@ -42,12 +42,13 @@ make_active() { syncctl "$1" "{\"cmd\":\"role\",\"role\":\"active\",\"epoch\":$2
 
 # A listing of everything a user would compare: type, mode, owner, size, mtime (not for
 # directories, whose mtime changes with their contents), link target, sha256 of content.
+# Lines matching the regex TREE_IGNORE (e.g. excluded names) are left out.
 tree_sum() {
     (cd "$1" && {
         find . -path ./.hotstandby-conflicts -prune -o -type d -printf 'd %m %U:%G %p\n'
         find . -path ./.hotstandby-conflicts -prune -o ! -type d -printf '%y %m %U:%G %s %T@ %p -> %l\n'
         find . -path ./.hotstandby-conflicts -prune -o -type f -print0 | xargs -0r sha256sum
-    } | sort)
+    } | grep -Ev "${TREE_IGNORE:-^\$}" | sort)
 }
 
 same_tree() { [ "$(tree_sum "$1")" = "$(tree_sum "$2")" ]; }
