@@ -163,6 +163,9 @@ static void won(struct role *r, const struct role_input *in, int64_t now,
                 struct role_actions *out)
 {
     start_lease(r, in->epoch, in->sent_ns, out);
+    /* what the claim wrote: our name at the next epoch, the counter unchanged */
+    r->row.epoch = in->epoch;
+    snprintf(r->row.holder, sizeof(r->row.holder), "%s", r->p.node);
     event(r, out, "claimed", "compare-and-set won%s", "");
 }
 
@@ -360,9 +363,9 @@ void role_init(struct role *r, const struct role_params *p)
     r->state = ST_STARTING;
 }
 
-void role_step(struct role *r, const struct role_input *in, int64_t now, struct role_actions *out)
+static void dispatch(struct role *r, const struct role_input *in, int64_t now,
+                     struct role_actions *out)
 {
-    out->n = 0;
     for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
         const struct transition *t = &table[i];
         if (t->state != r->state || t->event != in->event)
@@ -378,6 +381,18 @@ void role_step(struct role *r, const struct role_input *in, int64_t now, struct 
         return;
     }
     /* No row: the event means nothing in this state (a late renewal report, say). */
+}
+
+void role_step(struct role *r, const struct role_input *in, int64_t now, struct role_actions *out)
+{
+    out->n = 0;
+    dispatch(r, in, now, out);
+    /* A lease can be over the moment it begins (a claim whose answer came late): the
+     * same step fences, so no input ever leaves an expired lease acting. */
+    if (role_is_acting(r) && fence_due(r, in, now)) {
+        struct role_input tick = {.event = EV_TICK};
+        dispatch(r, &tick, now, out);
+    }
 }
 
 int64_t role_next_deadline(const struct role *r)

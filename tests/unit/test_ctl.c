@@ -1,0 +1,174 @@
+/*
+ * test_ctl.c: the control protocol (common/ctl.c): message validation, and a real
+ * server on a SOCK_SEQPACKET socket answering malformed, unknown and oversized input.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ctl.h"
+#include "log.h"
+#include "loop.h"
+
+static json_t *parse(const char *s, char *err, size_t len) { return ctl_parse(s, strlen(s), err, len); }
+
+static void test_parse_valid(void **state)
+{
+    char err[256];
+    json_t *m = parse("{\"id\":1,\"cmd\":\"status\"}", err, sizeof(err));
+    assert_non_null(m);
+    assert_string_equal(json_string_value(json_object_get(m, "cmd")), "status");
+    json_decref(m);
+    m = parse("{\"event\":\"renewed\",\"epoch\":7}", err, sizeof(err));
+    assert_non_null(m);
+    json_decref(m);
+    m = parse("{\"id\":3,\"ok\":false,\"error\":\"x\"}", err, sizeof(err));   /* a reply */
+    assert_non_null(m);
+    json_decref(m);
+}
+
+static void test_parse_invalid(void **state)
+{
+    static const struct { const char *in, *why; } bad[] = {
+        {"", "empty"},
+        {"not json", "malformed JSON"},
+        {"[1,2,3]", "not a JSON object"},
+        {"\"str\"", "expected"},
+        {"{}", "neither"},
+        {"{\"id\":1}", "neither"},
+        {"{\"cmd\":42}", "must be strings"},
+        {"{\"event\":null}", "must be strings"},
+        {"{\"id\":\"x\",\"cmd\":\"status\"}", "\"id\" must be an integer"},
+        {"{\"cmd\":\"a\",\"cmd\":\"b\"}", "malformed JSON"},
+        {"{\"cmd\":\"status\"", "malformed JSON"},
+        {"{\"cmd\":\"st\\u0000atus\"}", "malformed JSON"},
+    };
+    char err[256];
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        json_t *m = parse(bad[i].in, err, sizeof(err));
+        if (m != NULL)
+            fail_msg("accepted: %s", bad[i].in);
+        if (strstr(err, bad[i].why) == NULL)
+            fail_msg("'%s': error '%s' lacks '%s'", bad[i].in, err, bad[i].why);
+    }
+}
+
+static void test_parse_oversized(void **state)
+{
+    char err[256];
+    size_t n = CTL_MAX_MSG + 1;
+    char *big = malloc(n);
+    memset(big, ' ', n);
+    big[0] = '{';
+    big[n - 1] = '}';
+    assert_null(ctl_parse(big, n, err, sizeof(err)));
+    assert_non_null(strstr(err, "exceeds"));
+    free(big);
+}
+
+/* ---- a live server ---- */
+
+struct srv {
+    int requests;
+    char last_cmd[64];
+};
+
+static void on_request(void *arg, struct ctl_conn *c, json_t *req, const char *cmd)
+{
+    struct srv *s = arg;
+    s->requests++;
+    snprintf(s->last_cmd, sizeof(s->last_cmd), "%s", cmd);
+    if (strcmp(cmd, "ping") == 0)
+        ctl_reply(c, req, json_pack("{s:s}", "pong", "yes"));
+    else
+        ctl_error(c, req, "unknown command '%s'", cmd);
+}
+
+static json_t *roundtrip(struct loop *l, int fd, const void *buf, size_t len)
+{
+    assert_true(send(fd, buf, len, 0) == (ssize_t)len);
+    for (int i = 0; i < 20; i++) {
+        loop_once(l, 10);
+        json_t *m = ctl_recv(fd, 0);
+        if (m)
+            return m;
+    }
+    return NULL;
+}
+
+static void test_server(void **state)
+{
+    char dir[] = "/tmp/hs-ctl-XXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/t.sock", dir);
+    struct loop *l = loop_new();
+    struct srv s = {0};
+    struct ctl_handlers h = {.request = on_request, .arg = &s};
+    struct ctl_server *srv = ctl_server_open(l, path, 0, &h);
+    assert_non_null(srv);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+
+    int fd = ctl_connect(path);
+    assert_true(fd >= 0);
+    loop_once(l, 10);   /* accept */
+
+    json_t *r = roundtrip(l, fd, "garbage", 7);
+    assert_non_null(r);
+    assert_true(json_is_false(json_object_get(r, "ok")));
+    json_decref(r);
+
+    r = roundtrip(l, fd, "{\"id\":5,\"cmd\":\"nope\"}", 21);
+    assert_non_null(r);
+    assert_int_equal(json_integer_value(json_object_get(r, "id")), 5);
+    assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "unknown command"));
+    json_decref(r);
+
+    size_t n = CTL_MAX_MSG + 100;
+    char *big = calloc(1, n);
+    memset(big, 'x', n);
+    r = roundtrip(l, fd, big, n);
+    free(big);
+    assert_non_null(r);
+    assert_non_null(strstr(json_string_value(json_object_get(r, "error")), "exceeds"));
+    json_decref(r);
+
+    r = roundtrip(l, fd, "{\"id\":6,\"cmd\":\"ping\"}", 21);
+    assert_non_null(r);
+    assert_true(json_is_true(json_object_get(r, "ok")));
+    assert_string_equal(json_string_value(json_object_get(r, "pong")), "yes");
+    json_decref(r);
+    assert_int_equal(s.requests, 2);   /* malformed input never reached the handler */
+
+    /* a second server on a live socket is refused; the first keeps it */
+    assert_null(ctl_server_open(l, path, 0, &h));
+    close(fd);
+    loop_once(l, 10);
+    ctl_server_close(srv);
+    assert_int_equal(access(path, F_OK), -1);   /* removed on close */
+    loop_free(l);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    log_init("test_ctl", 0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parse_valid),
+        cmocka_unit_test(test_parse_invalid),
+        cmocka_unit_test(test_parse_oversized),
+        cmocka_unit_test(test_server),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
