@@ -103,6 +103,8 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/hotstandby
 	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/sbin/
 	install -m 0644 hotstandby.conf.example $(DESTDIR)/etc/hotstandby/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8
+	install -m 0644 $(wildcard */*.8) $(DESTDIR)$(PREFIX)/share/man/man8/
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')
