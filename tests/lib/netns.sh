@@ -12,8 +12,9 @@
 #   netns_power_cut NAME      kills every process in NAME and takes its link down:
 #                             to the LAN it is as if the machine lost power.
 #   netns_serve NAME PORT TEXT    a TCP server in NAME answering TEXT to every connection.
-#   netns_client NAME ADDR PORT OUT [interval_ms] a client in NAME connecting to ADDR:PORT
-#                             every interval (default 20 ms, 100 ms timeout) and appending
+#   netns_client NAME ADDR PORT OUT [interval_ms [timeout_ms]]  a client in NAME
+#                             connecting to ADDR:PORT every interval (default 20 ms; each
+#                             try bounded by timeout, default 100 ms) and appending
 #                             "epoch_ms answer" (or "epoch_ms -") lines to OUT.
 #   netns_first_answer OUT TEXT [after_ms]  epoch ms of the first line answering TEXT.
 #   netns_long_neigh NAME     neighbour entries of NAME stay REACHABLE for a minute, so a
@@ -114,24 +115,25 @@ while True:
 }
 
 netns_client() {
-    local name=$1 addr=$2 port=$3 out=$4 interval=${5:-20}
+    local name=$1 addr=$2 port=$3 out=$4 interval=${5:-20} timeout=${6:-100}
     : >"$out"
     netns_exec "$name" python3 -c '
 import socket, sys, time
-addr, port, out, interval = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]) / 1000
+addr, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+interval, timeout = int(sys.argv[4]) / 1000, int(sys.argv[5]) / 1000
 with open(out, "a", buffering=1) as f:
     while True:
         t = time.time()
         try:
-            c = socket.create_connection((addr, port), timeout=0.1)
-            c.settimeout(0.1)
+            c = socket.create_connection((addr, port), timeout=timeout)
+            c.settimeout(timeout)
             ans = c.recv(64).decode().strip() or "-"
             c.close()
         except OSError:
             ans = "-"
         f.write("%d %s\n" % (int(t * 1000), ans))
         time.sleep(max(0, t + interval - time.time()))
-' "$addr" "$port" "$out" "$interval" >/dev/null 2>&1 &
+' "$addr" "$port" "$out" "$interval" "$timeout" >/dev/null 2>&1 &
 }
 
 netns_first_answer() {
