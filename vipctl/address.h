@@ -51,6 +51,9 @@ int announce_once(const struct vip *v, char *err, size_t errlen);
 int announce_burst(const struct conf *c, const struct vip *v);
 
 /* dns.c */
+/* [dns] hostname as an FQDN with the final dot: "app" and "app.zone" both mean app.zone.;
+ * an absolute name outside the zone is an error. */
+int dns_fqdn(const struct conf *c, char *out, size_t len, char *err, size_t errlen);
 int dns_update(const struct conf *c, char *err, size_t errlen);
 /* Resolves [dns] hostname at [dns] server: fills addrs (text) and returns their number,
  * or -1 with err. */

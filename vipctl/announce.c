@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -122,9 +123,13 @@ static int send_na(const struct vip *v, const unsigned char mac[6], char *err, s
     }
     int hops = 255, ifindex = (int)v->ifindex, loop = 0;
     /* RFC 4861 §7.1.2: receivers drop neighbour discovery with a hop limit other than 255. */
-    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops));
-    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex));
-    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &loop, sizeof(loop));
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops)) < 0 ||
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)) < 0) {
+        snprintf(err, errlen, "%s: ICMPv6 socket options: %s", v->ifname, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &loop, sizeof(loop)); /* nice to have */
     struct sockaddr_in6 src = {.sin6_family = AF_INET6};
     memcpy(&src.sin6_addr, v->addr, 16);
     /* Source = the VIP itself when it is usable; otherwise the kernel picks one of ours. */
@@ -195,6 +200,52 @@ static void repeat_child(const struct conf *c, const struct vip *v, int64_t star
 }
 
 /*
+ * One announcer per cluster and node: a newer `up` or `garp` replaces the running one, so
+ * a caller that runs `up` often (a periodic re-check) never piles up background processes.
+ * The pid file names it; the /proc/PID/exe comparison keeps a recycled pid safe.
+ */
+static void announcer_path(const struct conf *c, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/vip-%s.announcer", c->run_dir, c->cluster);
+}
+
+static int runs_our_binary(pid_t pid)
+{
+    char proc[64], a[PATH_MAX], b[PATH_MAX];
+    snprintf(proc, sizeof(proc), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(proc, a, sizeof(a) - 1), m = readlink("/proc/self/exe", b, sizeof(b) - 1);
+    if (n <= 0 || m <= 0)
+        return 0;
+    a[n] = b[m] = '\0';
+    return strcmp(a, b) == 0;
+}
+
+static void stop_previous_announcer(const struct conf *c)
+{
+    char path[CONF_STR + 128];
+    int pid;
+    announcer_path(c, path, sizeof(path));
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    if (fscanf(f, "%d", &pid) == 1 && pid > 1 && pid != getpid() && runs_our_binary(pid))
+        kill(pid, SIGTERM);
+    fclose(f);
+}
+
+static void record_announcer(const struct conf *c)
+{
+    char path[CONF_STR + 128];
+    announcer_path(c, path, sizeof(path));
+    mkdir(c->run_dir, 0755);
+    FILE *f = fopen(path, "we");
+    if (f) {
+        fprintf(f, "%d\n", (int)getpid());
+        fclose(f);
+    }
+}
+
+/*
  * The rest of the announcements run in a detached grandchild so `vipctl up` returns at
  * once: its caller (watchd's promotion, a test, an operator) must not wait for seconds
  * of packets, nor for a pipe the child still holds open, so stdio goes to /dev/null
@@ -202,6 +253,7 @@ static void repeat_child(const struct conf *c, const struct vip *v, int64_t star
  */
 static void spawn_repeats(const struct conf *c, const struct vip *v, int64_t started)
 {
+    stop_previous_announcer(c);
     pid_t pid = fork();
     if (pid < 0) {
         log_warn("fork for the repeated announcements");
@@ -224,6 +276,7 @@ static void spawn_repeats(const struct conf *c, const struct vip *v, int64_t sta
         if (fstat(STDERR_FILENO, &st) < 0 || !S_ISREG(st.st_mode))
             dup2(null, STDERR_FILENO);
     }
+    record_announcer(c);
     repeat_child(c, v, started);
     _exit(0); /* no atexit handlers: they belong to the parent */
 }

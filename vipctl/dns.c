@@ -127,7 +127,7 @@ static int server_addr(const char *server, struct sockaddr_storage *ss, socklen_
 }
 
 /* The name as an FQDN: "app" and "app.zone" both mean app.zone. */
-static int fqdn(const struct conf *c, char *out, size_t len, char *err, size_t errlen)
+int dns_fqdn(const struct conf *c, char *out, size_t len, char *err, size_t errlen)
 {
     char zone[CONF_STR], host[CONF_STR];
     snprintf(zone, sizeof(zone), "%s", c->dns_zone);
@@ -342,7 +342,7 @@ int dns_update(const struct conf *c, char *err, size_t errlen)
                  c->address);
         return -1;
     }
-    if (fqdn(c, u.name, sizeof(u.name), err, errlen) < 0 || load_key(c, &key, err, errlen) < 0)
+    if (dns_fqdn(c, u.name, sizeof(u.name), err, errlen) < 0 || load_key(c, &key, err, errlen) < 0)
         return -1;
     uint8_t buf[4096];
     ssize_t n = transact(c, build_update, &u, buf, sizeof(buf), N_ATTEMPTS, err, errlen);
@@ -374,7 +374,7 @@ static int build_query(void *arg, uint8_t **wire, size_t *len, uint16_t *id)
 int dns_resolve(const struct conf *c, char addrs[][64], int max, char *err, size_t errlen)
 {
     char name[CONF_STR + 2];
-    if (fqdn(c, name, sizeof(name), err, errlen) < 0)
+    if (dns_fqdn(c, name, sizeof(name), err, errlen) < 0)
         return -1;
     int count = 0;
     static const ldns_rr_type types[] = {LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA};

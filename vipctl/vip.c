@@ -258,12 +258,13 @@ int vip_remove_ours(const struct vip *v, int keep_exact, char *err, size_t errle
             continue;
         char buf[MNL_SOCKET_BUFFER_SIZE];
         struct nlmsghdr *nlh = addr_msg(buf, RTM_DELADDR, 0, v, fc.ours_prefix[i]);
-        char why[256];
+        char why[256], addr[INET6_ADDRSTRLEN];
         if (nl_talk(nlh, NULL, NULL, why, sizeof(why), v->text) < 0) {
             if (errno == EADDRNOTAVAIL || errno == ENODEV)
                 continue; /* gone already: that is what we wanted */
-            snprintf(err, errlen, "removing %s/%d from %s: %s", inet_ntop(v->family, v->addr,
-                     (char[64]){0}, 64), fc.ours_prefix[i], v->ifname, strerror(errno));
+            inet_ntop(v->family, v->addr, addr, sizeof(addr));
+            snprintf(err, errlen, "removing %s/%d from %s: %s", addr, fc.ours_prefix[i],
+                     v->ifname, strerror(errno));
             return -1;
         }
         removed++;

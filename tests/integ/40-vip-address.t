@@ -132,4 +132,11 @@ ip -n "$(netns_ns c)" neigh replace $VIP lladdr $fake dev eth0 nud reachable
 sleep 3.5
 is "$(netns_neigh_mac c $VIP)" "$fake" "no announcement after down (the repeat checks the address is still here)"
 
+# A caller that runs up often (a periodic re-check) must not pile up announcers.
+is "$(ip netns pids "$(netns_ns a)" | wc -l)" 0 "the background announcers have finished"
+for i in 1 2 3 4 5; do vipctl "$T/v4.conf" up --force; done
+sleep 0.2
+is "$(ip netns pids "$(netns_ns a)" | wc -l)" 1 "five ups in a row leave one background announcer"
+vipctl "$T/v4.conf" down
+
 done_testing
