@@ -40,6 +40,7 @@ BINS := $(foreach d,$(DAEMON_DIRS),$(if $(wildcard $(d)/main.c),$(B)/$(BIN_$(d))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
+.SECONDARY:
 .PHONY: all check check-fast unit integ san fuzz bench demo install clean format
 all: $(BINS)
 

@@ -192,7 +192,9 @@ static void query_done(struct db *d)
 
 static void read_results(struct db *d)
 {
-    if (!PQconsumeInput(d->conn)) {
+    /* an idle connection also wakes us when the server goes away: notice it now,
+     * not at the next query, so LISTEN is renewed before anyone relies on it */
+    if (!PQconsumeInput(d->conn) || PQstatus(d->conn) == CONNECTION_BAD) {
         db_drop(d, PQerrorMessage(d->conn));
         return;
     }

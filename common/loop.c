@@ -138,7 +138,13 @@ int loop_mod_fd(struct loop *l, int fd, uint32_t events)
         return -1;
     }
     struct epoll_event ev = {.events = events, .data.ptr = r};
-    return epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
+        return 0;
+    /* The fd was closed and its number reused behind our back (libpq does this when it
+     * moves to the next host): epoll forgot it, so register the new file afresh. */
+    if (errno == ENOENT)
+        return epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
+    return -1;
 }
 
 void loop_del_fd(struct loop *l, int fd)

@@ -17,7 +17,6 @@ listen_addresses = '127.0.0.1'
 port = $PG_PORT
 unix_socket_directories = '$PG_SOCK'
 fsync = off
-synchronous_commit = off
 full_page_writes = off
 max_connections = 100
 CONF
