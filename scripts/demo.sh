@@ -162,7 +162,7 @@ tl_add "$(evt "$ev" renewal-confirmed a "$e3")" a "renewal-confirmed: a's heartb
 tl_add "$(hook_ms start a "$e3")" a "service start hook ran (hook log line)"
 tl_add "$(evt "$ev" service-started a "$e3")" a "service-started: hook done"
 tl_add "$(evt "$ev" active a "$e3")" a "active"
-tl_add "$(evt "$ev" standby b "$e2")" b "standby"
+tl_add "$(jq -r --argjson t "${t_cmd%.*}" '[.[] | select(.kind == "standby" and .node == "b" and .at_ms >= $t)] | first | .at_ms // empty' <<<"$ev")" b "standby"
 tl_add "$t_ret" - "vipctl switchover returned"
 echo
 tl_print "$t_cmd"

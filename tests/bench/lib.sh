@@ -102,5 +102,9 @@ bench_meta() {
         --argjson ncpu "$(nproc)" \
         --arg commit "$(git -C "$HS_TOP" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
         --arg pg "$("$PG_BINDIR/postgres" --version 2>/dev/null)" \
-        '{date: $date, kernel: $kernel, cpu: $cpu, cpus: $ncpu, commit: $commit, postgresql: $pg}'
+        --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --arg load_start "${BENCH_LOAD_START:-}" \
+        '{date: $date, kernel: $kernel, cpu: $cpu, cpus: $ncpu, commit: $commit, postgresql: $pg,
+          loadavg_at_start: $load_start, loadavg_at_end: $load}'
 }
+# The machine's load when the benchmark began (other work on it skews the figures).
+BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
