@@ -146,6 +146,7 @@ static int vip_down(const struct conf *c)
     char err[512];
     if (vip_or_fail(c, &v) < 0)
         return EXIT_USAGE;
+    announce_stop(c); /* no late announcement may pull clients back to us */
     if (state_remove_old(c, &v) < 0)
         return EXIT_FAILED;
     if (!v.ifindex) {

@@ -49,6 +49,8 @@ int announce_once(const struct vip *v, char *err, size_t errlen);
 /* First announcement now; the rest of garp_count and a late repeat from a detached child
  * that checks before every packet that the address is still on the interface. */
 int announce_burst(const struct conf *c, const struct vip *v);
+/* Stops this cluster's background announcer, if one runs (before the address goes). */
+void announce_stop(const struct conf *c);
 
 /* dns.c */
 /* [dns] hostname as an FQDN with the final dot: "app" and "app.zone" both mean app.zone.;

@@ -220,7 +220,7 @@ static int runs_our_binary(pid_t pid)
     return strcmp(a, b) == 0;
 }
 
-static void stop_previous_announcer(const struct conf *c)
+void announce_stop(const struct conf *c)
 {
     char path[CONF_STR + 128];
     int pid;
@@ -253,7 +253,7 @@ static void record_announcer(const struct conf *c)
  */
 static void spawn_repeats(const struct conf *c, const struct vip *v, int64_t started)
 {
-    stop_previous_announcer(c);
+    announce_stop(c);
     pid_t pid = fork();
     if (pid < 0) {
         log_warn("fork for the repeated announcements");

@@ -138,5 +138,7 @@ for i in 1 2 3 4 5; do vipctl "$T/v4.conf" up --force; done
 sleep 0.2
 is "$(ip netns pids "$(netns_ns a)" | wc -l)" 1 "five ups in a row leave one background announcer"
 vipctl "$T/v4.conf" down
+wait_for 2 test "$(ip netns pids "$(netns_ns a)" | wc -l)" = 0
+is "$(ip netns pids "$(netns_ns a)" | wc -l)" 0 "down stops the background announcer"
 
 done_testing
