@@ -564,11 +564,24 @@ fail:
 /* Same key for every hotstandby process: "hsschema" as an int64. */
 #define SCHEMA_LOCK_KEY "7522018851094111589"
 
+#define SCHEMA_VERSION 1
+
 int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen)
 {
     char e[512];
-    PGresult *r = db_exec_wait(conn, "SELECT pg_advisory_lock(" SCHEMA_LOCK_KEY ")", 0, NULL,
-                               timeout_ms, e, sizeof(e));
+    /* Already there (perhaps applied by hand for a user without DDL rights): done. */
+    PGresult *r = db_exec_wait(conn,
+                               "SELECT max(schema_version) FROM hs_meta "
+                               "WHERE to_regclass('hs_event') IS NOT NULL",
+                               0, NULL, timeout_ms, e, sizeof(e));
+    if (r != NULL) {
+        int have = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? atoi(PQgetvalue(r, 0, 0)) : 0;
+        PQclear(r);
+        if (have >= SCHEMA_VERSION)
+            return 0;
+    }
+    r = db_exec_wait(conn, "SELECT pg_advisory_lock(" SCHEMA_LOCK_KEY ")", 0, NULL,
+                     timeout_ms, e, sizeof(e));
     if (r == NULL) {
         snprintf(err, errlen, "schema lock: %s", e);
         return -1;

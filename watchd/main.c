@@ -24,6 +24,7 @@
 #define PROG "watchd"
 
 static void carry_out(struct watchd *wd, const struct role_actions *acts);
+static int schema_ready(struct watchd *wd);
 
 /* ---- events: hs_event and the log ---- */
 
@@ -202,7 +203,7 @@ static void row_done(void *arg, PGresult *res, const char *err)
 
 void watchd_read_row(struct watchd *wd)
 {
-    if (!wd->cleanup_done)
+    if (!wd->cleanup_done || !wd->schema_ok)
         return;
     if (wd->row_inflight) {
         wd->row_again = 1;
@@ -222,7 +223,8 @@ static void on_poll(void *arg)
 {
     struct watchd *wd = arg;
     loop_timer_after(wd->poll_timer, wd->conf.interval_ns);
-    watchd_read_row(wd);
+    if (schema_ready(wd))
+        watchd_read_row(wd);
 }
 
 static void on_notify(void *arg, const char *channel, const char *payload)
@@ -310,25 +312,36 @@ static void on_watchdog(void *arg)
     loop_timer_after(wd->watchdog_timer, wd->watchdog_period_ns);
 }
 
-static int apply_schema(struct watchd *wd)
+/*
+ * The schema is applied (or found) before the first read of the row. Each attempt is
+ * bounded; while the database is away the loop keeps running (signals, control socket)
+ * and the next poll tries again. Missing DDL rights are fatal with a clear message.
+ */
+static int schema_ready(struct watchd *wd)
 {
     char err[1024];
-    int timeout_ms = (int)(wd->conf.takeover_timeout_ns / NS_PER_MS);
-    for (int attempt = 0;; attempt++) {
-        PGconn *conn = db_connect_wait(wd->conf.database, timeout_ms, err, sizeof(err));
-        if (conn) {
-            int rc = db_apply_schema(conn, timeout_ms, err, sizeof(err));
-            PQfinish(conn);
-            if (rc == 0)
-                return 0;
-            log_errx("%s", err);
-            return -1;
-        }
-        /* the database may come up after us; keep trying, loudly once */
-        if (attempt == 0)
+    if (wd->schema_ok)
+        return 1;
+    int timeout_ms = (int)(wd->conf.fence_after_ns / NS_PER_MS);
+    if (timeout_ms > 2000)
+        timeout_ms = 2000;
+    PGconn *conn = db_connect_wait(wd->conf.database, timeout_ms, err, sizeof(err));
+    if (conn == NULL) {
+        if (!wd->schema_warned)
             log_warnx("database: %s; retrying", err);
-        usleep(500000);
+        wd->schema_warned = 1;
+        return 0;
     }
+    int rc = db_apply_schema(conn, timeout_ms, err, sizeof(err));
+    PQfinish(conn);
+    if (rc < 0) {
+        log_errx("%s", err);
+        wd->exit_code = 1;
+        loop_stop(wd->loop);
+        return 0;
+    }
+    wd->schema_ok = 1;
+    return 1;
 }
 
 static void setup_timers(struct watchd *wd)
@@ -373,8 +386,6 @@ int main(int argc, char **argv)
     loop_add_signals(wd.loop, sigs, 3, on_signal, &wd);
     if (control_open(&wd) < 0)
         return 1;
-    if (apply_schema(&wd) < 0)
-        return 1;
 
     struct role_params p = {
         .interval_ns = wd.conf.interval_ns,
@@ -410,5 +421,5 @@ int main(int argc, char **argv)
     watchd_send_heartbeatd(&wd, json_pack("{s:s,s:s}", "cmd", "follow", "role", "stopped"));
     control_close(&wd);
     db_free(wd.db);
-    return 0;
+    return wd.exit_code;
 }

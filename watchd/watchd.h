@@ -34,6 +34,9 @@ struct watchd {
     int row_again;                      /* a NOTIFY came while a read was in flight */
     int64_t row_read_ns;                /* when the last row read completed */
     int cleanup_done;
+    int schema_ok;
+    int schema_warned;
+    int exit_code;
     int health_running;
     int exit_requested;
 

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Start-up against the database: watchd started before PostgreSQL keeps answering
+# (status, SIGTERM) and takes over once the database appears; the schema is applied once
+# and idempotently; a user without DDL rights works once the schema is there and gets a
+# clear error naming schema.sql when it is not.
+. "$(dirname "$0")/../lib/common.sh"
+. "$HS_TOP/tests/lib/pg.sh"
+. "$HS_TOP/tests/lib/cluster.sh"
+need jq
+pg_start
+pg_stop
+node_conf a 100
+node_start a
+sleep 1
+check "watchd runs while the database is down" -- kill -0 "$(node_pid a watchd)"
+check "and answers on its control socket" -- sh -c "'$HS_BIN/vipctl' -c '$T/a/hotstandby.conf' status --json | jq -e '.watchd.role == \"starting\"' >/dev/null"
+pg_ctl_start
+check "a becomes active once the database is up" -- wait_role a active 8
+is "$(psql_hs "SELECT schema_version FROM hs_meta")" 1 "schema version recorded once"
+node_stop a
+check "SIGTERM stops watchd" -- sh -c "! kill -0 $(node_pid a watchd) 2>/dev/null"
+
+# a second start re-applies nothing and changes nothing
+node_start a
+check "a active again after a restart" -- wait_role a active 8
+is "$(psql_hs "SELECT count(*) FROM hs_meta")" 1 "hs_meta still has one row"
+node_stop a
+
+# a user without DDL rights, schema present: fine
+psql_hs "CREATE ROLE app LOGIN; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO app;
+         GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO app; REVOKE CREATE ON SCHEMA public FROM PUBLIC;" >/dev/null
+HS_CLUSTER=u
+PG_CONNINFO="host=127.0.0.1 port=$PG_PORT dbname=hs user=app"
+node_conf u 100
+sed -i 's/^primary = .*/primary = u/' "$T/u/hotstandby.conf"
+node_start u
+check "a user without DDL rights runs once the schema exists" -- wait_role u active 8
+node_stop u
+
+# the same user on an empty database: a clear error naming schema.sql, exit 1
+psql_hs "CREATE DATABASE empty OWNER postgres" >/dev/null 2>&1 || runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAtX -c "CREATE DATABASE empty" postgres >/dev/null
+runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAtX -c "REVOKE CREATE ON SCHEMA public FROM PUBLIC" empty >/dev/null
+sed -i "s/^database = .*/database = host=127.0.0.1 port=$PG_PORT dbname=empty user=app/" "$T/u/hotstandby.conf"
+timeout 20 "$HS_BIN/watchd" -c "$T/u/hotstandby.conf" >"$T/u/empty.log" 2>&1; rc=$?
+is "$rc" 1 "watchd without DDL rights on an empty database exits 1"
+check "the error names schema.sql" -- grep -q "schema.sql" "$T/u/empty.log"
+[ $_tap_failed -eq 0 ] || dump_logs
+done_testing
