@@ -5,13 +5,7 @@
 . "$HS_TOP/tests/lib/pg.sh"
 . "$HS_TOP/tests/lib/cluster.sh"
 need jq
-pg_start
-node_conf a 100
-node_conf b 100
-node_start a
-node_start b
-check "a active" -- wait_role a active 5
-check "b standby" -- wait_role b standby 5
+start_pair
 e=$(epoch)
 
 node_kill a STOP

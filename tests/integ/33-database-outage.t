@@ -7,13 +7,7 @@
 HS_INTERVAL=250ms HS_TAKEOVER=5s   # fence_after = 2.5 s: room for a quick restart
 . "$HS_TOP/tests/lib/cluster.sh"
 need jq
-pg_start
-node_conf a 100
-node_conf b 100
-node_start a
-node_start b
-check "a active" -- wait_role a active 5
-check "b standby" -- wait_role b standby 5
+start_pair
 sleep 1
 
 # --- a restart shorter than fence_after ---

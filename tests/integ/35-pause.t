@@ -4,13 +4,7 @@
 . "$HS_TOP/tests/lib/pg.sh"
 . "$HS_TOP/tests/lib/cluster.sh"
 need jq
-pg_start
-node_conf a 100
-node_conf b 100
-node_start a
-node_start b
-check "a active" -- wait_role a active 5
-check "b standby" -- wait_role b standby 5
+start_pair
 out=$(vipctl_node b pause); rc=$?
 is "$rc" 0 "vipctl pause exits 0"
 is "$(psql_hs "SELECT paused FROM hs_cluster WHERE cluster='$HS_CLUSTER'")" t "the row says paused"

@@ -5,16 +5,10 @@
 . "$HS_TOP/tests/lib/pg.sh"
 . "$HS_TOP/tests/lib/cluster.sh"
 need jq
-pg_start
-node_conf a 100
-node_conf b 100
 # the check fails while $T/a/broken exists (only on a)
-node_conf_add a "check = test ! -e $T/a/broken" "check_interval = 200ms" "check_failures = 3"
-node_conf_add b "check = true" "check_interval = 200ms"
-node_start a
-node_start b
-check "a active" -- wait_role a active 5
-check "b standby" -- wait_role b standby 5
+CONF_A=("check = test ! -e $T/a/broken" "check_interval = 200ms" "check_failures = 3")
+CONF_B=("check = true" "check_interval = 200ms")
+start_pair
 sleep 1.5
 is "$(node_role a)" active "a passing check keeps a active"
 e=$(epoch)

@@ -131,6 +131,20 @@ hooks_no_overlap() {
 # Number of "start" lines for a node (how often its service was started).
 starts_of() { grep -c " start $1 " "$HOOKS_LOG"; }
 
+# The usual start of a scenario: PostgreSQL, nodes a and b (equal priority), a active.
+# Extra config lines for a node come from the arrays CONF_A / CONF_B when set.
+start_pair() {
+    pg_start
+    node_conf a 100
+    node_conf b 100
+    [ -n "${CONF_A+x}" ] && node_conf_add a "${CONF_A[@]}"
+    [ -n "${CONF_B+x}" ] && node_conf_add b "${CONF_B[@]}"
+    node_start a
+    node_start b
+    check "a active" -- wait_role a active 5
+    check "b standby" -- wait_role b standby 5
+}
+
 dump_logs() {
     local f
     for f in "$T"/*/watchd.log "$T"/*/heartbeatd.log "$HOOKS_LOG"; do
