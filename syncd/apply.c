@@ -63,7 +63,7 @@ int apply_open(struct apply *a, const struct conf *c, char *err, size_t errlen)
 void apply_close(struct apply *a)
 {
     apply_put_abort(a);
-    apply_sync(a);
+    apply_sync(a);   /* completed files are kept: they were whole */
     if (a->rootfd >= 0)
         close(a->rootfd);
     a->rootfd = -1;
@@ -89,6 +89,30 @@ int apply_check_path(const struct apply *a, const char *path, char *err, size_t 
 
 /* ---- directories ---- */
 
+/* One syncfs per filesystem among fds (a sync root may span mounts). */
+static int sync_filesystems(const int *fds, int n, size_t stride)
+{
+    dev_t done[16];
+    int ndone = 0, rc = 0;
+    for (int i = 0; i < n; i++) {
+        int fd = *(const int *)((const char *)fds + (size_t)i * stride);
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+            continue;
+        int seen = 0;
+        for (int j = 0; j < ndone; j++)
+            seen |= done[j] == st.st_dev;
+        if (seen)
+            continue;
+        if (syncfs(fd) < 0)
+            rc = -1;
+        if (ndone < 16)
+            done[ndone++] = st.st_dev;
+    }
+    return rc;
+}
+
+
 static void add_dirty(struct apply *a, int dfd)
 {
     struct stat st, o;
@@ -97,8 +121,12 @@ static void add_dirty(struct apply *a, int dfd)
     for (int i = 0; i < a->ndirty; i++)
         if (fstat(a->dirty[i], &o) == 0 && o.st_ino == st.st_ino && o.st_dev == st.st_dev)
             return;
-    if (a->ndirty == APPLY_MAX_DIRTY)
-        apply_sync(a);
+    if (a->ndirty == APPLY_MAX_DIRTY) {
+        sync_filesystems(a->dirty, a->ndirty, sizeof(int));
+        for (int i = 0; i < a->ndirty; i++)
+            close(a->dirty[i]);
+        a->ndirty = 0;
+    }
     int d = dup(dfd);
     if (d >= 0)
         a->dirty[a->ndirty++] = d;
@@ -106,12 +134,10 @@ static void add_dirty(struct apply *a, int dfd)
 
 int apply_sync(struct apply *a)
 {
-    int rc = 0;
-    for (int i = 0; i < a->ndirty; i++) {
-        if (fsync(a->dirty[i]) < 0)
-            rc = -1;
+    apply_commit(a);
+    int rc = sync_filesystems(a->dirty, a->ndirty, sizeof(int));
+    for (int i = 0; i < a->ndirty; i++)
         close(a->dirty[i]);
-    }
     a->ndirty = 0;
     return rc;
 }
@@ -344,6 +370,11 @@ int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_
         return rc;
     if (m->size > PUT_MAX_SIZE)
         return why(err, errlen, PE_REFUSED, m->path, "declared size is absurdly large");
+    for (int i = 0; i < a->npend; i++)
+        if (!strcmp(a->pend[i].path, m->path)) {
+            apply_commit(a);   /* the same file again: the older copy lands first */
+            break;
+        }
     const char *name;
     int pfd = open_parent(a, m->path, 1, &name);
     if (pfd < 0)
@@ -405,26 +436,62 @@ int apply_put_end(struct apply *a, int ok, char *err, size_t errlen)
     const char *step = NULL;
     if (a->owners && fchown(fd, a->put_uid, a->put_gid) < 0)
         step = "chown";
-    else if (fchmod(fd, a->put_mode & 07777) < 0)
+    else if (fchmod(fd, a->put_mode & 07777) < 0)   /* after chown, which clears setuid */
         step = "chmod";
     else if (futimens(fd, ts) < 0)
         step = "set mtime";
-    else if (fsync(fd) < 0)
-        step = "fsync";
-    else if (make_way(a, a->put_dirfd, a->put_name, a->put_path, fd, NULL) < 0)
-        step = "replace existing";
-    else if (renameat(a->put_dirfd, a->put_tmp, a->put_dirfd, a->put_name) < 0)
-        step = "rename";
     if (step) {
         int rc = why_errno(err, errlen, a->put_path, step);
         apply_put_abort(a);
         return rc;
     }
-    close(fd);
-    add_dirty(a, a->put_dirfd);
-    close(a->put_dirfd);
+    struct apply_pending *pp = &a->pend[a->npend];
+    pp->path = strdup(a->put_path);
+    if (!pp->path) {
+        apply_put_abort(a);
+        return why(err, errlen, PE_FAILED, a->put_path, "out of memory");
+    }
+    pp->fd = fd;
+    pp->dirfd = a->put_dirfd;
+    snprintf(pp->tmp, sizeof(pp->tmp), "%s", a->put_tmp);
+    snprintf(pp->name, sizeof(pp->name), "%s", a->put_name);
+    a->npend++;
+    a->pend_bytes += a->put_size;
     a->put_fd = a->put_dirfd = -1;
+    if (a->npend == APPLY_MAX_PENDING || a->pend_bytes >= APPLY_PENDING_BYTES)
+        apply_commit(a);
     return 0;
+}
+
+void apply_commit(struct apply *a)
+{
+    if (!a->npend)
+        return;
+    int synced = sync_filesystems(&a->pend[0].fd, a->npend, sizeof(a->pend[0]));
+    for (int i = 0; i < a->npend; i++) {
+        struct apply_pending *pp = &a->pend[i];
+        const char *step = NULL;
+        if (synced < 0 && fsync(pp->fd) < 0)
+            step = "fsync";
+        else if (make_way(a, pp->dirfd, pp->name, pp->path, pp->fd, NULL) < 0)
+            step = "replace existing";
+        else if (renameat(pp->dirfd, pp->tmp, pp->dirfd, pp->name) < 0)
+            step = "rename";
+        if (step) {
+            char err[PROTO_PATH_MAX + 128];
+            int code = why_errno(err, sizeof(err), pp->path, step);
+            unlinkat(pp->dirfd, pp->tmp, 0);
+            if (a->report)
+                a->report(a->report_arg, code, pp->path, err);
+        } else {
+            add_dirty(a, pp->dirfd);
+        }
+        close(pp->fd);
+        close(pp->dirfd);
+        free(pp->path);
+    }
+    a->npend = 0;
+    a->pend_bytes = 0;
 }
 
 static int set_attrs_at(struct apply *a, int pfd, const char *name, uint32_t mode, uint32_t uid,

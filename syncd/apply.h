@@ -1,7 +1,13 @@
 /*
  * apply.h: the receiver's filesystem side. Every path is resolved beneath the sync root
  * with openat2(RESOLVE_BENEATH), files are written to a temp file in the target directory,
- * fsynced and renamed into place; directories touched are fsynced before an ACK.
+ * made durable and renamed into place; directories touched are made durable before an ACK.
+ *
+ * Durability is batched: completed temp files wait (up to APPLY_MAX_PENDING files or
+ * APPLY_PENDING_BYTES) until the next commit point -- a SYNC, any non-PUT operation, or
+ * the limit -- where one syncfs(2) per filesystem replaces one fsync(2) per file (20 000
+ * small files: one fsync each costs ~0.5 ms here, the batched flush ~0.05 ms a file),
+ * and only then are they renamed. A reader still never sees a partial file.
  * Functions return 0, or a PE_* code with the reason in err.
  */
 #ifndef SYNCD_APPLY_H
@@ -15,6 +21,19 @@
 struct conf;
 
 #define APPLY_MAX_DIRTY 64
+#define APPLY_MAX_PENDING 128
+#define APPLY_PENDING_BYTES (64u << 20)
+
+/* A received file waiting for the commit point: durable first, then renamed. */
+struct apply_pending {
+    int fd, dirfd;
+    char tmp[64];
+    char name[256];
+    char *path;
+};
+
+/* How failures found at a commit point reach the sender. */
+typedef void (*apply_report_cb)(void *arg, int code, const char *path, const char *msg);
 
 struct apply {
     int rootfd;                    /* O_PATH directory of [sync] root */
@@ -26,6 +45,11 @@ struct apply {
     int ndirty;
     unsigned tmp_counter;
     uint64_t conflicts;            /* files preserved in this session */
+    struct apply_pending pend[APPLY_MAX_PENDING];
+    int npend;
+    uint64_t pend_bytes;
+    apply_report_cb report;
+    void *report_arg;
 
     /* the PUT in progress */
     int put_fd, put_dirfd;
@@ -52,7 +76,9 @@ int apply_mkdir(struct apply *a, const struct proto_msg *m, char *err, size_t er
 int apply_symlink(struct apply *a, const struct proto_msg *m, char *err, size_t errlen);
 int apply_delete(struct apply *a, const char *path, char *err, size_t errlen);
 int apply_rename(struct apply *a, const struct proto_msg *m, char *err, size_t errlen);
-/* fsyncs the directories touched since the last call. Returns 0 or -1. */
+/* Makes pending files durable and renames them into place (failures go to report). */
+void apply_commit(struct apply *a);
+/* Commits, then makes the directories touched since the last call durable. 0 or -1. */
 int apply_sync(struct apply *a);
 
 #endif

@@ -27,6 +27,7 @@ struct flush_wait {
     struct ctl_conn *conn;
     json_t *req;
     struct loop_timer *timer;
+    int64_t deadline_ns;
 };
 
 static void usage(FILE *f)
@@ -51,6 +52,7 @@ int syncd_mkdir_run(const struct conf *c)
 static void on_watch(void *arg, enum watch_kind kind, const char *path, const char *path2)
 {
     struct syncd *sd = arg;
+    sd->last_event_ns = now_ns();
     if (kind == W_READY) {
         sd->watch_ready = 1;
         log_info("watching %d paths under %s", sd->conf.n_sync_paths, sd->conf.sync_root);
@@ -166,14 +168,40 @@ static int set_role(struct syncd *sd, int active, uint64_t epoch, char *err, siz
 
 /* ---- flush ---- */
 
+#define FLUSH_POLL_NS (20 * NS_PER_MS)
+
+/*
+ * Flushed: the inotify reader has been quiet for FLUSH_POLL_NS (so the kernel queue is
+ * drained into ours) and every peer that is connected or connecting has nothing pending
+ * and nothing unacknowledged. Unreachable peers (backing off) are not waited for; the
+ * reply names them.
+ */
 static int all_idle(struct syncd *sd)
 {
     for (int i = 0; i < sd->npeers; i++) {
         struct peer *p = sd->peers[i];
-        if (p->state == PS_READY && !sync_peer_idle(p))
+        if (p->state == PS_CONNECTING || p->state == PS_HELLO ||
+            (p->state == PS_READY && !sync_peer_idle(p)))
             return 0;
     }
     return 1;
+}
+
+static int flushed(struct syncd *sd)
+{
+    sync_watch_drain(sd->watch);
+    if (!sd->watch_ready || now_ns() - sd->last_event_ns < FLUSH_POLL_NS)
+        return 0;
+    return all_idle(sd);
+}
+
+static json_t *unreachable_peers(struct syncd *sd)
+{
+    json_t *a = json_array();
+    for (int i = 0; i < sd->npeers; i++)
+        if (sd->peers[i]->state == PS_BACKOFF || sd->peers[i]->state == PS_IDLE)
+            json_array_append_new(a, json_string(sd->peers[i]->cp.node));
+    return a;
 }
 
 static void flush_done(struct flush_wait *f, const char *error)
@@ -187,31 +215,41 @@ static void flush_done(struct flush_wait *f, const char *error)
     if (error)
         ctl_error(f->conn, f->req, "%s", error);
     else
-        ctl_reply(f->conn, f->req, NULL);
+        ctl_reply(f->conn, f->req, json_pack("{s:o}", "unreachable", unreachable_peers(sd)));
     ctl_conn_release(f->conn);
     json_decref(f->req);
     loop_timer_free(f->timer);
     free(f);
 }
 
-static void flush_timeout(void *arg)
+static void flush_check(void *arg)
 {
     struct flush_wait *f = arg;
+    struct syncd *sd = f->sd;
+    if (flushed(sd)) {
+        flush_done(f, NULL);
+        return;
+    }
+    if (now_ns() < f->deadline_ns) {
+        loop_timer_after(f->timer, FLUSH_POLL_NS);
+        return;
+    }
     char msg[512] = "flush timed out:";
-    for (int i = 0; i < f->sd->npeers; i++) {
-        struct peer *p = f->sd->peers[i];
-        if (p->state == PS_READY && !sync_peer_idle(p)) {
-            size_t l = strlen(msg);
-            snprintf(msg + l, sizeof(msg) - l, " %s has %zu queued%s", p->cp.node,
+    for (int i = 0; i < sd->npeers; i++) {
+        struct peer *p = sd->peers[i];
+        size_t l = strlen(msg);
+        if (p->state == PS_READY && !sync_peer_idle(p))
+            snprintf(msg + l, sizeof(msg) - l, " %s has %zu queued%s;", p->cp.node,
                      sync_peer_queue_len(p), p->batch_open ? " and a batch unacknowledged" : "");
-        }
+        else if (p->state == PS_CONNECTING || p->state == PS_HELLO)
+            snprintf(msg + l, sizeof(msg) - l, " %s is still connecting;", p->cp.node);
     }
     flush_done(f, msg);
 }
 
 void syncd_peer_progress(struct syncd *sd, struct peer *p)
 {
-    if (all_idle(sd))
+    if (sd->flushes && flushed(sd))
         while (sd->flushes)
             flush_done(sd->flushes, NULL);
     if (sd->once) {
@@ -239,10 +277,6 @@ static void cmd_flush(struct syncd *sd, struct ctl_conn *conn, json_t *req)
             sync_peer_kick(p);
         }
     }
-    if (all_idle(sd)) {
-        ctl_reply(conn, req, NULL);
-        return;
-    }
     struct flush_wait *f = calloc(1, sizeof(*f));
     if (!f) {
         ctl_error(conn, req, "out of memory");
@@ -251,11 +285,12 @@ static void cmd_flush(struct syncd *sd, struct ctl_conn *conn, json_t *req)
     f->sd = sd;
     f->conn = conn;
     f->req = json_incref(req);
+    f->deadline_ns = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
     ctl_conn_hold(conn);
-    f->timer = loop_timer_new(sd->loop, flush_timeout, f);
-    loop_timer_after(f->timer, (int64_t)timeout_ms * NS_PER_MS);
+    f->timer = loop_timer_new(sd->loop, flush_check, f);
     f->next = sd->flushes;
     sd->flushes = f;
+    flush_check(f);
 }
 
 /* ---- control verbs ---- */

@@ -349,6 +349,8 @@ static void start_batch(struct peer *p)
         return;
     }
     p->batch_oldest_ns = p->pending.head->queued_ns;
+    log_debug("peer %s: batch %llu: %zu operations", p->cp.node,
+              (unsigned long long)p->sd->next_token + 1, p->pending.n);
     opq_prepend(&p->batch, &p->pending);
     coalesce_clear(coalesce_of(p));
     p->batch_open = 1;

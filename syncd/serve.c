@@ -79,6 +79,11 @@ static void refuse(struct serve *s, int code, const char *path, const char *msg)
     proto_put_error(&s->out, (uint8_t)code, path, msg);
 }
 
+static void on_commit_failure(void *arg, int code, const char *path, const char *msg)
+{
+    refuse(arg, code, path, msg);
+}
+
 struct hello_arg {
     uint64_t epoch;
     struct sync_state before;
@@ -248,6 +253,7 @@ static int on_frame(struct serve *s, uint8_t type, const uint8_t *p, size_t len,
     }
     if (!still_standby(s))
         return -1;
+    apply_commit(&s->ap);   /* ordering: files received so far land before this operation */
     int rc = 0;
     switch (type) {
     case PT_PUT:
@@ -357,6 +363,8 @@ int syncd_serve(const struct conf *c)
         free(s);
         return 1;
     }
+    s->ap.report = on_commit_failure;
+    s->ap.report_arg = s;
     int status = serve_loop(s);
     apply_close(&s->ap);   /* removes a half-received temp file */
     proto_buf_free(&s->in);

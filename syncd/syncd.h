@@ -120,6 +120,7 @@ struct syncd {
     struct manifest_filter filter;
     struct sync_watch *watch;
     int watch_ready;
+    int64_t last_event_ns;         /* last record from the inotify reader */
     struct peer *peers[CONF_MAX_LIST];
     int npeers;
     struct loop_timer *reconcile_timer;
