@@ -128,6 +128,7 @@ for p in $PROFILES; do
         '{name: $name, interval: $interval, takeover_timeout: $takeover_timeout,
           interval_ms: $interval_ms, takeover_timeout_ms: $takeover_ms}')")
 done
+bench_tmp_ok
 hooks_no_overlap >/dev/null && overlap=false || overlap=true
 
 mkdir -p "$BENCH_RESULTS"

@@ -41,6 +41,7 @@ node_start b
 wait_role a active 10 && wait_role b standby 10 || { log "the cluster did not form"; dump_logs; exit 1; }
 diag "warm-up ${WARMUP}s, then ${SECS}s idle (interval $HS_INTERVAL, takeover_timeout $HS_TAKEOVER)"
 sleep "$WARMUP"
+bench_tmp_ok
 
 # The processes: "label pid" lines.
 procs=$T/procs
@@ -94,6 +95,7 @@ for ((i = 0; i <= SECS; i++)); do
         'BEGIN { d = (t + n * 1000000 - now) / 1000000; print (d > 0 ? d : 0) }')"
 done
 end_us=$(now_us)
+bench_tmp_ok
 read -r xact1 lsn1 <<<"$(db_counters)"
 bt1_a=$(sum_ticks $backends_a)
 bt1_b=$(sum_ticks $backends_b)

@@ -103,6 +103,7 @@ for ((run = 1; run <= RUNS; run++)); do
     one_run "$run" "$act" "$stb" || exit 1
     x=$act; act=$stb; stb=$x
 done
+bench_tmp_ok
 hooks_no_overlap >/dev/null && overlap=false || overlap=true
 
 mkdir -p "$BENCH_RESULTS"

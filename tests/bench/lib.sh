@@ -108,3 +108,11 @@ bench_meta() {
 }
 # The machine's load when the benchmark began (other work on it skews the figures).
 BENCH_LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+
+# bench_tmp_ok: fails (exit 1) with a clear message if this run's temp dir is gone; it
+# holds the daemons' logs and the samples, so nothing after that would be measured right.
+bench_tmp_ok() {
+    [ -d "$T" ] && return 0
+    echo "$(basename "$0"): the temp dir $T was removed during the run (by something else)" >&2
+    exit 1
+}
