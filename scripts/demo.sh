@@ -26,8 +26,9 @@ done
 export HS_INTERVAL=${HS_INTERVAL:-1s} HS_TAKEOVER=${HS_TAKEOVER:-3s} HS_CLUSTER=demo
 . "$top/tests/lib/common.sh"   # $T, cleanup of everything registered with at_exit
 . "$top/tests/lib/pg.sh"
-. "$top/tests/lib/cluster.sh"
 . "$top/tests/bench/lib.sh"
+private_tmp hs-demo
+. "$top/tests/lib/cluster.sh"
 trap 'echo; echo "demo: interrupted; stopping the daemons and PostgreSQL, removing $T"; exit 130' INT TERM
 
 started=$SECONDS

@@ -25,8 +25,10 @@
 # promotion (CAS won -> service started) < 100 ms at p99.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
-. "$HS_TOP/tests/lib/cluster.sh"
 . "$HS_TOP/tests/bench/lib.sh"
+private_tmp hs-bench
+private_bins
+. "$HS_TOP/tests/lib/cluster.sh"
 need jq gnuplot
 NAME=bench-failover
 RUNS=${HS_BENCH_RUNS:-20}

@@ -16,8 +16,10 @@
 # Goals (issue 3): RSS < 8 MiB, idle CPU < 0.5 % (of one CPU) per daemon.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
-. "$HS_TOP/tests/lib/cluster.sh"
 . "$HS_TOP/tests/bench/lib.sh"
+private_tmp hs-bench
+private_bins
+. "$HS_TOP/tests/lib/cluster.sh"
 need jq gnuplot
 NAME=bench-idle
 SECS=${HS_BENCH_IDLE_SECS:-60}

@@ -19,8 +19,10 @@
 # Goal (issue 3): command -> new service started < 500 ms at p99.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
-. "$HS_TOP/tests/lib/cluster.sh"
 . "$HS_TOP/tests/bench/lib.sh"
+private_tmp hs-bench
+private_bins
+. "$HS_TOP/tests/lib/cluster.sh"
 need jq gnuplot
 NAME=bench-switchover
 RUNS=${HS_BENCH_RUNS:-20}

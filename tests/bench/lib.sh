@@ -1,11 +1,30 @@
 # tests/bench/lib.sh: helpers shared by the benchmarks and scripts/demo.sh. Sourced after
-# tests/lib/common.sh, pg.sh and cluster.sh (it uses $T, psql_hs, $HS_CLUSTER).
+# tests/lib/common.sh and pg.sh, and before cluster.sh when private_tmp is used (cluster.sh
+# places its hook log in $T when it is sourced); the helpers use $T, psql_hs, $HS_CLUSTER.
 #
 # Every time below is wall-clock milliseconds since the epoch (fractions allowed). All
 # processes run on this one machine, so the shell's clock, watchd's clock (hs_event.at)
 # and the database's clock (clock_timestamp()) are the same clock.
 
 BENCH_RESULTS=${HS_BENCH_RESULTS:-$HS_TOP/tests/bench/results}
+
+# private_tmp PREFIX: moves this run's temp dir from /tmp/hs-test.* (which test runs share,
+# and may sweep) to /tmp/PREFIX.XXXXXX; common.sh's clean-up removes the new one.
+private_tmp() {
+    rmdir "$T" 2>/dev/null
+    T=$(mktemp -d "/tmp/$1.XXXXXX")
+    chmod 755 "$T"
+}
+
+# private_bins: the daemons and vipctl copied to $T/bin and used from there, so that a
+# rebuild of the tree during a long run does not change (or break) what is measured.
+# watchd finds vipctl next to itself.
+private_bins() {
+    mkdir -p "$T/bin"
+    cp "$HS_BIN/watchd" "$HS_BIN/heartbeatd" "$HS_BIN/vipctl" "$T/bin/" || bail "no binaries in $HS_BIN: run make"
+    HS_BIN=$T/bin
+    export HS_BIN
+}
 
 now_us() { date +%s%6N; }
 # now_msf: milliseconds with microsecond fraction.
