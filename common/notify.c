@@ -160,13 +160,16 @@ void notify_alert(struct notifier *n, const char *kind, const char *subject, con
     log_notice("alert %s: %s", kind, subject);
     if (!n || !n->enabled)
         return;
-    int64_t now = now_ns();
+    int64_t now = now_ns(), window_ns;
     int queued = 1, first_drop = 0;
 
     pthread_mutex_lock(&n->mu);
+    window_ns = n->dedup_window_ns;
     struct recent *r = recent_find(n, kind, subject);
-    if (r && now - r->queued_at_ns < n->dedup_window_ns) {
-        r->suppressed++;
+    if (r && now - r->queued_at_ns < window_ns) {
+        /* The first repeat gives the worker a window end to wait for. */
+        if (r->suppressed++ == 0)
+            pthread_cond_broadcast(&n->cv);
         snprintf(r->body, sizeof(r->body), "%s", body ? body : "");
         queued = 0;
     } else {
@@ -185,7 +188,7 @@ void notify_alert(struct notifier *n, const char *kind, const char *subject, con
 
     if (!queued)
         log_debug("alert %s: %s: repeated within %lld s, mailed later with a count", kind,
-                  subject, (long long)(n->dedup_window_ns / NS_PER_SEC));
+                  subject, (long long)(window_ns / NS_PER_SEC));
     if (first_drop)
         log_warnx("alert mail queue full (%d waiting): dropping new alerts until it drains",
                   QUEUE_MAX);
@@ -251,6 +254,8 @@ static void send_with_retries(struct notifier *n, const struct mail *m)
 /* At the end: what the budget did not cover is logged, never silently lost. */
 static void report_unsent(struct notifier *n)
 {
+    if (n->dropped)
+        log_warnx("%u alert mail(s) dropped while the queue was full", n->dropped);
     for (; n->len > 0; n->len--, n->head = (n->head + 1) % QUEUE_MAX)
         log_warnx("alert mail not sent (shutting down): %s", n->queue[n->head].subject);
     for (int i = 0; i < DEDUP_MAX; i++)

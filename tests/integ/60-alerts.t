@@ -107,6 +107,14 @@ is "$(field Subject "$(smtp_message 3)")" "[hotstandby t60] flapping" "the first
 is "$(field Subject "$(smtp_message 4)")" "[hotstandby t60] flapping (repeated 2x)" "the window's mail counts the repeats"
 check "its body says how often" -- grep -q 'raised 2 more time(s)' "$(smtp_message 4)"
 
+# ... also when the repeat comes while the worker is idle (it must wake for the window's end).
+# notify-send stays up 4 s after raising, so the mail must come from the window's end.
+send dupidle -c "$(conf dupidle)" -k demotion -s 'idle repeat' -n 2 -g 300 -w 1000 -p 4000 -i 10000 &
+idle_pid=$!
+check "a repeat raised while the worker idles is mailed when its window ends (1 s)" -- smtp_wait_messages 6 3
+wait "$idle_pid"
+is "$(field Subject "$(smtp_message 6)")" "[hotstandby t60] idle repeat (repeated 1x)" "... with its count"
+
 # 3. Refusals, each with a clear message and nothing delivered.
 before=$(smtp_messages)
 printf '%s\n' "$PASSWORD" >"$T/open.password"

@@ -1,10 +1,11 @@
 /* tests/tools/notify-send.c: drives common/notify.c without watchd (tests/integ/60-alerts.t
  * compiles it against libhs.a). Loads a config, raises alerts, waits for the worker, frees.
  *
- *   notify-send -c CONF [-k KIND] [-s SUBJECT] [-b BODY] [-n COUNT] [-u] [-w WINDOW_MS]
- *               [-p PAUSE_MS] [-i IDLE_TIMEOUT_MS] [-d]
+ *   notify-send -c CONF [-k KIND] [-s SUBJECT] [-b BODY] [-n COUNT] [-u] [-g GAP_MS]
+ *               [-w WINDOW_MS] [-p PAUSE_MS] [-i IDLE_TIMEOUT_MS] [-d]
  *
- * -n raises the alert COUNT times (-u: subjects made unique with " #i"), -w shortens the
+ * -n raises the alert COUNT times (-u: subjects made unique with " #i"; -g: sleeping GAP_MS
+ * between them, the time spent raising is then not printed), -w shortens the
  * de-duplication window, -p sleeps after raising, -i waits up to that long for the queue to
  * empty before notify_free. Prints how long raising and freeing took. Exit 2 if the
  * config or notify_new is refused, 3 if the queue did not empty within -i. */
@@ -18,12 +19,18 @@
 #include "log.h"
 #include "notify.h"
 
+static void sleep_ms(long ms)
+{
+    if (ms > 0)
+        nanosleep(&(struct timespec){ms / 1000, ms % 1000 * 1000000L}, NULL);
+}
+
 int main(int argc, char **argv)
 {
     const char *path = NULL, *kind = "test", *subject = "test alert", *body = "test body";
-    long count = 1, window_ms = -1, pause_ms = 0, idle_ms = -1;
+    long count = 1, gap_ms = 0, window_ms = -1, pause_ms = 0, idle_ms = -1;
     int unique = 0, debug = 0, opt;
-    while ((opt = getopt(argc, argv, "c:k:s:b:n:uw:p:i:d")) != -1) {
+    while ((opt = getopt(argc, argv, "c:k:s:b:n:ug:w:p:i:d")) != -1) {
         switch (opt) {
         case 'c': path = optarg; break;
         case 'k': kind = optarg; break;
@@ -31,6 +38,7 @@ int main(int argc, char **argv)
         case 'b': body = optarg; break;
         case 'n': count = atol(optarg); break;
         case 'u': unique = 1; break;
+        case 'g': gap_ms = atol(optarg); break;
         case 'w': window_ms = atol(optarg); break;
         case 'p': pause_ms = atol(optarg); break;
         case 'i': idle_ms = atol(optarg); break;
@@ -57,13 +65,14 @@ int main(int argc, char **argv)
     for (long i = 1; i <= count; i++) {
         char s[512];
         snprintf(s, sizeof(s), unique ? "%s #%ld" : "%s", subject, i);
+        if (i > 1)
+            sleep_ms(gap_ms);
         notify_alert(n, kind, s, body);
     }
     printf("raised %ld alert(s) in %.3f ms\n", count, (double)(now_ns() - t0) / NS_PER_MS);
     fflush(stdout);
 
-    if (pause_ms > 0)
-        nanosleep(&(struct timespec){pause_ms / 1000, pause_ms % 1000 * 1000000L}, NULL);
+    sleep_ms(pause_ms);
     int rc = 0;
     if (idle_ms >= 0 && notify_wait_idle(n, idle_ms * NS_PER_MS) < 0) {
         printf("queue not empty after %ld ms\n", idle_ms);
