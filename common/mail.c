@@ -369,7 +369,9 @@ static void describe(const struct mail_setup *s, CURLcode rc, long smtp_code,
                  "password_file)", s->server, s->user);
     else if (rc == CURLE_ABORTED_BY_CALLBACK)
         snprintf(why, whylen, "%s: shutting down", s->server);
-    else if (smtp_code)
+    else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE)
+        snprintf(why, whylen, "%s: TLS certificate not accepted: %s", s->server, what);
+    else if (smtp_code >= 400)
         snprintf(why, whylen, "%s: %s (server replied %ld)", s->server, what, smtp_code);
     else
         snprintf(why, whylen, "%s: %s", s->server, what);

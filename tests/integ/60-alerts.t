@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# E-mail alerts (common/notify.c, DESIGN §7) against a real SMTP sink (aiosmtpd, with AUTH):
+# E-mail alerts (common/notify.c, DESIGN §7) against real SMTP sinks (aiosmtpd, with AUTH):
 # delivery with the right envelope, headers and subject prefix; de-duplication with a count;
 # the password read from a 0600 file and never logged; refusals that name the cause (0644
-# password file, no STARTTLS, wrong login); retries against an unreachable server; and a
-# caller that never waits for SMTP. Driven by tests/tools/notify-send.c, built here.
+# password file, no STARTTLS, wrong login, untrusted certificate); retries against an
+# unreachable server; a caller that never waits for SMTP; STARTTLS and smtps:// with the
+# certificate verified. Driven by tests/tools/notify-send.c, built here.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/smtp.sh"
-need cc pkg-config /usr/bin/python3
+need cc pkg-config /usr/bin/python3 openssl unshare
 
 # The tool, built like the binaries under test (with the sanitizers if libhs.a has them).
 san=
@@ -168,9 +169,38 @@ check "failure logged after 5 attempts, naming the server" -- \
 check "... once" -- test "$(grep -c 'not sent' "$T/dead.log")" = 1
 check "... after backing off (1+2+4+8 s), took ${t_dead} s" -- test "$t_dead" -ge 14
 
-# The password appears in no log of any run, nor in what the sink received.
+# 6. TLS, with the certificate verified against a CA made for this test: in a private mount
+# namespace the system CA bundle is that CA alone (smtp_with_test_ca).
+send_ca() { local name=$1; shift; smtp_with_test_ca "$SEND" "$@" >"$T/$name.out" 2>"$T/$name.log"; }
+envelope_has_tls_login() { /usr/bin/python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["tls"] is True and e["login"] == "hsmail", e' "${1%.eml}.env"; }
+
+smtp_start --starttls hsmail "$T/smtp.password"
+send_ca starttls -c "$(conf starttls starttls=yes)" -k takeover -s 'over STARTTLS' -i 10000
+ok $? "STARTTLS: notify-send exits 0"
+check "STARTTLS: the mail arrives" -- smtp_wait_messages 1 10
+check "... over TLS, after the login" -- envelope_has_tls_login "$(smtp_message 1)"
+is "$(field Subject "$(smtp_message 1)")" "[hotstandby t60] over STARTTLS" "... with its subject"
+send untrusted -c "$(conf untrusted starttls=yes)" -s 'untrusted' -i 10000
+check "a certificate from an unknown CA is refused, not retried" -- \
+    grep -q 'not sent (1 attempt): untrusted: .*TLS certificate not accepted' "$T/untrusted.log"
+send clear -c "$(conf clear starttls=no)" -s 'clear' -i 10000
+check "starttls = no against a server that requires STARTTLS: its 530 is logged, not retried" -- \
+    grep -q 'not sent (1 attempt): clear: .*530' "$T/clear.log"
+sleep 0.5
+is "$(smtp_messages)" 1 "only the verified STARTTLS mail was delivered"
+
+smtp_start --smtps hsmail "$T/smtp.password"
+send_ca smtps -c "$(conf smtps)" -k switchover -s 'over smtps' -i 10000
+ok $? "smtps://: notify-send exits 0"
+check "smtps://: the mail arrives" -- smtp_wait_messages 1 10
+check "... over TLS, after the login" -- envelope_has_tls_login "$(smtp_message 1)"
+
+# The password appears in no log of any run, nor in what the sinks received.
 check "the password is in no log and no mail" -- \
-    sh -c "! grep -rqa -- '$PASSWORD' $T/*.log $T/*.out $SMTP_DIR/*.eml"
+    sh -c "! grep -rqa -- '$PASSWORD' $T/*.log $T/*.out $T/smtp*/*.eml"
 check "no sanitizer report" -- sh -c "! grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error' $T/*.log"
 
 done_testing
