@@ -17,6 +17,7 @@
 #include "db.h"
 #include "log.h"
 #include "loop.h"
+#include "notify.h"
 #include "spawn.h"
 #include "sql.h"
 #include "watchd.h"
@@ -26,7 +27,34 @@
 static void carry_out(struct watchd *wd, const struct role_actions *acts);
 static int schema_ready(struct watchd *wd);
 
-/* ---- events: hs_event and the log ---- */
+/* ---- events: hs_event, the log, and the alerts operators need to hear about ---- */
+
+static void alert_for_event(struct watchd *wd, int64_t epoch, const char *kind,
+                            const char *detail)
+{
+    static const char *const alerting[] = {"active", "fenced", "health-demotion",
+                                           "health-failing", "switchover-refused",
+                                           "database-unreachable", "forced-up"};
+    size_t i;
+    for (i = 0; i < sizeof(alerting) / sizeof(alerting[0]); i++)
+        if (strcmp(kind, alerting[i]) == 0)
+            break;
+    if (i == sizeof(alerting) / sizeof(alerting[0]))
+        return;
+    char subject[256], body[1024];
+    const char *what = kind;
+    if (strcmp(kind, "active") == 0)
+        what = wd->gained_by_grant ? "switchover" : "takeover";
+    snprintf(subject, sizeof(subject), "%s: %s on %s, epoch %" PRId64 "%s", what, detail,
+             wd->conf.node, epoch, wd->role.row.paused ? " (cluster PAUSED)" : "");
+    snprintf(body, sizeof(body),
+             "cluster:   %s\nnode:      %s\nevent:     %s\ndetail:    %s\nepoch:     %" PRId64
+             "\nholder:    %s\npaused:    %s\n\nSee `vipctl status` and `vipctl events`.\n",
+             wd->conf.cluster, wd->conf.node, what, detail, epoch,
+             wd->role.row.holder[0] ? wd->role.row.holder : "(none)",
+             wd->role.row.paused ? "YES" : "no");
+    notify_alert(wd->notifier, what, subject, body);
+}
 
 void watchd_event(struct watchd *wd, int64_t epoch, const char *kind, const char *fmt, ...)
 {
@@ -36,6 +64,9 @@ void watchd_event(struct watchd *wd, int64_t epoch, const char *kind, const char
     vsnprintf(detail, sizeof(detail), fmt, ap);
     va_end(ap);
     log_notice("%s: %s (epoch %" PRId64 ")", kind, detail, epoch);
+    if (strcmp(kind, "claimed") == 0 || strcmp(kind, "granted") == 0)
+        wd->gained_by_grant = kind[0] == 'g';
+    alert_for_event(wd, epoch, kind, detail);
     snprintf(e, sizeof(e), "%" PRId64, epoch);
     snprintf(ms, sizeof(ms), "%" PRId64, wall_ns() / NS_PER_MS);
     const char *params[] = {wd->conf.cluster, wd->conf.node, e, kind, detail, ms};
@@ -237,6 +268,8 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 static void on_db_state(void *arg, int connected, const char *why)
 {
     struct watchd *wd = arg;
+    if (!connected)
+        alert_for_event(wd, wd->role.epoch, "database-unreachable", why ? why : "");
     /* NOTIFY is not durable: after every reconnect, read what we may have missed. */
     wd->row_inflight = 0;
     if (connected)
@@ -386,6 +419,12 @@ int main(int argc, char **argv)
     loop_add_signals(wd.loop, sigs, 3, on_signal, &wd);
     if (control_open(&wd) < 0)
         return 1;
+    char nerr[512];
+    wd.notifier = notify_new(&wd.conf, nerr, sizeof(nerr));
+    if (wd.notifier == NULL) {
+        log_errx("alerts: %s", nerr);
+        return 1;
+    }
 
     struct role_params p = {
         .interval_ns = wd.conf.interval_ns,
@@ -421,5 +460,6 @@ int main(int argc, char **argv)
     watchd_send_heartbeatd(&wd, json_pack("{s:s,s:s}", "cmd", "follow", "role", "stopped"));
     control_close(&wd);
     db_free(wd.db);
+    notify_free(wd.notifier);
     return wd.exit_code;
 }

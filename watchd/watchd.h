@@ -13,6 +13,7 @@ struct loop_timer;
 struct db;
 struct ctl_server;
 struct ctl_conn;
+struct notifier;
 
 struct watchd {
     struct conf conf;
@@ -22,6 +23,7 @@ struct watchd {
     struct db *db;
     struct ctl_server *ctl;
     struct ctl_conn *heartbeatd;    /* the connection that said hello as heartbeatd */
+    struct notifier *notifier;      /* e-mail alerts ([notify]); logs only when unset */
 
     struct role role;
     struct loop_timer *poll_timer;      /* read the row every interval */
@@ -37,6 +39,7 @@ struct watchd {
     int schema_ok;
     int schema_warned;
     int exit_code;
+    int gained_by_grant;                /* the lease came from a switchover, not a claim */
     int health_running;
     int exit_requested;
 

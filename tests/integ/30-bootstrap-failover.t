@@ -4,10 +4,13 @@
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
 . "$HS_TOP/tests/lib/cluster.sh"
+. "$HS_TOP/tests/lib/smtp.sh"
 need jq
 pg_start
-node_conf a 100
-node_conf b 100
+smtp_start
+alerts=("[notify]" "email = ops@example.test" "smtp_url = $SMTP_URL" "from = hs@example.test" "starttls = no")
+node_conf a 100 "${alerts[@]}"
+node_conf b 100 "${alerts[@]}"
 
 node_start b
 sleep 0.5
@@ -29,6 +32,9 @@ t1=$(now_ms)
 diag "kill -> b active: $((t1 - t0)) ms (takeover_timeout $HS_TAKEOVER)"
 is "$(epoch)" "$((e1 + 1))" "epoch went up by one"
 check "b's service started at the new epoch" -- grep -q " start b $((e1 + 1))" "$HOOKS_LOG"
+takeover_mail() { grep -l "^Subject: .*takeover: b is active on b, epoch $((e1 + 1))" "$SMTP_DIR"/*.eml; }
+check "a takeover alert for b reached the SMTP sink" -- wait_for 10 takeover_mail
+check "the alert went to the configured recipient" -- sh -c "grep -l 'ops@example.test' \$(ls '$SMTP_DIR'/*.env) >/dev/null"
 
 node_start a
 check "a comes back as standby" -- wait_role a standby 5
