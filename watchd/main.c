@@ -313,10 +313,9 @@ static void reload(struct watchd *wd)
     wd->role.p.check_failures = fresh.check_failures;
     log_info("configuration reloaded");
     if (vip_changed && old.connection == CONN_VIP && role_is_acting(&wd->role)) {
-        /* the old address goes (it is tagged as ours), the new one comes up */
-        char *down[] = {wd->vipctl, "-c", (char *)wd->conf_path, "down", NULL};
+        /* vipctl up remembers what it brought up: it removes the old address or netmask
+         * and adds + announces the new one */
         char *up[] = {wd->vipctl, "-c", (char *)wd->conf_path, "up", NULL};
-        spawn_wait("vipctl down", down, NULL, wd->conf.hook_timeout_ns);
         spawn_start(wd->loop, "vipctl up", up, NULL, wd->conf.hook_timeout_ns, NULL, NULL);
         watchd_event(wd, wd->role.epoch, "vip-changed", "virtual IP now %s/%d on %s",
                      fresh.vip_address, fresh.vip_prefix, fresh.vip_interface);
