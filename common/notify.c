@@ -52,7 +52,8 @@ struct notifier {
     unsigned dropped;               /* alerts refused because the queue was full */
     unsigned seq;                   /* mails queued so far: the Message-ID's counter */
     struct recent recent[DEDUP_MAX];
-    int stopping;                   /* notify_free was called */
+    int stopping;                   /* notify_free or notify_retire was called */
+    int retired;                    /* notify_retire: the worker frees n when it is done */
     _Atomic int64_t give_up_at_ns;  /* INT64_MAX until then; read by libcurl's callback too */
 };
 
@@ -196,6 +197,18 @@ void notify_alert(struct notifier *n, const char *kind, const char *subject, con
 
 /* --- the worker ------------------------------------------------------------------------- */
 
+/* Frees what notify_new made, once the worker (if any) has stopped using it. */
+static void notifier_destroy(struct notifier *n)
+{
+    if (n->enabled) {
+        mail_setup_clear(&n->setup);
+        curl_global_cleanup();
+    }
+    pthread_mutex_destroy(&n->mu);
+    pthread_cond_destroy(&n->cv);
+    free(n);
+}
+
 /* Backoff between attempts, cut short by notify_free's deadline. Returns -1 if no time is
  * left for another attempt. Caller holds n->mu. */
 static int backoff(struct notifier *n, int attempt)
@@ -296,8 +309,11 @@ static void *worker_main(void *arg)
         wait_until(n, next);
     }
     report_unsent(n);
+    int retired = n->retired;
     pthread_mutex_unlock(&n->mu);
     free(m);
+    if (retired)
+        notifier_destroy(n);
     return NULL;
 }
 
@@ -322,11 +338,13 @@ struct notifier *notify_new(const struct conf *c, char *err, size_t errlen)
         log_info("no [notify] email: alerts are only logged");
         return n;
     }
-    if (mail_setup_init(&n->setup, c, err, errlen) < 0)
-        goto fail;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         snprintf(err, errlen, "notify: libcurl initialisation failed");
-        goto fail_setup;
+        goto fail;
+    }
+    if (mail_setup_init(&n->setup, c, err, errlen) < 0) {
+        curl_global_cleanup();
+        goto fail;
     }
     /* The worker takes no signals: the daemon's signalfd needs them blocked in every thread. */
     sigset_t all, old;
@@ -336,15 +354,14 @@ struct notifier *notify_new(const struct conf *c, char *err, size_t errlen)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc != 0) {
         snprintf(err, errlen, "notify: cannot start the mail worker: %s", strerror(rc));
+        mail_setup_clear(&n->setup);
         curl_global_cleanup();
-        goto fail_setup;
+        goto fail;
     }
     n->enabled = 1;
     log_info("alerts mailed to %s via %s%s", n->setup.rcpt_list, n->setup.server,
              n->setup.tls_note);
     return n;
-fail_setup:
-    mail_setup_clear(&n->setup);
 fail:
     pthread_mutex_destroy(&n->mu);
     pthread_cond_destroy(&n->cv);
@@ -375,21 +392,53 @@ int notify_wait_idle(struct notifier *n, int64_t timeout_ns)
     return idle ? 0 : -1;
 }
 
+/* Tells the worker to flush for at most FLUSH_BUDGET_NS, then to stop. */
+static void stop_worker(struct notifier *n, int retire)
+{
+    pthread_mutex_lock(&n->mu);
+    atomic_store(&n->give_up_at_ns, now_ns() + FLUSH_BUDGET_NS);
+    n->stopping = 1;
+    n->retired = retire;
+    pthread_cond_broadcast(&n->cv);
+    pthread_mutex_unlock(&n->mu);
+}
+
 void notify_free(struct notifier *n)
 {
     if (!n)
         return;
     if (n->enabled) {
-        pthread_mutex_lock(&n->mu);
-        atomic_store(&n->give_up_at_ns, now_ns() + FLUSH_BUDGET_NS);
-        n->stopping = 1;
-        pthread_cond_broadcast(&n->cv);
-        pthread_mutex_unlock(&n->mu);
+        stop_worker(n, 0);
         pthread_join(n->worker, NULL);
-        mail_setup_clear(&n->setup);
-        curl_global_cleanup();
     }
-    pthread_mutex_destroy(&n->mu);
-    pthread_cond_destroy(&n->cv);
-    free(n);
+    notifier_destroy(n);
+}
+
+void notify_retire(struct notifier *n)
+{
+    if (!n)
+        return;
+    if (!n->enabled) {
+        notifier_destroy(n);
+        return;
+    }
+    pthread_t worker = n->worker;   /* n may be gone as soon as the worker sees "retired" */
+    stop_worker(n, 1);
+    pthread_detach(worker);
+}
+
+int notify_check(const struct conf *c, char *err, size_t errlen)
+{
+    if (!*c->email)
+        return 0;
+    struct mail_setup *s = malloc(sizeof(*s));
+    if (!s) {
+        snprintf(err, errlen, "notify: out of memory");
+        return -1;
+    }
+    int rc = mail_setup_init(s, c, err, errlen);
+    if (rc == 0)
+        mail_setup_clear(s);
+    free(s);
+    return rc;
 }

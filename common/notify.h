@@ -21,8 +21,16 @@ struct notifier *notify_new(const struct conf *c, char *err, size_t errlen);
  * n may be NULL (then the alert is only logged). */
 void notify_alert(struct notifier *n, const char *kind, const char *subject, const char *body);
 
-/* Stops the worker: mails still queued get at most ~2 s, then are dropped (and logged). */
+/* What notify_new would refuse (addresses, URL, password file), without starting anything:
+ * for -t. Returns 0, or -1 with "[notify] key: why" in err. */
+int notify_check(const struct conf *c, char *err, size_t errlen);
+
+/* At exit: stops the worker; mails still queued get at most ~2 s, then are dropped (and
+ * logged). Blocks for that long at most. */
 void notify_free(struct notifier *n);
+/* On reload: the same flush, done by the worker, which then frees n; returns at once, so an
+ * event loop is never held up. The caller must not use n again. */
+void notify_retire(struct notifier *n);
 
 /* For tests: a shorter de-duplication window than the default 60 s. */
 void notify_set_dedup_window(struct notifier *n, int64_t window_ns);

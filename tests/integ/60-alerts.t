@@ -116,6 +116,14 @@ check "a repeat raised while the worker idles is mailed when its window ends (1 
 wait "$idle_pid"
 is "$(field Subject "$(smtp_message 6)")" "[hotstandby t60] idle repeat (repeated 1x)" "... with its count"
 
+# notify_retire (for a reload) returns at once; the worker still delivers what was queued.
+send retire -c "$(conf retire)" -k test -s 'queued before a reload' -R
+ok $? "notify_retire: notify-send exits 0"
+retire_ms=$(sed -n 's/^retired in \([0-9]*\).*/\1/p' "$T/retire.out")
+check "notify_retire returns at once (${retire_ms:-?} ms)" -- test -n "$retire_ms" -a "${retire_ms:-9999}" -lt 500
+check "... and the mail queued before it is delivered" -- smtp_wait_messages 7 5
+is "$(field Subject "$(smtp_message 7)")" "[hotstandby t60] queued before a reload" "... the right one"
+
 # 3. Refusals, each with a clear message and nothing delivered.
 before=$(smtp_messages)
 printf '%s\n' "$PASSWORD" >"$T/open.password"
@@ -124,6 +132,10 @@ send open -c "$(conf open password_file=$T/open.password)" -s 'never'
 is "$?" 2 "a 0644 password file is refused (exit 2)"
 check "... naming the key, the file and the mode" -- \
     grep -q "\[notify\] password_file: $T/open.password: secret file is accessible by group or others (mode 0644)" "$T/open.log"
+send opencheck -c "$T/open.conf" -t
+is "$?" 2 "notify_check (for -t) refuses it too"
+send goodcheck -c "$T/one.conf" -t
+is "$?" 0 "notify_check accepts a good [notify]"
 
 send tls -c "$(conf tls starttls=yes)" -s 'never in clear text' -i 10000
 check "starttls = yes against a server without STARTTLS: logged refusal" -- \
