@@ -318,26 +318,52 @@ char *mail_format(const struct mail_setup *s, const struct mail *m, size_t *len)
 
 /* --- the transfer ----------------------------------------------------------------------- */
 
-struct upload {
-    const char *p;
+/* One transfer's state, shared with libcurl's callbacks. */
+struct transfer {
+    const char *p;                  /* the message still to upload */
     size_t left;
+    const _Atomic int64_t *give_up_at_ns;
+    char last_rcpt[CONF_STR];       /* the RCPT TO awaiting its reply */
+    char refused[CONF_LONGSTR];     /* recipients the server refused, "a, b" */
+    char errbuf[CURL_ERROR_SIZE];
 };
 
 static size_t upload_read(char *buf, size_t size, size_t nmemb, void *arg)
 {
-    struct upload *u = arg;
-    size_t n = size * nmemb < u->left ? size * nmemb : u->left;
-    memcpy(buf, u->p, n);
-    u->p += n;
-    u->left -= n;
+    struct transfer *t = arg;
+    size_t n = size * nmemb < t->left ? size * nmemb : t->left;
+    memcpy(buf, t->p, n);
+    t->p += n;
+    t->left -= n;
     return n;
 }
 
 /* Called by libcurl about once a second and on progress: a non-zero return aborts. */
 static int give_up_check(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
 {
-    const _Atomic int64_t *give_up_at_ns = arg;
-    return now_ns() >= atomic_load(give_up_at_ns);
+    struct transfer *t = arg;
+    return now_ns() >= atomic_load(t->give_up_at_ns);
+}
+
+/* Sees the SMTP dialogue to note which recipients were refused: libcurl sends one RCPT TO
+ * at a time and, allowed to go on past a refusal, does not report it. Only RCPT lines and
+ * their replies are looked at; nothing here is logged (the dialogue includes AUTH). */
+static int watch_dialogue(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
+{
+    struct transfer *t = arg;
+    if (type == CURLINFO_HEADER_OUT && size > 9 && !strncasecmp(data, "RCPT TO:<", 9)) {
+        const char *end = memchr(data + 9, '>', size - 9);
+        size_t n = end ? (size_t)(end - data - 9) : 0;
+        snprintf(t->last_rcpt, sizeof(t->last_rcpt), "%.*s", (int)n, data + 9);
+    } else if (type == CURLINFO_HEADER_IN && *t->last_rcpt) {
+        if (size > 0 && (data[0] == '4' || data[0] == '5')) {
+            size_t used = strlen(t->refused);
+            snprintf(t->refused + used, sizeof(t->refused) - used, "%s%s", used ? ", " : "",
+                     t->last_rcpt);
+        }
+        t->last_rcpt[0] = '\0';
+    }
+    return 0;
 }
 
 static int is_permanent(CURLcode rc, long smtp_code)
@@ -377,21 +403,9 @@ static void describe(const struct mail_setup *s, CURLcode rc, long smtp_code,
         snprintf(why, whylen, "%s: %s", s->server, what);
 }
 
-int mail_send(const struct mail_setup *s, const struct mail *m, long connect_timeout_ms,
-              long timeout_ms, const _Atomic int64_t *give_up_at_ns, char *why, size_t whylen,
-              int *permanent)
+static void set_options(CURL *h, const struct mail_setup *s, struct transfer *t, size_t len,
+                        long connect_timeout_ms, long timeout_ms)
 {
-    *permanent = 0;
-    size_t len = 0;
-    char *text = mail_format(s, m, &len);
-    CURL *h = text ? curl_easy_init() : NULL;
-    if (!h) {
-        snprintf(why, whylen, "out of memory");
-        free(text);
-        return -1;
-    }
-    struct upload up = {text, len};
-    char errbuf[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(h, CURLOPT_URL, s->url);
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
@@ -399,31 +413,67 @@ int mail_send(const struct mail_setup *s, const struct mail *m, long connect_tim
     curl_easy_setopt(h, CURLOPT_USE_SSL, s->use_ssl);
     curl_easy_setopt(h, CURLOPT_MAIL_FROM, s->from_addr);
     curl_easy_setopt(h, CURLOPT_MAIL_RCPT, s->rcpt);
+    /* One mistyped address must not keep the alert from the others. */
+#if LIBCURL_VERSION_NUM >= 0x080200
+    curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLOWFAILS, 1L);
+#elif LIBCURL_VERSION_NUM >= 0x074500
+    curl_easy_setopt(h, CURLOPT_MAIL_RCPT_ALLLOWFAILS, 1L);    /* spelled so before 8.2 */
+#endif
     if (*s->user) {
         curl_easy_setopt(h, CURLOPT_USERNAME, s->user);
         curl_easy_setopt(h, CURLOPT_PASSWORD, s->password);
     }
     curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(h, CURLOPT_READFUNCTION, upload_read);
-    curl_easy_setopt(h, CURLOPT_READDATA, &up);
+    curl_easy_setopt(h, CURLOPT_READDATA, t);
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)len);
+    /* For SMTP the connect phase runs up to the end of EHLO/STARTTLS/AUTH. */
     curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
                      connect_timeout_ms < timeout_ms ? connect_timeout_ms : timeout_ms);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);  /* a worker thread must not get SIGALRM */
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, give_up_check);
-    curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)give_up_at_ns);
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, t);
+    curl_easy_setopt(h, CURLOPT_VERBOSE, 1L);   /* feeds watch_dialogue; prints nothing */
+    curl_easy_setopt(h, CURLOPT_DEBUGFUNCTION, watch_dialogue);
+    curl_easy_setopt(h, CURLOPT_DEBUGDATA, t);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, t->errbuf);
+}
+
+int mail_send(const struct mail_setup *s, const struct mail *m, long connect_timeout_ms,
+              long timeout_ms, const _Atomic int64_t *give_up_at_ns, char *why, size_t whylen,
+              int *permanent)
+{
+    *permanent = 0;
+    *why = '\0';
+    size_t len = 0;
+    char *text = mail_format(s, m, &len);
+    struct transfer *t = text ? calloc(1, sizeof(*t)) : NULL;
+    CURL *h = t ? curl_easy_init() : NULL;
+    if (!h) {
+        snprintf(why, whylen, "out of memory");
+        free(t);
+        free(text);
+        return -1;
+    }
+    t->p = text;
+    t->left = len;
+    t->give_up_at_ns = give_up_at_ns;
+    set_options(h, s, t, len, connect_timeout_ms, timeout_ms);
 
     CURLcode rc = curl_easy_perform(h);
     long smtp_code = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &smtp_code);
     curl_easy_cleanup(h);
     free(text);
-    if (rc == CURLE_OK)
-        return 0;
-    *permanent = is_permanent(rc, smtp_code);
-    describe(s, rc, smtp_code, errbuf, why, whylen);
-    return -1;
+    if (rc == CURLE_OK) {
+        if (*t->refused)
+            snprintf(why, whylen, "refused by the server: %s", t->refused);
+    } else {
+        *permanent = is_permanent(rc, smtp_code);
+        describe(s, rc, smtp_code, t->errbuf, why, whylen);
+    }
+    free(t);
+    return rc == CURLE_OK ? 0 : -1;
 }

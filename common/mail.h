@@ -53,8 +53,9 @@ void mail_fill(struct mail *m, const char *kind, const char *subject, const char
 char *mail_format(const struct mail_setup *s, const struct mail *m, size_t *len);
 
 /* One SMTP transfer, bounded by the timeouts and aborted once *give_up_at_ns (CLOCK_BOOTTIME)
- * has passed. Returns 0 if the server accepted the mail; else -1 with the reason in why and
- * *permanent set when retrying cannot help (login refused, no STARTTLS, 5xx reply). */
+ * has passed. Returns 0 if the server accepted the mail for at least one recipient (why then
+ * names any it refused, else is ""); else -1 with the reason in why and *permanent set when
+ * retrying cannot help (login refused, no STARTTLS, untrusted certificate, 5xx reply). */
 int mail_send(const struct mail_setup *s, const struct mail *m, long connect_timeout_ms,
               long timeout_ms, const _Atomic int64_t *give_up_at_ns, char *why, size_t whylen,
               int *permanent);

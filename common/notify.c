@@ -48,7 +48,8 @@ struct notifier {
     pthread_cond_t cv;              /* broadcast on every change below */
     struct mail queue[QUEUE_MAX];   /* ring */
     int head, len;
-    int sending;                    /* the worker holds a mail outside the queue */
+    int sending;                    /* the worker is sending `current` */
+    struct mail current;            /* owned by the worker while sending */
     unsigned dropped;               /* alerts refused because the queue was full */
     unsigned seq;                   /* mails queued so far: the Message-ID's counter */
     struct recent recent[DEDUP_MAX];
@@ -158,9 +159,12 @@ static int64_t recent_expire(struct notifier *n, int64_t now)
 
 void notify_alert(struct notifier *n, const char *kind, const char *subject, const char *body)
 {
-    log_notice("alert %s: %s", kind, subject);
-    if (!n || !n->enabled)
+    kind = kind ? kind : "alert";
+    subject = subject ? subject : "";
+    if (!n || !n->enabled) {
+        log_notice("alert %s: %s", kind, subject);
         return;
+    }
     int64_t now = now_ns(), window_ns;
     int queued = 1, first_drop = 0;
 
@@ -187,7 +191,9 @@ void notify_alert(struct notifier *n, const char *kind, const char *subject, con
     }
     pthread_mutex_unlock(&n->mu);
 
-    if (!queued)
+    if (queued)
+        log_notice("alert %s: %s", kind, subject);
+    else
         log_debug("alert %s: %s: repeated within %lld s, mailed later with a count", kind,
                   subject, (long long)(window_ns / NS_PER_SEC));
     if (first_drop)
@@ -244,8 +250,12 @@ static void send_with_retries(struct notifier *n, const struct mail *m)
         int permanent = 0;
         if (mail_send(&n->setup, m, CONNECT_TIMEOUT_MS, timeout_ms, &n->give_up_at_ns, why,
                       sizeof(why), &permanent) == 0) {
-            log_info("alert mail sent to %s via %s%s: %s", n->setup.rcpt_list,
-                     n->setup.server, attempt > 1 ? " (after retries)" : "", m->subject);
+            if (*why)
+                log_warnx("alert mail sent to %s via %s, but %s: %s", n->setup.rcpt_list,
+                          n->setup.server, why, m->subject);
+            else
+                log_info("alert mail sent to %s via %s%s: %s", n->setup.rcpt_list,
+                         n->setup.server, attempt > 1 ? " (after retries)" : "", m->subject);
             return;
         }
         log_debug("alert mail attempt %d/%d: %s", attempt, MAX_ATTEMPTS, why);
@@ -280,9 +290,7 @@ static void report_unsent(struct notifier *n)
 static void *worker_main(void *arg)
 {
     struct notifier *n = arg;
-    struct mail *m = malloc(sizeof(*m));
-    if (!m)
-        fatal("notify: malloc");
+    struct mail *m = &n->current;
 
     pthread_mutex_lock(&n->mu);
     for (;;) {
@@ -311,7 +319,6 @@ static void *worker_main(void *arg)
     report_unsent(n);
     int retired = n->retired;
     pthread_mutex_unlock(&n->mu);
-    free(m);
     if (retired)
         notifier_destroy(n);
     return NULL;

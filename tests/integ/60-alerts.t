@@ -54,6 +54,7 @@ EOF
 # send NAME ARGS...: runs notify-send, stdout to NAME.out, log (stderr) to NAME.log.
 send() { local name=$1; shift; "$SEND" "$@" >"$T/$name.out" 2>"$T/$name.log"; }
 field() { sed -n "s/^$1: //p" "$2" | tr -d '\r'; }
+smtp_dir_env() { local m; m=$(smtp_message "$1"); echo "${m%.eml}.env"; }
 
 # Unreachable server (nothing listens): started first, in the background, since its five
 # attempts with backoff 1+2+4+8 s take ~15 s while the rest runs.
@@ -124,6 +125,16 @@ check "notify_retire returns at once (${retire_ms:-?} ms)" -- test -n "$retire_m
 check "... and the mail queued before it is delivered" -- smtp_wait_messages 7 5
 is "$(field Subject "$(smtp_message 7)")" "[hotstandby t60] queued before a reload" "... the right one"
 
+# A recipient the server refuses does not keep the alert from the others.
+send rcpt -c "$(conf rcpt 'email=rejected@example.test, ops@example.test')" -s 'one bad recipient' -i 10000
+check "one recipient refused (550): the mail still reaches the other" -- smtp_wait_messages 8 5
+check "... and only the other" -- /usr/bin/python3 -c '
+import json, sys
+e = json.load(open(sys.argv[1]))
+assert e["to"] == ["ops@example.test"], e' "$(smtp_dir_env 8)"
+check "... and the refused one is logged" -- \
+    grep -q 'alert mail sent to rejected@example.test, ops@example.test via .*, but refused by the server: rejected@example.test: one bad recipient' "$T/rcpt.log"
+
 # 3. Refusals, each with a clear message and nothing delivered.
 before=$(smtp_messages)
 printf '%s\n' "$PASSWORD" >"$T/open.password"
@@ -151,6 +162,10 @@ check "a refused login is logged with the user, not retried" -- \
 send badrcpt -c "$(conf badrcpt 'email=ops@example.test, not an address')" -s never
 is "$?" 2 "a malformed recipient is refused (exit 2)"
 check "... naming it" -- grep -q "\[notify\] email: 'not an address' is not an e-mail address" "$T/badrcpt.log"
+
+send norcpt -c "$(conf norcpt email=rejected@example.test)" -s 'nobody' -i 10000
+check "every recipient refused: the 550 is logged, not retried" -- \
+    grep -q 'not sent (1 attempt): nobody: .*550' "$T/norcpt.log"
 
 send urlpw -c "$(conf urlpw url=smtp://u:secret@127.0.0.1:$SMTP_PORT)" -s never
 is "$?" 2 "a password inside smtp_url is refused (exit 2)"

@@ -5,6 +5,7 @@
 # as received) and DIR/NNNN.env (JSON: from, to, login, tls), written whole then renamed so
 # a reader never sees half a message. With USER, AUTH (PLAIN/LOGIN) is required and checked
 # against the password in PASSWORD_FILE; each attempt is logged to DIR/auth.log.
+# Recipients whose address starts with "rejected" get 550.
 # DIR/ready appears once the server listens. Runs until SIGTERM.
 import argparse, json, os, signal, ssl, threading
 
@@ -35,6 +36,12 @@ def write_whole(path, data):
 
 
 class Sink:
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("rejected"):  # a mailbox that does not exist
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope):
         with lock:
             count[0] += 1
