@@ -493,7 +493,11 @@ static int run_once(struct syncd *sd, long long epoch_opt)
         return 1;
     }
     int64_t start = now_ns();
-    loop_run(sd->loop);
+    int pending = 0;
+    for (int i = 0; i < sd->npeers; i++)
+        pending |= !sd->peers[i]->once_done;
+    if (pending)   /* a peer may already have failed to connect */
+        loop_run(sd->loop);
     int bad = 0;
     printf("syncd: once:");
     for (int i = 0; i < sd->npeers; i++) {
