@@ -265,7 +265,8 @@ static void send_with_retries(struct notifier *n, const struct mail *m)
         int go_on = backoff(n, attempt) == 0;
         pthread_mutex_unlock(&n->mu);
         if (!go_on) {
-            snprintf(why + strlen(why), sizeof(why) - strlen(why), "; then shutting down");
+            if (!strstr(why, "shutting down"))
+                snprintf(why + strlen(why), sizeof(why) - strlen(why), "; then shutting down");
             break;
         }
     }

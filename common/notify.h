@@ -25,8 +25,8 @@ void notify_alert(struct notifier *n, const char *kind, const char *subject, con
  * for -t. Returns 0, or -1 with "[notify] key: why" in err. */
 int notify_check(const struct conf *c, char *err, size_t errlen);
 
-/* At exit: stops the worker; mails still queued get at most ~2 s, then are dropped (and
- * logged). Blocks for that long at most. */
+/* At exit: stops the worker; mails still queued get ~2 s, then are dropped (and logged).
+ * Blocks for that long (under 3 s even with a transfer stuck on a silent server). */
 void notify_free(struct notifier *n);
 /* On reload: the same flush, done by the worker, which then frees n; returns at once, so an
  * event loop is never held up. The caller must not use n again. */

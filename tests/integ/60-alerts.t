@@ -187,6 +187,21 @@ check "the full queue is logged once and the drops counted" -- sh -c "
     [ \$(grep -c 'alert mail queue full' '$T/burst.log') = 1 ] && grep -q 'dropped while the queue was full' '$T/burst.log'"
 check "notify_free gives up after its ~2 s budget" -- test "$t_burst" -lt 5000
 
+# A server that accepts the connection and never answers: notify_free still returns.
+black_port=$(free_port)
+/usr/bin/python3 -c '
+import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(8); time.sleep(120)' "$black_port" &
+black_pid=$!
+at_exit "kill $black_pid"
+wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$black_port"
+send black -c "$(conf black url=smtp://127.0.0.1:$black_port)" -s 'silent server' -p 300
+free_ms=$(sed -n 's/^freed in \([0-9]*\).*/\1/p' "$T/black.out")
+check "a silent server: notify_free returns within its budget (${free_ms:-?} ms)" -- \
+    test -n "$free_ms" -a "${free_ms:-99999}" -lt 4000
+check "... and the abandoned mail is logged" -- \
+    grep -q 'not sent (1 attempt): silent server: .*shutting down' "$T/black.log"
+
 # 5. The unreachable server: failure logged once, after the retries.
 wait "$dead_pid"
 ok $? "unreachable server: notify-send waited for the worker and exited 0"
