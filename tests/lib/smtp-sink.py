@@ -1,4 +1,5 @@
-# tests/lib/smtp-sink.py [--tls starttls|smtps --cert PEM --key PEM] HOST PORT DIR [USER PASSWORD_FILE]
+# tests/lib/smtp-sink.py [--tls starttls|smtps --cert PEM --key PEM] HOST PORT DIR
+#                        [USER PASSWORD_FILE]
 # An SMTP sink for the tests (aiosmtpd). Plain text by default, offering no STARTTLS; with
 # --tls starttls it offers STARTTLS and requires it before MAIL (and AUTH); with --tls smtps
 # it speaks TLS from the first byte. Every accepted message becomes DIR/NNNN.eml (the data
