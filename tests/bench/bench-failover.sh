@@ -4,7 +4,8 @@
 # Two nodes on this machine, connection = none, a trivial service hook (one line appended
 # to a file). Each run: wait a random moment within the heartbeat interval, then freeze and
 # kill -9 both daemons of the active (a power cut), wait for the standby's service to be
-# started, restart the killed node (it must come back as standby), swap roles, repeat.
+# started, restart the killed node after another random part of an interval (it must come
+# back as standby; its poll phase is then random too), swap roles, repeat.
 #
 # Measured per run (all on this machine's one wall clock):
 #   last renewal  the database executing the active's last renewal before the kill (a
@@ -96,6 +97,9 @@ one_run() {   # profile run active standby interval_ms takeover_ms
          kill_to_service_ms: ($t_service_started - $kf)}' >>"$SAMPLES"
     log "$(jq -r 'select(.run == '"$run"' and .profile == "'"$prof"'") |
         "\(.profile) run \(.run): \(.killed) killed; detected +\(.kill_to_detected_ms) ms, CAS +\(.detected_to_cas_ms), promotion \(.cas_to_service_ms) ms, total \(.kill_to_service_ms) ms"' "$SAMPLES")"
+    # The restarted standby polls at a phase set by when it starts: a random one, as in
+    # life (restarting at once would give every run nearly the same poll lag).
+    sleep "$(secs $((RANDOM % iv)))"
     node_start "$act"
     wait_role "$act" standby 10 || { log "run $run: $act did not come back as standby"; dump_logs; return 1; }
 }
