@@ -168,6 +168,33 @@ out:
     return rc;
 }
 
+/*
+ * Ask for the key types known_hosts usually pins, strongest first. Only names this
+ * libssh2 supports are passed: its method_pref drops unknown ones with an overlapping
+ * memcpy (undefined behaviour seen under ASan in 1.10).
+ */
+static void prefer_host_keys(LIBSSH2_SESSION *sess)
+{
+    static const char *const want[] = {"ssh-ed25519", "ecdsa-sha2-nistp256",
+                                       "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+                                       "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"};
+    const char **algs = NULL;
+    int n = libssh2_session_supported_algs(sess, LIBSSH2_METHOD_HOSTKEY, &algs);
+    if (n <= 0)
+        return;
+    char pref[256] = "";
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+        for (int j = 0; j < n; j++)
+            if (!strcmp(want[i], algs[j])) {
+                size_t l = strlen(pref);
+                snprintf(pref + l, sizeof(pref) - l, "%s%s", l ? "," : "", want[i]);
+                break;
+            }
+    libssh2_free(sess, algs);
+    if (pref[0])
+        libssh2_session_method_pref(sess, LIBSSH2_METHOD_HOSTKEY, pref);
+}
+
 #define AGAIN_OR_FAIL(rc, what)                                                              \
     do {                                                                                     \
         if ((rc) == LIBSSH2_ERROR_EAGAIN)                                                    \
@@ -200,10 +227,7 @@ int hs_ssh_step(struct hs_ssh *s, char *err, size_t errlen)
             return HS_SSH_ERROR;
         }
         libssh2_session_set_blocking(s->session, 0);
-        /* Ask for the key types known_hosts usually pins, strongest first. */
-        libssh2_session_method_pref(s->session, LIBSSH2_METHOD_HOSTKEY,
-                                    "ssh-ed25519,ecdsa-sha2-nistp256,ecdsa-sha2-nistp384,"
-                                    "ecdsa-sha2-nistp521,rsa-sha2-512,rsa-sha2-256,ssh-rsa");
+        prefer_host_keys(s->session);
         libssh2_keepalive_config(s->session, 0, 15);
         s->stage = ST_HANDSHAKE;
     }

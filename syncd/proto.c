@@ -41,6 +41,8 @@ int proto_buf_reserve(struct proto_buf *b, size_t more)
 
 int proto_buf_append(struct proto_buf *b, const void *p, size_t n)
 {
+    if (n == 0)
+        return 0;
     if (proto_buf_reserve(b, n) < 0)
         return -1;
     memcpy(b->data + b->len, p, n);
