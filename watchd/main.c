@@ -45,8 +45,12 @@ static void alert_for_event(struct watchd *wd, int64_t epoch, const char *kind,
     const char *what = kind;
     if (strcmp(kind, "active") == 0)
         what = wd->gained_by_grant ? "switchover" : "takeover";
-    snprintf(subject, sizeof(subject), "%s: %s on %s, epoch %" PRId64 "%s", what, detail,
-             wd->conf.node, epoch, wd->role.row.paused ? " (cluster PAUSED)" : "");
+    if (strcmp(kind, "database-unreachable") == 0)   /* stable: repeats collapse into one mail */
+        snprintf(subject, sizeof(subject), "database unreachable from %s%s", wd->conf.node,
+                 wd->role.row.paused ? " (cluster PAUSED)" : "");
+    else
+        snprintf(subject, sizeof(subject), "%s: %s on %s, epoch %" PRId64 "%s", what, detail,
+                 wd->conf.node, epoch, wd->role.row.paused ? " (cluster PAUSED)" : "");
     snprintf(body, sizeof(body),
              "cluster:   %s\nnode:      %s\nevent:     %s\ndetail:    %s\nepoch:     %" PRId64
              "\nholder:    %s\npaused:    %s\n\nSee `vipctl status` and `vipctl events`.\n",
@@ -306,6 +310,18 @@ static void reload(struct watchd *wd)
                       fresh.vip_prefix != wd->conf.vip_prefix ||
                       strcmp(fresh.vip_interface, wd->conf.vip_interface) != 0;
     struct conf old = wd->conf;
+    if (strcmp(fresh.email, old.email) || strcmp(fresh.smtp_url, old.smtp_url) ||
+        strcmp(fresh.mail_from, old.mail_from) || fresh.starttls != old.starttls ||
+        strcmp(fresh.smtp_user, old.smtp_user) || strcmp(fresh.password_file, old.password_file)) {
+        char nerr[512];
+        struct notifier *n = notify_new(&fresh, nerr, sizeof(nerr));
+        if (n == NULL) {
+            log_warnx("reload refused, keeping the running configuration: alerts: %s", nerr);
+            return;
+        }
+        notify_retire(wd->notifier);   /* flushes in its own thread: the loop never waits */
+        wd->notifier = n;
+    }
     wd->conf = fresh;
     wd->role.p.interval_ns = fresh.interval_ns;
     wd->role.p.takeover_timeout_ns = fresh.takeover_timeout_ns;
@@ -399,8 +415,19 @@ int main(int argc, char **argv)
 
     if ((rc = daemon_args(argc, argv, PROG, "[-dtVh] [-c FILE]", &o)) >= 0)
         return rc;
+    int test_only = o.test_only;
+    o.test_only = 0;
     if ((rc = daemon_conf(PROG, &o, &wd.conf)) >= 0)
         return rc;
+    char nerr[512];
+    if (notify_check(&wd.conf, nerr, sizeof(nerr)) < 0) {   /* e.g. a readable password file */
+        fprintf(stderr, "%s: %s: %s\n", PROG, o.conf_path, nerr);
+        return 2;
+    }
+    if (test_only) {
+        printf("%s: %s: configuration ok\n", PROG, o.conf_path);
+        return 0;
+    }
     log_init(PROG, o.debug);
     wd.conf_path = o.conf_path;
     if (daemon_run_dir(&wd.conf) < 0)
@@ -418,7 +445,6 @@ int main(int argc, char **argv)
     loop_add_signals(wd.loop, sigs, 3, on_signal, &wd);
     if (control_open(&wd) < 0)
         return 1;
-    char nerr[512];
     wd.notifier = notify_new(&wd.conf, nerr, sizeof(nerr));
     if (wd.notifier == NULL) {
         log_errx("alerts: %s", nerr);

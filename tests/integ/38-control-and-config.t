@@ -72,6 +72,11 @@ err=$("$HS_BIN/watchd" -t -c "$bad" 2>&1); rc=$?
 is "$rc" 2 "a world-readable database_file is refused (exit 2)"
 check "and the message says why" -- sh -c "echo '$err' | grep -q 'group or others'"
 check "the secret's contents are not echoed" -- sh -c "! echo '$err' | grep -q 'host=127'"
+printf 'pw\n' >"$T/smtp.pw"; chmod 644 "$T/smtp.pw"
+printf '[cluster]\nname = t\nnode = a\ndatabase = x\n[notify]\nemail = a@example.test\nsmtp_url = smtp://127.0.0.1:25\nfrom = hs@example.test\nuser = u\npassword_file = %s\n' "$T/smtp.pw" >"$bad"
+err=$("$HS_BIN/watchd" -t -c "$bad" 2>&1); rc=$?
+is "$rc" 2 "watchd -t refuses a world-readable SMTP password file (exit 2)"
+check "naming [notify] password_file" -- sh -c "echo '$err' | grep -q 'password_file'"
 "$HS_BIN/watchd" -c "$T/nonexistent.conf" >/dev/null 2>&1; rc=$?
 is "$rc" 2 "a missing config file exits 2"
 "$HS_BIN/watchd" --bogus >/dev/null 2>&1; rc=$?
