@@ -52,6 +52,12 @@ vipctl "$T/b.conf" up --force
 is "$(records)" "192.0.2.22" "back to IPv4: the AAAA record is gone"
 check "named logged a TSIG-signed update from our key" -- \
     grep -q "key $NAMED_KEY: updating zone '$ZONE/IN'" "$NAMED_DIR/named.log"
+conf "$T/a512.conf" a 192.0.2.21 "$NAMED_SERVER" "$NAMED_KEY512" "$NAMED_SECRET512_FILE"
+echo 'tsig_algorithm = hmac-sha512' >>"$T/a512.conf"
+vipctl "$T/a512.conf" up --force
+is $? 0 "hmac-sha512 key: up exits 0"
+is "$(records)" "192.0.2.21" "hmac-sha512 key: the name points at a"
+vipctl "$T/b.conf" up --force
 
 # --- wrong secret ---------------------------------------------------------------------
 (umask 077; echo 'd3JvbmctYnV0LXZhbGlkLWJhc2U2NA==' >"$T/wrong.secret")
@@ -74,6 +80,7 @@ python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
+open(sys.argv[2] + ".ready", "w").close()
 with open(sys.argv[2], "a", buffering=1) as f:
     while True:
         d, _ = s.recvfrom(65535)
@@ -81,9 +88,7 @@ with open(sys.argv[2], "a", buffering=1) as f:
 ' "$sink_port" "$T/sink" &
 sink_pid=$!
 at_exit "kill $sink_pid"
-wait_for 5 test -e /proc/$sink_pid
-: >"$T/sink"
-sleep 0.2
+wait_for 10 test -e "$T/sink.ready" || bail "UDP sink did not start"
 
 conf "$T/silent.conf" a 192.0.2.21 "127.0.0.1:$sink_port"
 t0=$(now_ms)
@@ -115,13 +120,14 @@ python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
+open(sys.argv[2], "w").close()
 while True:
     d, peer = s.recvfrom(65535)
     s.sendto(d[:2] + bytes([d[2] | 0x80, d[3] & 0xf0]) + d[4:], peer)
-' "$forge_port" &
+' "$forge_port" "$T/forge.ready" &
 forge_pid=$!
 at_exit "kill $forge_pid"
-sleep 0.2
+wait_for 10 test -e "$T/forge.ready" || bail "forger did not start"
 conf "$T/forged.conf" a 192.0.2.21 "127.0.0.1:$forge_port"
 vipctl "$T/forged.conf" up --force
 is $? 1 "forged NOERROR answer: exit 1"

@@ -4,7 +4,8 @@
 #   named_start ZONE     starts named on a free port; sets
 #       NAMED_PORT, NAMED_DIR, NAMED_SERVER (127.0.0.1:PORT),
 #       NAMED_KEY (key name allowed to update ZONE), NAMED_SECRET_FILE (its base64, 0600),
-#       NAMED_DENIED_KEY / NAMED_DENIED_SECRET_FILE (a key named knows but ZONE refuses).
+#       NAMED_DENIED_KEY / NAMED_DENIED_SECRET_FILE (a key named knows but ZONE refuses),
+#       NAMED_KEY512 / NAMED_SECRET512_FILE (an hmac-sha512 key also allowed to update).
 #   named_query NAME TYPE   prints the answer's data, one per line (dig +short).
 #   named_stop              stops it (also registered with at_exit).
 
@@ -18,12 +19,16 @@ named_start() {
     NAMED_KEY=hs-key
     NAMED_DENIED_KEY=hs-denied
     tsig-keygen -a hmac-sha256 "$NAMED_KEY" >"$NAMED_DIR/keys.conf"
+    NAMED_KEY512=hs-key512
     tsig-keygen -a hmac-sha256 "$NAMED_DENIED_KEY" >>"$NAMED_DIR/keys.conf"
+    tsig-keygen -a hmac-sha512 "$NAMED_KEY512" >>"$NAMED_DIR/keys.conf"
     NAMED_SECRET_FILE=$T/tsig.secret
     NAMED_DENIED_SECRET_FILE=$T/tsig-denied.secret
+    NAMED_SECRET512_FILE=$T/tsig512.secret
     (umask 077
      _named_secret "$NAMED_KEY" >"$NAMED_SECRET_FILE"
-     _named_secret "$NAMED_DENIED_KEY" >"$NAMED_DENIED_SECRET_FILE")
+     _named_secret "$NAMED_DENIED_KEY" >"$NAMED_DENIED_SECRET_FILE"
+     _named_secret "$NAMED_KEY512" >"$NAMED_SECRET512_FILE")
 
     cat >"$NAMED_DIR/$zone.zone" <<EOF
 \$TTL 300
@@ -48,7 +53,7 @@ include "$NAMED_DIR/keys.conf";
 zone "$zone" {
     type primary;
     file "$NAMED_DIR/$zone.zone";
-    allow-update { key $NAMED_KEY; };
+    allow-update { key $NAMED_KEY; key $NAMED_KEY512; };
 };
 EOF
     /usr/sbin/named -g -n 1 -c "$NAMED_DIR/named.conf" >"$NAMED_DIR/named.log" 2>&1 &
