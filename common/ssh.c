@@ -300,13 +300,21 @@ void hs_ssh_free(struct hs_ssh *s)
 {
     if (!s)
         return;
-    /* Nonblocking: a polite close is attempted once, a dead peer is not waited for. */
-    if (s->channel)
-        libssh2_channel_free(s->channel);
-    if (s->session) {
+    /*
+     * Nonblocking libssh2 would answer EAGAIN and keep its memory while it waits for a
+     * peer that may be dead: say goodbye once (best effort), shut the socket down so every
+     * further send/recv fails at once, then free.
+     */
+    if (s->session)
         libssh2_session_disconnect(s->session, "bye");
-        libssh2_session_free(s->session);
-    }
+    if (s->fd >= 0)
+        shutdown(s->fd, SHUT_RDWR);
+    if (s->channel)
+        for (int i = 0; i < 3 && libssh2_channel_free(s->channel) == LIBSSH2_ERROR_EAGAIN; i++)
+            ;
+    if (s->session)
+        for (int i = 0; i < 3 && libssh2_session_free(s->session) == LIBSSH2_ERROR_EAGAIN; i++)
+            ;
     if (s->fd >= 0)
         close(s->fd);
     free(s);
