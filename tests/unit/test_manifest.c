@@ -1,0 +1,209 @@
+/*
+ * test_manifest.c: the pure manifest comparison (syncd/manifest.c) that reconcile runs:
+ * what is sent, what is deleted, in which order, with owners on or off; exclusion globs;
+ * and a scan of a real temporary tree.
+ */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../syncd/manifest.h"
+
+static void add(struct manifest *m, const char *path, int kind, uint32_t mode, uint64_t size,
+                int64_t mtime, const char *target)
+{
+    static struct proto_entry e;
+    memset(&e, 0, sizeof(e));
+    snprintf(e.path, sizeof(e.path), "%s", path);
+    snprintf(e.target, sizeof(e.target), "%s", target ? target : "");
+    e.kind = (uint8_t)kind;
+    e.mode = mode;
+    e.size = size;
+    e.mtime_ns = mtime;
+    assert_int_equal(manifest_add(m, &e), 0);
+}
+
+static char actions[4096];
+
+static void record(void *arg, enum manifest_action a, const struct manifest_entry *e)
+{
+    size_t l = strlen(actions);
+    snprintf(actions + l, sizeof(actions) - l, "%s%s %s", l ? "," : "",
+             a == MA_SEND ? "send" : "del", e->path);
+}
+
+static size_t diff(struct manifest *l, struct manifest *r, int owners)
+{
+    actions[0] = '\0';
+    manifest_sort(l);
+    manifest_sort(r);
+    return manifest_diff(l, r, owners, record, NULL);
+}
+
+static void test_equal_trees(void **state)
+{
+    struct manifest l = {0}, r = {0};
+    add(&l, "d", PK_DIR, 0755, 0, 1, NULL);
+    add(&l, "d/f", PK_FILE, 0644, 3, 5, NULL);
+    add(&r, "d/f", PK_FILE, 0644, 3, 5, NULL);
+    add(&r, "d", PK_DIR, 0755, 0, 999, NULL);   /* directory mtimes are ignored */
+    assert_int_equal(diff(&l, &r, 1), 0);
+    manifest_free(&l);
+    manifest_free(&r);
+}
+
+static void test_differences(void **state)
+{
+    struct manifest l = {0}, r = {0};
+    add(&l, "d", PK_DIR, 0755, 0, 0, NULL);
+    add(&l, "d/size", PK_FILE, 0644, 4, 5, NULL);
+    add(&l, "d/mtime", PK_FILE, 0644, 3, 6, NULL);
+    add(&l, "d/mode", PK_FILE, 0600, 3, 5, NULL);
+    add(&l, "d/new", PK_FILE, 0644, 3, 5, NULL);
+    add(&l, "d/link", PK_SYMLINK, 0777, 0, 5, "a");
+    add(&r, "d", PK_DIR, 0755, 0, 0, NULL);
+    add(&r, "d/size", PK_FILE, 0644, 3, 5, NULL);
+    add(&r, "d/mtime", PK_FILE, 0644, 3, 5, NULL);
+    add(&r, "d/mode", PK_FILE, 0644, 3, 5, NULL);
+    add(&r, "d/link", PK_SYMLINK, 0777, 0, 5, "b");
+    add(&r, "d/gone", PK_FILE, 0644, 3, 5, NULL);
+    assert_int_equal(diff(&l, &r, 1), 6);
+    assert_string_equal(actions,
+                        "del d/gone,send d/link,send d/mode,send d/mtime,send d/new,send d/size");
+    manifest_free(&l);
+    manifest_free(&r);
+}
+
+static void test_removed_directory_once(void **state)
+{
+    struct manifest l = {0}, r = {0};
+    add(&l, "a", PK_DIR, 0755, 0, 0, NULL);
+    add(&r, "a", PK_DIR, 0755, 0, 0, NULL);
+    add(&r, "a/old", PK_DIR, 0755, 0, 0, NULL);
+    add(&r, "a/old/x", PK_FILE, 0644, 1, 1, NULL);
+    add(&r, "a/old/y/z", PK_FILE, 0644, 1, 1, NULL);
+    add(&r, "a/old-sibling", PK_FILE, 0644, 1, 1, NULL);
+    assert_int_equal(diff(&l, &r, 1), 2);
+    assert_string_equal(actions, "del a/old,del a/old-sibling");
+    manifest_free(&l);
+    manifest_free(&r);
+}
+
+static void test_kind_change(void **state)
+{
+    struct manifest l = {0}, r = {0};
+    add(&l, "x", PK_DIR, 0755, 0, 0, NULL);
+    add(&l, "x/in", PK_FILE, 0644, 1, 1, NULL);
+    add(&l, "y", PK_FILE, 0644, 1, 1, NULL);
+    add(&r, "x", PK_FILE, 0644, 1, 1, NULL);
+    add(&r, "y", PK_DIR, 0755, 0, 0, NULL);
+    add(&r, "y/child", PK_FILE, 0644, 1, 1, NULL);
+    diff(&l, &r, 1);
+    /* tree order ('/' sorts first): a parent is always sent before its children */
+    assert_string_equal(actions, "del x,send x,send x/in,del y,send y");
+    manifest_free(&l);
+    manifest_free(&r);
+}
+
+static void test_tree_order(void **state)
+{
+    struct manifest l = {0}, r = {0};
+    add(&l, "a-b", PK_FILE, 0644, 1, 1, NULL);
+    add(&l, "a/b", PK_FILE, 0644, 1, 1, NULL);
+    add(&l, "a", PK_DIR, 0755, 0, 0, NULL);
+    diff(&l, &r, 1);
+    assert_string_equal(actions, "send a,send a/b,send a-b");
+    manifest_free(&l);
+}
+
+static void test_owners(void **state)
+{
+    struct manifest l = {0}, r = {0};
+    add(&l, "f", PK_FILE, 0644, 1, 1, NULL);
+    add(&r, "f", PK_FILE, 0644, 1, 1, NULL);
+    r.e[0].uid = 1000;
+    assert_int_equal(diff(&l, &r, 0), 0);   /* receiver cannot chown: owners ignored */
+    assert_int_equal(diff(&l, &r, 1), 1);
+    manifest_free(&l);
+    manifest_free(&r);
+}
+
+static void test_excluded(void **state)
+{
+    char globs[2][256] = {"*.swp", "cache"};
+    struct manifest_filter f = {globs, 2};
+    assert_true(manifest_excluded(&f, "data/x.swp"));
+    assert_true(manifest_excluded(&f, "data/cache"));
+    assert_false(manifest_excluded(&f, "data/cachex"));
+    assert_false(manifest_excluded(&f, "data/x.swpx"));
+    assert_true(manifest_excluded(NULL, "data/.hs-tmp.12.3"));
+    assert_true(manifest_excluded(NULL, "data/.hotstandby-conflicts"));
+    assert_false(manifest_excluded(NULL, "data/.hotstandby-conflictsx"));
+}
+
+static void test_scan(void **state)
+{
+    char dir[] = "/tmp/test_manifest.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char p[256];
+    snprintf(p, sizeof(p), "%s/data", dir);
+    mkdir(p, 0750);
+    snprintf(p, sizeof(p), "%s/data/f", dir);
+    int fd = open(p, O_WRONLY | O_CREAT, 0640);
+    assert_int_equal(write(fd, "hello", 5), 5);
+    close(fd);
+    snprintf(p, sizeof(p), "%s/data/l", dir);
+    assert_int_equal(symlink("f", p), 0);
+    snprintf(p, sizeof(p), "%s/data/.hs-tmp.999999999.1", dir);   /* a dead receiver's */
+    close(open(p, O_WRONLY | O_CREAT, 0600));
+    snprintf(p, sizeof(p), "%s/data/skip.swp", dir);
+    close(open(p, O_WRONLY | O_CREAT, 0600));
+    char globs[1][256] = {"*.swp"};
+    struct manifest_filter f = {globs, 1};
+    int root = open(dir, O_RDONLY | O_DIRECTORY);
+    struct manifest m = {0};
+    assert_int_equal(manifest_scan(root, "data", &f, 1, &m), 0);
+    manifest_sort(&m);
+    assert_int_equal(m.n, 3);
+    assert_string_equal(m.e[0].path, "data");
+    assert_int_equal(m.e[0].kind, PK_DIR);
+    assert_int_equal(m.e[0].mode, 0750);
+    assert_string_equal(m.e[1].path, "data/f");
+    assert_int_equal(m.e[1].size, 5);
+    assert_string_equal(m.e[2].path, "data/l");
+    assert_string_equal(m.e[2].target, "f");
+    snprintf(p, sizeof(p), "%s/data/.hs-tmp.999999999.1", dir);
+    assert_int_equal(access(p, F_OK), -1);   /* stale temp file removed */
+    struct manifest none = {0};
+    assert_int_equal(manifest_scan(root, "missing", &f, 0, &none), 0);
+    assert_int_equal(none.n, 0);
+    manifest_free(&m);
+    close(root);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_equal_trees),
+        cmocka_unit_test(test_differences),
+        cmocka_unit_test(test_removed_directory_once),
+        cmocka_unit_test(test_kind_change),
+        cmocka_unit_test(test_tree_order),
+        cmocka_unit_test(test_owners),
+        cmocka_unit_test(test_excluded),
+        cmocka_unit_test(test_scan),
+    };
+    return cmocka_run_group_tests_name("manifest", tests, NULL, NULL);
+}
