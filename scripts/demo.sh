@@ -32,14 +32,6 @@ private_tmp hs-demo
 trap 'echo; echo "demo: interrupted; stopping the daemons and PostgreSQL, removing $T"; exit 130' INT TERM
 
 started=$SECONDS
-# dur_ms 3s|1500ms|1m -> milliseconds
-dur_ms() {
-    case $1 in
-    *ms) echo "${1%ms}" ;;
-    *s) echo $((${1%s} * 1000)) ;;
-    *m) echo $((${1%m} * 60000)) ;;
-    esac
-}
 interval_ms=$(dur_ms "$HS_INTERVAL")
 takeover_ms=$(dur_ms "$HS_TAKEOVER")
 
@@ -65,8 +57,6 @@ tl_print() {
 }
 # The first event of KIND by NODE in a `vipctl events --json` array.
 evt() { ev_ms "$1" "$2" "$3" "${4:-}"; }
-# The time of the hook log line "<ms> start|stop NODE EPOCH".
-hook_ms() { awk -v w="$1" -v n="$2" -v e="$3" '$2 == w && $3 == n && $4 == e { t = $1 } END { print t }' "$HOOKS_LOG"; }
 
 echo "hotstandby demo: two nodes on this machine sharing one throwaway PostgreSQL"
 echo "profile: interval $HS_INTERVAL, takeover_timeout $HS_TAKEOVER" \
@@ -127,7 +117,7 @@ say "kill -> detected $(sub "$t_kill" "$t_cas") ms (takeover_timeout $takeover_m
 say "(the standby counts takeover_timeout from its first read of the unchanged counter, on its"
 say " own CLOCK_BOOTTIME, so kill -> detected varies with where in the interval the crash fell)"
 say "b's log:"
-grep -E 'claiming the cluster|compare-and-set won|is active' "$T/b/watchd.log" | tail -n 3 | sed 's/^<[0-9]>/   | /'
+grep -E 'claiming the cluster|compare-and-set won|watchd: active: b is active' "$T/b/watchd.log" | tail -n 3 | sed 's/^<[0-9]>/   | /'
 
 # ---------------------------------------------------------------------------------------
 heading "3. The old active comes back: restart a's daemons"

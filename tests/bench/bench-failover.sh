@@ -37,9 +37,6 @@ PROFILES=${HS_BENCH_PROFILES:-"fast:1s:3s sub:200ms:1500ms"}
 SAMPLES=$T/samples.jsonl
 : >"$SAMPLES"
 
-dur_ms() {
-    case $1 in *ms) echo "${1%ms}" ;; *s) echo $((${1%s} * 1000)) ;; *m) echo $((${1%m} * 60000)) ;; esac
-}
 secs() { awk -v ms="$1" 'BEGIN { printf "%.3f", ms / 1000 }'; }
 floor_ms() { echo "${1%.*}"; }
 log() { printf '# %s\n' "$*" >&2; }
@@ -69,7 +66,7 @@ one_run() {   # profile run active standby interval_ms takeover_ms
     renewed=$(ev_ms "$ev" renewal-confirmed "$stb" $((e + 1)))
     service=$(ev_ms "$ev" service-started "$stb" $((e + 1)))
     active=$(ev_ms "$ev" active "$stb" $((e + 1)))
-    hook=$(awk -v n="$stb" -v e=$((e + 1)) '$2 == "start" && $3 == n && $4 == e { t = $1 } END { print t }' "$HOOKS_LOG")
+    hook=$(hook_ms start "$stb" $((e + 1)))
     local kf cf
     kf=$(floor_ms "$t_kill")
     cf=$(floor_ms "$t_cas")

@@ -39,8 +39,6 @@ node_start b
 wait_role a active 10 && wait_role b standby 10 || { log "the cluster did not form"; dump_logs; exit 1; }
 diag "PostgreSQL on port $PG_PORT, $RUNS switchovers"
 
-hook_at() { awk -v w="$1" -v n="$2" -v e="$3" '$2 == w && $3 == n && $4 == e { t = $1 } END { print t }' "$HOOKS_LOG"; }
-
 one_run() {   # run active standby
     local run=$1 act=$2 stb=$3
     # The target must be live (its node row written within takeover_timeout) and the
@@ -69,8 +67,8 @@ one_run() {   # run active standby
     renewed=$(ev_ms "$ev" renewal-confirmed "$stb" $((e + 1)))
     service=$(ev_ms "$ev" service-started "$stb" $((e + 1)))
     active=$(ev_ms "$ev" active "$stb" $((e + 1)))
-    hook_stop=$(hook_at stop "$act" "$e")
-    hook_start=$(hook_at start "$stb" $((e + 1)))
+    hook_stop=$(hook_ms stop "$act" "$e")
+    hook_start=$(hook_ms start "$stb" $((e + 1)))
     said=$(sed -n 's/.* after \([0-9]*\) ms.*/\1/p' <<<"$out")
     jq -nc --argjson run "$run" --arg from "$act" --arg to "$stb" --argjson epoch $((e + 1)) \
         --argjson t_command "$t_cmd" --argjson t_returned "$t_ret" \

@@ -26,6 +26,21 @@ private_bins() {
     export HS_BIN
 }
 
+# dur_ms 3s|1500ms|1m: a duration of the config's syntax in milliseconds.
+dur_ms() {
+    case $1 in
+    *ms) echo "${1%ms}" ;;
+    *s) echo $((${1%s} * 1000)) ;;
+    *m) echo $((${1%m} * 60000)) ;;
+    esac
+}
+
+# hook_ms start|stop NODE EPOCH: the time of cluster.sh's hook log line "<ms> start NODE EPOCH"
+# (taken inside the hook), the last one if there are several.
+hook_ms() {
+    awk -v w="$1" -v n="$2" -v e="$3" '$2 == w && $3 == n && $4 == e { t = $1 } END { print t }' "$HOOKS_LOG"
+}
+
 now_us() { date +%s%6N; }
 # now_msf: milliseconds with microsecond fraction.
 now_msf() { local us; us=$(now_us); printf '%s.%s\n' "${us:0:${#us}-3}" "${us: -3}"; }
