@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "log.h"
 #include "ssh.h"
 
 enum ssh_stage { ST_CONNECT, ST_HANDSHAKE, ST_AUTH, ST_OPEN, ST_EXEC, ST_DONE };
@@ -244,6 +245,10 @@ int hs_ssh_step(struct hs_ssh *s, char *err, size_t errlen)
                                                     (unsigned)strlen(s->user), NULL, s->key,
                                                     NULL);
         AGAIN_OR_FAIL(rc, "public key authentication");
+        log_debug("%s port %d: ssh %s, %s, %s", s->host, s->o.port,
+                  libssh2_session_methods(s->session, LIBSSH2_METHOD_KEX),
+                  libssh2_session_methods(s->session, LIBSSH2_METHOD_CRYPT_CS),
+                  libssh2_session_methods(s->session, LIBSSH2_METHOD_MAC_CS));
         if (!s->o.command) {
             s->stage = ST_DONE;
             return HS_SSH_DONE;
