@@ -20,6 +20,7 @@
 #include "log.h"
 #include "manifest.h"
 
+#define WRITEBACK_STEP (8u << 20)
 #define PUT_MAX_SIZE (UINT64_C(1) << 50)   /* 1 PiB: anything larger is a hostile length */
 
 static int beneath(int rootfd, const char *path, int flags)
@@ -417,7 +418,12 @@ int apply_put_data(struct apply *a, const uint8_t *p, size_t n, char *err, size_
         }
         done += (size_t)w;
     }
+    /* Start writeback of a large file while it arrives, so that the commit point
+     * finds most of it on disk already (overlaps disk and network). */
+    uint64_t mark = a->put_written & ~(uint64_t)(WRITEBACK_STEP - 1);
     a->put_written += n;
+    if (a->put_written - mark >= WRITEBACK_STEP)
+        sync_file_range(a->put_fd, (off64_t)mark, (off64_t)WRITEBACK_STEP, SYNC_FILE_RANGE_WRITE);
     return 0;
 }
 

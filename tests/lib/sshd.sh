@@ -19,6 +19,7 @@ PidFile $SSHD_DIR/sshd.pid
 LogLevel ERROR
 MaxStartups 100
 MaxSessions 100
+Subsystem sftp internal-sftp
 EOF
 }
 
