@@ -191,8 +191,10 @@ static void on_beat(void *arg)
 static void on_db_state(void *arg, int connected, const char *why)
 {
     struct heartbeatd *hb = arg;
-    if (connected)
+    if (connected) {
         renew(hb);
+        node_row(hb);   /* be seen as live at once, not an interval later */
+    }
 }
 
 /* ---- watchd connection ---- */
@@ -238,8 +240,11 @@ static void handle_watchd_msg(struct heartbeatd *hb, json_t *msg)
         reply = json_pack("{s:b}", "ok", 1);
     } else if (strcmp(cmd, "role") == 0) {
         const char *role = json_string_value(json_object_get(msg, "role"));
-        if (role)
+        if (role && strcmp(role, hb->role) != 0) {
             snprintf(hb->role, sizeof(hb->role), "%s", role);
+            if (db_connected(hb->db))
+                node_row(hb);
+        }
         reply = json_pack("{s:b}", "ok", 1);
     } else {
         reply = json_pack("{s:b,s:s}", "ok", 0, "error", "unknown command");

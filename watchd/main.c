@@ -104,8 +104,12 @@ void watchd_input(struct watchd *wd, struct role_input *in)
                  role_state_name(wd->role.state));
     carry_out(wd, &acts);
     arm_deadline(wd);
-    if (wd->role.state != before)
+    if (wd->role.state != before) {
         daemon_status("%s, epoch %" PRId64, role_state_name(wd->role.state), wd->role.epoch);
+        /* heartbeatd writes it into our hs_node row at once */
+        watchd_send_heartbeatd(wd, json_pack("{s:s,s:s}", "cmd", "role", "role",
+                                             role_public_name(&wd->role)));
+    }
 }
 
 void watchd_send_heartbeatd(struct watchd *wd, json_t *msg)
@@ -254,10 +258,23 @@ void watchd_read_row(struct watchd *wd)
         wd->row_inflight = 1;
 }
 
+/*
+ * A standby counts takeover_timeout from its first read of a counter value, so it reads
+ * a few times per interval: the takeover then comes at most a quarter interval later
+ * than the timeout (the active renews once per interval; reading is cheap).
+ */
+static int64_t poll_period(const struct watchd *wd)
+{
+    if (role_is_acting(&wd->role))
+        return wd->conf.interval_ns;
+    int64_t p = wd->conf.interval_ns / 4;
+    return p < 50 * NS_PER_MS ? 50 * NS_PER_MS : p;
+}
+
 static void on_poll(void *arg)
 {
     struct watchd *wd = arg;
-    loop_timer_after(wd->poll_timer, wd->conf.interval_ns);
+    loop_timer_after(wd->poll_timer, poll_period(wd));
     if (schema_ready(wd))
         watchd_read_row(wd);
 }

@@ -245,10 +245,10 @@ static void stop_later(struct role *r, const struct role_input *in, int64_t now,
 static void demoted(struct role *r, const struct role_input *in, int64_t now,
                     struct role_actions *out)
 {
+    event(r, out, "standby", "%s is standby", r->p.node);   /* at the epoch it leaves */
     r->epoch = 0;
     r->renewal_confirmed = 0;
     r->observed_since_ns = now;
-    event(r, out, "standby", "%s is standby", r->p.node);
     if (r->stop_after_demote) {
         push(out, ACT_EXIT);
         r->state = ST_STOPPED;

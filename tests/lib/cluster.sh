@@ -73,6 +73,8 @@ node_kill() {
 }
 _wait_gone() { local i; for i in $(seq 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.02; done; return 1; }
 node_crash() {
+    # freeze first: killed one after the other, the survivor would notice and fence
+    node_kill "$1" STOP
     node_kill "$1" KILL
     echo "$(now_ms) crash $1 -" >>"$HOOKS_LOG"
 }

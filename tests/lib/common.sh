@@ -49,11 +49,12 @@ need() {
     done
 }
 
-# A TCP port that nothing listens on right now (random, in 20000..59999).
+# A TCP port that nothing listens on right now (random, in 20000..32499: below the
+# kernel's ephemeral range, so no outgoing connection can be holding it).
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12500))
         ! (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null && { echo "$p"; return; }
     done
 }
