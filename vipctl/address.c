@@ -194,6 +194,46 @@ static int vip_garp(const struct conf *c)
     return announce_burst(c, &v) < 0 ? EXIT_FAILED : EXIT_DONE;
 }
 
+static int hostname_up(const struct conf *c);
+
+static int vip_check(const struct conf *c)
+{
+    struct vip v;
+    struct vip_found f;
+    char err[512];
+    if (vip_or_fail(c, &v) < 0)
+        return EXIT_USAGE;
+    if (v.ifindex && vip_find(&v, &f, err, sizeof(err)) == 0 && f.exact)
+        return EXIT_DONE;
+    log_warnx("check: %s is missing from %s (removed by someone else?); bringing it back",
+              v.text, v.ifname);
+    return vip_up(c);
+}
+
+static int hostname_check(const struct conf *c)
+{
+    char addrs[16][64], err[512];
+    int n = dns_resolve(c, addrs, 16, err, sizeof(err));
+    if (n < 0) {
+        log_errx("check: %s", err);
+        return EXIT_FAILED;
+    }
+    if (n == 1 && !strcmp(addrs[0], c->address))
+        return EXIT_DONE;
+    log_warnx("check: %s does not point at %s only (%d record(s)); updating it",
+              c->dns_hostname, c->address, n);
+    return hostname_up(c);
+}
+
+int cmd_check(const struct conf *c)
+{
+    if (c->connection == CONN_VIP)
+        return vip_check(c);
+    if (c->connection == CONN_HOSTNAME)
+        return hostname_check(c);
+    return EXIT_DONE;
+}
+
 static int hostname_up(const struct conf *c)
 {
     char err[512];

@@ -17,6 +17,10 @@
 int cmd_up(const struct conf *c);     /* holder check already done by main.c */
 int cmd_down(const struct conf *c);
 int cmd_garp(const struct conf *c);
+/* For the active's periodic re-check: silent and cheap when the address is in place (no
+ * announcement); re-adds and re-announces the VIP, or re-sends the DNS update, when
+ * someone removed or changed it (logged). Holder check is the caller's. */
+int cmd_check(const struct conf *c);
 /* Adds "address" facts to a status object: present/points_at_holder, details. */
 void address_status(const struct conf *c, const char *holder, const char *holder_address,
                     json_t *out);
