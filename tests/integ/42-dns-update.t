@@ -43,8 +43,10 @@ is "$(dig +noall +answer -p "$NAMED_PORT" @127.0.0.1 $NAME A | awk '{print $2}')
 vipctl "$T/b.conf" up --force
 is $? 0 "b: up (takeover) exits 0"
 is "$(records)" "192.0.2.22" "dig: $NAME points at b only (a's record deleted)"
-vipctl "$T/b.conf" up --force
-is "$(records)" "192.0.2.22" "up twice: the same single record"
+conf "$T/b-v6server.conf" b 192.0.2.22 "[::1]:$NAMED_PORT"
+vipctl "$T/b-v6server.conf" up --force
+is $? 0 "server given as [::1]:port: up exits 0"
+is "$(records)" "192.0.2.22" "up twice (the second over IPv6): the same single record"
 vipctl "$T/b6.conf" up --force
 is $? 0 "b: up with an IPv6 node address exits 0"
 is "$(records)" "2001:db8::22" "dig: AAAA at b, the A record is gone"

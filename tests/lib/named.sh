@@ -2,7 +2,7 @@
 # update (RFC 2136), for the virtual-hostname tests. Source after common.sh.
 #
 #   named_start ZONE     starts named on a free port; sets
-#       NAMED_PORT, NAMED_DIR, NAMED_SERVER (127.0.0.1:PORT),
+#       NAMED_PORT, NAMED_DIR, NAMED_SERVER (127.0.0.1:PORT; it also listens on [::1]:PORT),
 #       NAMED_KEY (key name allowed to update ZONE), NAMED_SECRET_FILE (its base64, 0600),
 #       NAMED_DENIED_KEY / NAMED_DENIED_SECRET_FILE (a key named knows but ZONE refuses),
 #       NAMED_KEY512 / NAMED_SECRET512_FILE (an hmac-sha512 key also allowed to update).
@@ -43,7 +43,7 @@ options {
     session-keyfile "$NAMED_DIR/session.key";
     managed-keys-directory "$NAMED_DIR";
     listen-on port $NAMED_PORT { 127.0.0.1; };
-    listen-on-v6 { none; };
+    listen-on-v6 port $NAMED_PORT { ::1; };
     recursion no;
     dnssec-validation no;
     notify no;
