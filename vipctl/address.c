@@ -14,16 +14,6 @@
 #include "log.h"
 #include "vipctl.h"
 
-static int vip_or_fail(const struct conf *c, struct vip *v)
-{
-    char err[256];
-    if (vip_from_conf(c, v, err, sizeof(err)) < 0) {
-        log_errx("%s", err);
-        return -1;
-    }
-    return 0;
-}
-
 /*
  * <run_dir>/vip-<cluster>.state remembers the address this node last brought up, so that
  * after the operator changes [vip] address or interface (SIGHUP on the active, then `up`)
@@ -61,33 +51,59 @@ static void state_clear(const struct conf *c)
     unlink(path);
 }
 
-/* Removes what the state file names if it is not the configured VIP. */
-static int state_remove_old(const struct conf *c, const struct vip *now)
+/* The VIP the state file names, with remembered_prefix set: 1, or 0 if there is none. */
+static int state_load(const struct conf *c, struct vip *old)
 {
-    char path[CONF_STR + 128], ifname[IFNAMSIZ + 1], text[80];
+    char path[CONF_STR + 128], ifname[IFNAMSIZ + 1], text[80], err[512];
     state_path(c, path, sizeof(path));
     FILE *f = fopen(path, "re");
     if (!f)
         return 0;
     int n = fscanf(f, "%16s %79s", ifname, text);
     fclose(f);
-    if (n != 2 || (!strcmp(ifname, now->ifname) && !strcmp(text, now->text)))
-        return 0;
-    struct conf old = *c;
-    char *slash = strchr(text, '/');
+    char *slash = n == 2 ? strchr(text, '/') : NULL;
     if (!slash)
         return 0;
     *slash = '\0';
-    snprintf(old.vip_address, sizeof(old.vip_address), "%s", text);
-    snprintf(old.vip_interface, sizeof(old.vip_interface), "%s", ifname);
-    old.vip_prefix = atoi(slash + 1);
+    struct conf oc = *c;
+    snprintf(oc.vip_address, sizeof(oc.vip_address), "%s", text);
+    snprintf(oc.vip_interface, sizeof(oc.vip_interface), "%s", ifname);
+    oc.vip_prefix = atoi(slash + 1);
+    if (vip_from_conf(&oc, old, err, sizeof(err)) < 0)
+        return 0;
+    old->remembered_prefix = old->prefix;
+    return 1;
+}
+
+static int same_address(const struct vip *a, const struct vip *b)
+{
+    return a->family == b->family && !memcmp(a->addr, b->addr, sizeof(a->addr)) &&
+           !strcmp(a->ifname, b->ifname);
+}
+
+/* The configured VIP, with what the state file remembers about it. */
+static int vip_or_fail(const struct conf *c, struct vip *v)
+{
+    char err[256];
+    struct vip old;
+    if (vip_from_conf(c, v, err, sizeof(err)) < 0) {
+        log_errx("%s", err);
+        return -1;
+    }
+    if (state_load(c, &old) && same_address(&old, v))
+        v->remembered_prefix = old.prefix;
+    return 0;
+}
+
+/* Removes what the state file names if it is not the configured VIP. */
+static int state_remove_old(const struct conf *c, const struct vip *now)
+{
     struct vip ov;
     char err[512];
-    if (vip_from_conf(&old, &ov, err, sizeof(err)) < 0 || !ov.ifindex)
+    if (!state_load(c, &ov) || !ov.ifindex)
         return 0;
-    if (ov.family == now->family && !memcmp(ov.addr, now->addr, sizeof(ov.addr)) &&
-        ov.ifindex == now->ifindex)
-        return 0; /* only the netmask changed: vip_remove_ours(keep_exact) handles it */
+    if (same_address(&ov, now))
+        return 0; /* at most the netmask changed: vip_remove_ours(keep_exact) handles it */
     int removed = vip_remove_ours(&ov, 0, err, sizeof(err));
     if (removed < 0) {
         log_errx("%s", err);
@@ -124,17 +140,19 @@ static int vip_up(const struct conf *c)
         log_errx("up: %s", err);
         return EXIT_FAILED;
     }
-    if (f.exact && !f.exact_ours)
+    if (f.exact && !f.exact_ours) {
         log_warnx("up: %s is already on %s but was not added by hotstandby; using it as is "
                   "(down will leave it)", v.text, v.ifname);
-    else if (f.exact)
+    } else if (f.exact) {
         log_info("up: %s already on %s", v.text, v.ifname);
-    else if (vip_add(&v, err, sizeof(err)) < 0) {
+        state_save(c, &v);
+    } else if (vip_add(&v, err, sizeof(err)) < 0) {
         log_errx("up: %s", err);
         return EXIT_FAILED;
-    } else
+    } else {
         log_info("up: added %s on %s", v.text, v.ifname);
-    state_save(c, &v);
+        state_save(c, &v); /* only what is ours: down trusts it on kernels without IFA_PROTO */
+    }
     if (announce_burst(c, &v) < 0)
         return EXIT_FAILED;
     return EXIT_DONE;

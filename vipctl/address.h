@@ -11,7 +11,8 @@
 /*
  * Addresses hotstandby adds carry IFA_PROTO = HS_IFA_PROTO (kernel >= 6.1, both families;
  * `ip addr` shows "proto 0x68"), and IPv4 ones also the label "IFNAME:hs" when it fits in
- * IFNAMSIZ. Either mark makes an address ours; `down` removes only those.
+ * IFNAMSIZ. Either mark makes an address ours; `down` removes only those. Older kernels
+ * keep no IFA_PROTO: there the state file (vip->remembered_prefix) vouches for it.
  */
 #define HS_IFA_PROTO 0x68
 #define HS_LABEL_SUFFIX ":hs"
@@ -24,6 +25,10 @@ struct vip {
     char ifname[IFNAMSIZ];
     unsigned ifindex;                   /* 0 when the interface does not exist */
     char text[64];                      /* "192.0.2.10/24" for messages */
+    /* The prefix of this address that the state file says we added, or -1. On kernels
+     * without IFA_PROTO (before 6.1) an IPv6 address has no other mark; a copy with this
+     * prefix and no IFA_PROTO at all counts as ours. */
+    int remembered_prefix;
 };
 
 /* Copies on the interface of the VIP's address, whatever their prefix. */

@@ -40,6 +40,7 @@ int vip_from_conf(const struct conf *c, struct vip *v, char *err, size_t errlen)
         return -1;
     }
     snprintf(v->ifname, sizeof(v->ifname), "%s", c->vip_interface);
+    v->remembered_prefix = -1;
     v->ifindex = if_nametoindex(v->ifname);
     snprintf(v->text, sizeof(v->text), "%s/%d", c->vip_address, v->prefix);
     return 0;
@@ -140,7 +141,8 @@ static int find_cb(const struct nlmsghdr *nlh, void *data)
 
     int proto = tb[IFA_PROTO] ? mnl_attr_get_u8(tb[IFA_PROTO]) : 0;
     const char *label = tb[IFA_LABEL] ? mnl_attr_get_str(tb[IFA_LABEL]) : "";
-    int ours = proto == HS_IFA_PROTO || (*fc->label && !strcmp(label, fc->label));
+    int ours = proto == HS_IFA_PROTO || (*fc->label && !strcmp(label, fc->label)) ||
+               (!tb[IFA_PROTO] && ifa->ifa_prefixlen == v->remembered_prefix);
     uint32_t flags = tb[IFA_FLAGS] ? mnl_attr_get_u32(tb[IFA_FLAGS]) : ifa->ifa_flags;
 
     if (ifa->ifa_prefixlen == v->prefix) {

@@ -98,6 +98,14 @@ vipctl "$T/v6.conf" up --force
 is "$(addrs_a $VIP6)" "$VIP6/64" "IPv6 up twice: one copy"
 vipctl "$T/v6.conf" down
 is "$(addrs_a $VIP6)" "" "IPv6 down removes it"
+ip -n "$(netns_ns a)" addr add $VIP6/64 dev eth0 nodad
+vipctl "$T/v6.conf" down
+is "$(addrs_a $VIP6)" "$VIP6/64" "IPv6 down leaves a copy added by hand"
+# A kernel before 6.1 stores no IFA_PROTO: what up added looks like a hand-added copy.
+# The state file up wrote vouches for it, so down still removes it.
+printf 'eth0 %s/64\n' $VIP6 >"$T/run/vip-t40v6.state"
+vipctl "$T/v6.conf" down
+is "$(addrs_a $VIP6)" "" "without IFA_PROTO, down removes the copy the state file says up added"
 
 # --- errors ---------------------------------------------------------------------------
 : >"$T/vipctl.log"
