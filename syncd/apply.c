@@ -53,6 +53,7 @@ int apply_open(struct apply *a, const struct conf *c, char *err, size_t errlen)
     a->put_fd = a->put_dirfd = -1;
     a->conf = c;
     a->owners = geteuid() == 0;
+    a->pid = getpid();
     a->rootfd = open(c->sync_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (a->rootfd < 0) {
         snprintf(err, errlen, "%s: %s", c->sync_root, strerror(errno));
@@ -116,11 +117,11 @@ static int sync_filesystems(const int *fds, int n, size_t stride)
 
 static void add_dirty(struct apply *a, int dfd)
 {
-    struct stat st, o;
+    struct stat st;
     if (fstat(dfd, &st) < 0)
         return;
     for (int i = 0; i < a->ndirty; i++)
-        if (fstat(a->dirty[i], &o) == 0 && o.st_ino == st.st_ino && o.st_dev == st.st_dev)
+        if (a->dirty_ino[i] == st.st_ino && a->dirty_dev[i] == st.st_dev)
             return;
     if (a->ndirty == APPLY_MAX_DIRTY) {
         sync_filesystems(a->dirty, a->ndirty, sizeof(int));
@@ -129,8 +130,11 @@ static void add_dirty(struct apply *a, int dfd)
         a->ndirty = 0;
     }
     int d = dup(dfd);
-    if (d >= 0)
+    if (d >= 0) {
+        a->dirty_dev[a->ndirty] = st.st_dev;
+        a->dirty_ino[a->ndirty] = st.st_ino;
         a->dirty[a->ndirty++] = d;
+    }
 }
 
 int apply_sync(struct apply *a)
@@ -380,7 +384,7 @@ int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_
     int pfd = open_parent(a, m->path, 1, &name);
     if (pfd < 0)
         return why_errno(err, errlen, m->path, "open parent");
-    snprintf(a->put_tmp, sizeof(a->put_tmp), "%s%d.%u", SYNC_TMP_PREFIX, (int)getpid(),
+    snprintf(a->put_tmp, sizeof(a->put_tmp), "%s%d.%u", SYNC_TMP_PREFIX, (int)a->pid,
              a->tmp_counter++);
     a->put_fd = openat(pfd, a->put_tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (a->put_fd < 0) {
@@ -550,7 +554,7 @@ int apply_symlink(struct apply *a, const struct proto_msg *m, char *err, size_t 
     if (pfd < 0)
         return why_errno(err, errlen, m->path, "open parent");
     char tmp[64];
-    snprintf(tmp, sizeof(tmp), "%s%d.%u", SYNC_TMP_PREFIX, (int)getpid(), a->tmp_counter++);
+    snprintf(tmp, sizeof(tmp), "%s%d.%u", SYNC_TMP_PREFIX, (int)a->pid, a->tmp_counter++);
     /* The link is only created, never followed: its target may point anywhere. */
     if (symlinkat(m->path2, pfd, tmp) < 0) {
         rc = why_errno(err, errlen, m->path, "symlink");

@@ -41,9 +41,11 @@ struct apply {
     int owners;                    /* running as root: set uid/gid */
     int rejoin;                    /* replaced/deleted files go to the conflict store */
     uint64_t epoch;                /* names the conflict directory */
-    int dirty[APPLY_MAX_DIRTY];    /* directories to fsync at the next SYNC */
+    int dirty[APPLY_MAX_DIRTY];    /* directories to make durable at the next SYNC */
+    uint64_t dirty_dev[APPLY_MAX_DIRTY], dirty_ino[APPLY_MAX_DIRTY];
     int ndirty;
     unsigned tmp_counter;
+    int pid;                       /* names temp files: .hs-tmp.<pid>.<n> */
     uint64_t conflicts;            /* files preserved in this session */
     struct apply_pending pend[APPLY_MAX_PENDING];
     int npend;

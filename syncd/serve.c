@@ -254,7 +254,8 @@ static int on_frame(struct serve *s, uint8_t type, const uint8_t *p, size_t len,
     }
     if (!still_standby(s))
         return -1;
-    apply_commit(&s->ap);   /* ordering: files received so far land before this operation */
+    if (type != PT_PUT)
+        apply_commit(&s->ap);   /* ordering: files received so far land before this operation */
     int rc = 0;
     switch (type) {
     case PT_PUT:
