@@ -41,9 +41,9 @@ kill "$SYNCD_PID_a"; wait "$SYNCD_PID_a" 2>/dev/null
 echo "a's unsent edit" > "$A/diverge"
 echo "only on a" > "$A/only-a"
 mkdir -p "$A/dir-a"; echo x > "$A/dir-a/inner"
-make_active b 2
+start_syncd a        # restarts as a standby (receiver), as watchd would have it
+make_active b 2      # b takes over and pushes to a
 echo "b's new file" > "$B/new-on-b"
-start_syncd a        # restarts as a standby (receiver); b pushes to it
 flush b 30000; ok $? "b flushed to the rejoined a"
 wait_synced 15; ok $? "a equals b again"
 C=$A/.hotstandby-conflicts/2
