@@ -10,12 +10,12 @@ packages=(
     libldns-dev libmnl-dev libjansson-dev libsystemd-dev libcmocka-dev
     # real servers the tests start
     postgresql openssh-server openssh-client bind9 bind9-utils bind9-dnsutils
-    python3-aiosmtpd
+    python3 python3-aiosmtpd
     # test tooling
     iproute2 iputils-ping iputils-arping procps psmisc socat jq perl inotify-tools
     curl util-linux
     # benchmarks (side-by-side comparisons and plots)
-    keepalived lsyncd rsync gnuplot-nox
+    keepalived lsyncd rsync gnuplot-nox bc
 )
 
 missing=()
