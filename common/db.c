@@ -14,6 +14,7 @@
 #include "db.h"
 #include "log.h"
 #include "loop.h"
+#include "db_internal.h"
 
 #define DB_MAX_CHANNELS 4
 #define BACKOFF_MIN_NS (100 * NS_PER_MS)
@@ -53,11 +54,11 @@ struct db {
     int reported_down;         /* log a failure once when it starts, once when it clears */
 };
 
-static void db_connect_start(struct db *d);
+static void connect_async(struct db *d);
 static void db_dispatch(struct db *d);
 
 /* Our defaults come first so that anything in the operator's conninfo overrides them. */
-static PGconn *connect_start(const char *conninfo, int64_t deadline_ns)
+PGconn *db_start_connect(const char *conninfo, int64_t deadline_ns)
 {
     char idle[16], user_timeout[16], ctimeout[16];
     long deadline_ms = (long)(deadline_ns / NS_PER_MS);
@@ -72,7 +73,7 @@ static PGconn *connect_start(const char *conninfo, int64_t deadline_ns)
     return PQconnectStartParams(keys, vals, 1);
 }
 
-static void one_line(char *s)
+void db_one_line(char *s)
 {
     for (char *p = s; *p; p++)
         if (*p == '\n')
@@ -82,7 +83,7 @@ static void one_line(char *s)
 static void set_error(struct db *d, const char *why)
 {
     snprintf(d->last_error, sizeof(d->last_error), "%s", why);
-    one_line(d->last_error);
+    db_one_line(d->last_error);
 }
 
 static void query_free(struct db_query *q)
@@ -149,7 +150,7 @@ static void on_deadline(void *arg)
 
 static void on_retry(void *arg)
 {
-    db_connect_start(arg);
+    connect_async(arg);
 }
 
 static void deliver_notifies(struct db *d)
@@ -179,7 +180,7 @@ static void query_done(struct db *d)
         } else {
             char why[512];
             snprintf(why, sizeof(why), "%s", PQresultErrorMessage(res));
-            one_line(why);
+            db_one_line(why);
             if (q->internal)
                 log_warnx("database: %s: %s", q->sql, why);
             if (q->cb && !q->internal)
@@ -305,9 +306,9 @@ static void watch_fd(struct db *d, uint32_t events)
         fatal("loop_add_fd %d", fd);
 }
 
-static void db_connect_start(struct db *d)
+static void connect_async(struct db *d)
 {
-    d->conn = connect_start(d->conninfo, d->deadline_ns);
+    d->conn = db_start_connect(d->conninfo, d->deadline_ns);
     if (d->conn == NULL)
         fatal("PQconnectStartParams: out of memory");
     if (PQstatus(d->conn) == CONNECTION_BAD) {
@@ -357,7 +358,7 @@ struct db *db_new(struct loop *l, const char *conninfo, int64_t deadline_ns)
     d->backoff_ns = BACKOFF_MIN_NS;
     d->deadline = loop_timer_new(l, on_deadline, d);
     d->retry = loop_timer_new(l, on_retry, d);
-    db_connect_start(d);
+    connect_async(d);
     return d;
 }
 
@@ -451,156 +452,3 @@ int db_queue_len(const struct db *d)
 }
 
 const char *db_last_error(const struct db *d) { return d->last_error; }
-
-/* ---- blocking variants ---- */
-
-static int wait_fd(PGconn *conn, short events, int64_t deadline)
-{
-    for (;;) {
-        int64_t left = (deadline - now_ns()) / NS_PER_MS;
-        if (left <= 0)
-            return 0;
-        struct pollfd p = {.fd = PQsocket(conn), .events = events};
-        int rc = poll(&p, 1, (int)left);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        return rc;
-    }
-}
-
-PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t errlen)
-{
-    int64_t deadline = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
-    PGconn *conn = connect_start(conninfo, (int64_t)timeout_ms * NS_PER_MS);
-    if (conn == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
-    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-    while (PQstatus(conn) != CONNECTION_BAD) {
-        if (st == PGRES_POLLING_OK) {
-            PQsetnonblocking(conn, 1);
-            return conn;
-        }
-        if (st == PGRES_POLLING_FAILED)
-            break;
-        int rc = wait_fd(conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
-        if (rc <= 0) {
-            snprintf(err, errlen, "connect timed out after %d ms", timeout_ms);
-            PQfinish(conn);
-            return NULL;
-        }
-        st = PQconnectPoll(conn);
-    }
-    snprintf(err, errlen, "%s", PQerrorMessage(conn));
-    one_line(err);
-    PQfinish(conn);
-    return NULL;
-}
-
-PGresult *db_exec_wait(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                       int timeout_ms, char *err, size_t errlen)
-{
-    int64_t deadline = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
-    int ok = nparams == 0 ? PQsendQuery(conn, sql)
-                          : PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    if (!ok)
-        goto fail;
-    int rc;
-    while ((rc = PQflush(conn)) == 1)
-        if (wait_fd(conn, POLLOUT, deadline) <= 0)
-            goto timeout;
-    if (rc < 0)
-        goto fail;
-    PGresult *last = NULL, *r;
-    for (;;) {
-        while (PQisBusy(conn)) {
-            if (wait_fd(conn, POLLIN, deadline) <= 0) {
-                if (last)
-                    PQclear(last);
-                goto timeout;
-            }
-            if (!PQconsumeInput(conn)) {
-                if (last)
-                    PQclear(last);
-                goto fail;
-            }
-        }
-        r = PQgetResult(conn);
-        if (r == NULL)
-            break;
-        if (last) {
-            /* keep the first error of a multi-statement string, else the last result */
-            ExecStatusType st = PQresultStatus(last);
-            if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-                PQclear(r);
-                continue;
-            }
-            PQclear(last);
-        }
-        last = r;
-    }
-    if (last == NULL) {
-        snprintf(err, errlen, "no result");
-        return NULL;
-    }
-    ExecStatusType st = PQresultStatus(last);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        snprintf(err, errlen, "%s", PQresultErrorMessage(last));
-        one_line(err);
-        PQclear(last);
-        return NULL;
-    }
-    return last;
-timeout:
-    snprintf(err, errlen, "query timed out after %d ms", timeout_ms);
-    return NULL;
-fail:
-    snprintf(err, errlen, "%s", PQerrorMessage(conn));
-    one_line(err);
-    return NULL;
-}
-
-/* Same key for every hotstandby process: "hsschema" as an int64. */
-#define SCHEMA_LOCK_KEY "7522018851094111589"
-
-#define SCHEMA_VERSION 1
-
-int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen)
-{
-    char e[512];
-    /* Already there (perhaps applied by hand for a user without DDL rights): done. */
-    PGresult *r = db_exec_wait(conn,
-                               "SELECT max(schema_version) FROM hs_meta "
-                               "WHERE to_regclass('hs_event') IS NOT NULL",
-                               0, NULL, timeout_ms, e, sizeof(e));
-    if (r != NULL) {
-        int have = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? atoi(PQgetvalue(r, 0, 0)) : 0;
-        PQclear(r);
-        if (have >= SCHEMA_VERSION)
-            return 0;
-    }
-    r = db_exec_wait(conn, "SELECT pg_advisory_lock(" SCHEMA_LOCK_KEY ")", 0, NULL,
-                     timeout_ms, e, sizeof(e));
-    if (r == NULL) {
-        snprintf(err, errlen, "schema lock: %s", e);
-        return -1;
-    }
-    PQclear(r);
-    r = db_exec_wait(conn, db_schema_sql, 0, NULL, timeout_ms, e, sizeof(e));
-    int rc = 0;
-    if (r == NULL) {
-        snprintf(err, errlen,
-                 "applying the schema failed (%s); a database user without DDL rights "
-                 "needs common/schema.sql applied by hand",
-                 e);
-        rc = -1;
-    } else {
-        PQclear(r);
-    }
-    r = db_exec_wait(conn, "SELECT pg_advisory_unlock(" SCHEMA_LOCK_KEY ")", 0, NULL,
-                     timeout_ms, e, sizeof(e));
-    if (r)
-        PQclear(r);
-    return rc;
-}

@@ -1,0 +1,13 @@
+/* db_internal.h: what db.c and db_wait.c share; not for other files. */
+#ifndef HS_DB_INTERNAL_H
+#define HS_DB_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <stdint.h>
+
+/* Starts a connect with our keepalive / timeout defaults, which the conninfo may override. */
+PGconn *db_start_connect(const char *conninfo, int64_t deadline_ns);
+/* libpq messages span lines; log lines must not. */
+void db_one_line(char *s);
+
+#endif

@@ -1,0 +1,164 @@
+/*
+ * db_wait.c: blocking PostgreSQL access for commands (vipctl, hotstandby-clone) and for
+ * watchd's start-up: the same deadlines as db.c, with poll() instead of the loop.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "db.h"
+#include "db_internal.h"
+
+static int wait_fd(PGconn *conn, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = (deadline - now_ns()) / NS_PER_MS;
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {.fd = PQsocket(conn), .events = events};
+        int rc = poll(&p, 1, (int)left);
+        if (rc < 0 && errno == EINTR)
+            continue;
+        return rc;
+    }
+}
+
+PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t errlen)
+{
+    int64_t deadline = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
+    PGconn *conn = db_start_connect(conninfo, (int64_t)timeout_ms * NS_PER_MS);
+    if (conn == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (PQstatus(conn) != CONNECTION_BAD) {
+        if (st == PGRES_POLLING_OK) {
+            PQsetnonblocking(conn, 1);
+            return conn;
+        }
+        if (st == PGRES_POLLING_FAILED)
+            break;
+        int rc = wait_fd(conn, st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
+        if (rc <= 0) {
+            snprintf(err, errlen, "connect timed out after %d ms", timeout_ms);
+            PQfinish(conn);
+            return NULL;
+        }
+        st = PQconnectPoll(conn);
+    }
+    snprintf(err, errlen, "%s", PQerrorMessage(conn));
+    db_one_line(err);
+    PQfinish(conn);
+    return NULL;
+}
+
+PGresult *db_exec_wait(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                       int timeout_ms, char *err, size_t errlen)
+{
+    int64_t deadline = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
+    int ok = nparams == 0 ? PQsendQuery(conn, sql)
+                          : PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    if (!ok)
+        goto fail;
+    int rc;
+    while ((rc = PQflush(conn)) == 1)
+        if (wait_fd(conn, POLLOUT, deadline) <= 0)
+            goto timeout;
+    if (rc < 0)
+        goto fail;
+    PGresult *last = NULL, *r;
+    for (;;) {
+        while (PQisBusy(conn)) {
+            if (wait_fd(conn, POLLIN, deadline) <= 0) {
+                if (last)
+                    PQclear(last);
+                goto timeout;
+            }
+            if (!PQconsumeInput(conn)) {
+                if (last)
+                    PQclear(last);
+                goto fail;
+            }
+        }
+        r = PQgetResult(conn);
+        if (r == NULL)
+            break;
+        if (last) {
+            /* keep the first error of a multi-statement string, else the last result */
+            ExecStatusType st = PQresultStatus(last);
+            if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+                PQclear(r);
+                continue;
+            }
+            PQclear(last);
+        }
+        last = r;
+    }
+    if (last == NULL) {
+        snprintf(err, errlen, "no result");
+        return NULL;
+    }
+    ExecStatusType st = PQresultStatus(last);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        snprintf(err, errlen, "%s", PQresultErrorMessage(last));
+        db_one_line(err);
+        PQclear(last);
+        return NULL;
+    }
+    return last;
+timeout:
+    snprintf(err, errlen, "query timed out after %d ms", timeout_ms);
+    return NULL;
+fail:
+    snprintf(err, errlen, "%s", PQerrorMessage(conn));
+    db_one_line(err);
+    return NULL;
+}
+
+/* Same key for every hotstandby process: "hsschema" as an int64. */
+#define SCHEMA_LOCK_KEY "7522018851094111589"
+
+#define SCHEMA_VERSION 1
+
+int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen)
+{
+    char e[512];
+    /* Already there (perhaps applied by hand for a user without DDL rights): done. */
+    PGresult *r = db_exec_wait(conn,
+                               "SELECT max(schema_version) FROM hs_meta "
+                               "WHERE to_regclass('hs_event') IS NOT NULL",
+                               0, NULL, timeout_ms, e, sizeof(e));
+    if (r != NULL) {
+        int have = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? atoi(PQgetvalue(r, 0, 0)) : 0;
+        PQclear(r);
+        if (have >= SCHEMA_VERSION)
+            return 0;
+    }
+    r = db_exec_wait(conn, "SELECT pg_advisory_lock(" SCHEMA_LOCK_KEY ")", 0, NULL,
+                     timeout_ms, e, sizeof(e));
+    if (r == NULL) {
+        snprintf(err, errlen, "schema lock: %s", e);
+        return -1;
+    }
+    PQclear(r);
+    r = db_exec_wait(conn, db_schema_sql, 0, NULL, timeout_ms, e, sizeof(e));
+    int rc = 0;
+    if (r == NULL) {
+        snprintf(err, errlen,
+                 "applying the schema failed (%s); a database user without DDL rights "
+                 "needs common/schema.sql applied by hand",
+                 e);
+        rc = -1;
+    } else {
+        PQclear(r);
+    }
+    r = db_exec_wait(conn, "SELECT pg_advisory_unlock(" SCHEMA_LOCK_KEY ")", 0, NULL,
+                     timeout_ms, e, sizeof(e));
+    if (r)
+        PQclear(r);
+    return rc;
+}
