@@ -24,6 +24,7 @@ static const char usage[] =
     "  up [--force]             bring the virtual IP / hostname to this node (holder only)\n"
     "  down                     remove the virtual IP from this node\n"
     "  garp                     announce the virtual IP again (gratuitous ARP / NA)\n"
+    "  check                    holder only: put the address back if someone removed it\n"
     "  switchover [--to NODE]   planned handover to NODE (default: best live standby)\n"
     "  pause | resume           maintenance: no takeover and no fencing while paused\n"
     "  events [-n N] [--json]   the last N role changes (default 20)\n"
@@ -99,6 +100,18 @@ static int verb_up(const struct conf *c, int force)
     return cmd_up(c);
 }
 
+/* watchd runs this every interval on the active; silent while all is in place */
+static int verb_check(const struct conf *c)
+{
+    char why[512];
+    int holder = holder_check(c, why, sizeof(why));
+    if (holder != 1) {
+        log_errx("check refused: %s", why);
+        return holder < 0 ? EXIT_FAILED : EXIT_REFUSED;
+    }
+    return cmd_check(c);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -151,6 +164,8 @@ int main(int argc, char **argv)
         return cmd_down(&c);
     if (strcmp(verb, "garp") == 0)
         return cmd_garp(&c);
+    if (strcmp(verb, "check") == 0)
+        return verb_check(&c);
     if (strcmp(verb, "status") == 0)
         return verb_status(&c, json);
     if (strcmp(verb, "switchover") == 0)

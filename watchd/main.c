@@ -307,6 +307,14 @@ static void on_health_timer(void *arg)
         health_check_start(wd);
 }
 
+static void on_recheck_timer(void *arg)
+{
+    struct watchd *wd = arg;
+    loop_timer_after(wd->recheck_timer, wd->conf.interval_ns);
+    if (wd->role.state == ST_ACTIVE)
+        address_recheck_start(wd);
+}
+
 /* ---- signals, watchdog ---- */
 
 static void reload(struct watchd *wd)
@@ -415,6 +423,9 @@ static void setup_timers(struct watchd *wd)
     wd->deadline_timer = loop_timer_new(wd->loop, on_deadline, wd);
     wd->grant_timer = loop_timer_new(wd->loop, on_grant_timer, wd);
     wd->health_timer = loop_timer_new(wd->loop, on_health_timer, wd);
+    wd->recheck_timer = loop_timer_new(wd->loop, on_recheck_timer, wd);
+    if (wd->conf.connection != CONN_NONE)
+        loop_timer_after(wd->recheck_timer, wd->conf.interval_ns);
     if (wd->conf.service_check[0])
         loop_timer_after(wd->health_timer, wd->conf.check_interval_ns);
     wd->watchdog_period_ns = daemon_watchdog_period_ns();

@@ -303,6 +303,30 @@ void handoff_start(struct watchd *wd, int64_t epoch, const char *target)
     seq_start(wd, SEQ_HANDOFF, epoch, target);
 }
 
+/* ---- the active's address re-check ---- */
+
+static void recheck_done(void *arg, int status)
+{
+    struct watchd *wd = arg;
+    wd->recheck_running = 0;
+    if (status != 0)
+        log_warnx("vipctl check exited with status %d", status);
+}
+
+/* Someone may have removed the VIP (or changed the DNS record) behind our back. */
+void address_recheck_start(struct watchd *wd)
+{
+    if (wd->conf.connection == CONN_NONE || wd->recheck_running)
+        return;
+    char buf[4][128];
+    char *env[5];
+    hook_env(wd, "active", wd->role.epoch, buf, env);
+    char *argv[] = {wd->vipctl, "-c", (char *)wd->conf_path, "check", NULL};
+    if (spawn_start(wd->loop, "vipctl check", argv, env, wd->conf.hook_timeout_ns, recheck_done,
+                    wd) > 0)
+        wd->recheck_running = 1;
+}
+
 /* ---- health ---- */
 
 static void health_done(void *arg, int status)

@@ -41,6 +41,8 @@ struct watchd {
     int exit_code;
     int gained_by_grant;                /* the lease came from a switchover, not a claim */
     int health_running;
+    int recheck_running;
+    struct loop_timer *recheck_timer;   /* vipctl check every interval while active */
     int exit_requested;
 
     /* promote.c: the step sequence in progress */
@@ -65,6 +67,7 @@ void handoff_start(struct watchd *wd, int64_t epoch, const char *target);
 void cleanup_start(struct watchd *wd);
 void syncd_tell_role(struct watchd *wd, const char *role, int64_t epoch);
 void health_check_start(struct watchd *wd);
+void address_recheck_start(struct watchd *wd);
 
 /* control.c */
 int control_open(struct watchd *wd);
