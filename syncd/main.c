@@ -28,6 +28,8 @@ struct flush_wait {
     json_t *req;
     struct loop_timer *timer;
     int64_t deadline_ns;
+    uint64_t barrier;              /* inotify marker to wait for, 0 = wait for quiet */
+    int barrier_tried;
 };
 
 static void usage(FILE *f)
@@ -53,6 +55,14 @@ static void on_watch(void *arg, enum watch_kind kind, const char *path, const ch
 {
     struct syncd *sd = arg;
     sd->last_event_ns = now_ns();
+    if (kind == W_BARRIER) {
+        unsigned long pid;
+        unsigned long long seq;
+        if (sscanf(path, "%lu-%llu", &pid, &seq) == 2 && pid == (unsigned long)getpid() &&
+            seq > sd->barrier_seen)
+            sd->barrier_seen = seq;
+        return;
+    }
     if (kind == W_READY) {
         sd->watch_ready = 1;
         log_info("watching %d paths under %s", sd->conf.n_sync_paths, sd->conf.sync_root);
@@ -84,6 +94,7 @@ static void on_watch(void *arg, enum watch_kind kind, const char *path, const ch
             sync_peer_kick(p);   /* batches waited for the watches */
             break;
         case W_FAILED:
+        case W_BARRIER:
             break;
         }
     }
@@ -171,8 +182,8 @@ static int set_role(struct syncd *sd, int active, uint64_t epoch, char *err, siz
 #define FLUSH_POLL_NS (20 * NS_PER_MS)
 
 /*
- * Flushed: the inotify reader has been quiet for FLUSH_POLL_NS (so the kernel queue is
- * drained into ours) and every peer that is connected or connecting has nothing pending
+ * Flushed: the flush's marker file came through the inotify queue (or, without one, the
+ * reader has been quiet for FLUSH_POLL_NS), so every earlier change is queued, and every peer that is connected or connecting has nothing pending
  * and nothing unacknowledged. Unreachable peers (backing off) are not waited for; the
  * reply names them.
  */
@@ -187,12 +198,44 @@ static int all_idle(struct syncd *sd)
     return 1;
 }
 
-static int flushed(struct syncd *sd)
+static uint64_t send_barrier(struct syncd *sd);
+
+static int flushed(struct syncd *sd, struct flush_wait *f)
 {
     sync_watch_drain(sd->watch);
-    if (!sd->watch_ready || now_ns() - sd->last_event_ns < FLUSH_POLL_NS)
+    if (!sd->watch_ready)
+        return 0;
+    if (!f->barrier_tried) {   /* only once the watches exist can the marker be seen */
+        f->barrier_tried = 1;
+        f->barrier = send_barrier(sd);
+        if (f->barrier)
+            return 0;
+    }
+    if (f->barrier ? sd->barrier_seen < f->barrier
+                   : now_ns() - sd->last_event_ns < FLUSH_POLL_NS)
         return 0;
     return all_idle(sd);
+}
+
+/*
+ * A marker file created in the first sync path: when the reader thread sees its event,
+ * every change made before the flush request has come out of the kernel's queue.
+ * Returns the marker's sequence number, or 0 (then flush waits for FLUSH_POLL_NS of quiet).
+ */
+static uint64_t send_barrier(struct syncd *sd)
+{
+    if (!sd->watch || sd->conf.n_sync_paths == 0 || sd->rootfd < 0)
+        return 0;
+    char name[CONF_STR + 96];
+    uint64_t seq = ++sd->barrier_sent;
+    snprintf(name, sizeof(name), "%s/%s%lu-%llu", sd->conf.sync_paths[0] + 1,
+             SYNC_FLUSH_PREFIX, (unsigned long)getpid(), (unsigned long long)seq);
+    int fd = openat(sd->rootfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return 0;
+    close(fd);
+    unlinkat(sd->rootfd, name, 0);
+    return seq;
 }
 
 static json_t *unreachable_peers(struct syncd *sd)
@@ -226,7 +269,7 @@ static void flush_check(void *arg)
 {
     struct flush_wait *f = arg;
     struct syncd *sd = f->sd;
-    if (flushed(sd)) {
+    if (flushed(sd, f)) {
         flush_done(f, NULL);
         return;
     }
@@ -249,9 +292,11 @@ static void flush_check(void *arg)
 
 void syncd_peer_progress(struct syncd *sd, struct peer *p)
 {
-    if (sd->flushes && flushed(sd))
-        while (sd->flushes)
-            flush_done(sd->flushes, NULL);
+    for (struct flush_wait *f = sd->flushes, *next; f; f = next) {
+        next = f->next;
+        if (flushed(sd, f))
+            flush_done(f, NULL);
+    }
     if (sd->once) {
         for (int i = 0; i < sd->npeers; i++)
             if (!sd->peers[i]->once_done)

@@ -23,7 +23,7 @@
 
 #define OUT_HIGH_WATER (4 * 1024 * 1024)
 #define BACKOFF_MIN_NS (200 * NS_PER_MS)
-#define BACKOFF_MAX_NS (30 * NS_PER_SEC)
+#define BACKOFF_MAX_NS (5 * NS_PER_SEC)   /* a returning standby is back in sync soon */
 #define KEEPALIVE_NS (10 * NS_PER_SEC)
 #define MAX_RETRIES 8
 #define HASH_BUCKETS 16384
@@ -778,7 +778,12 @@ static void peer_pump(struct peer *p)
         int r = read_in(p, ch, &m);
         if (r < 0)
             return;
-        if (!w && !r)
+        /*
+         * Any libssh2 call (the stderr read, a write, a keepalive) may have pulled our
+         * stdout data off the socket into its own queue: then the socket will not become
+         * readable again for it, so look at the queue before waiting on epoll.
+         */
+        if (!w && !r && !libssh2_poll_channel_read(ch, 0) && !libssh2_poll_channel_read(ch, 1))
             break;
     }
     set_events(p);

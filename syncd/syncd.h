@@ -28,7 +28,10 @@ enum watch_kind {
     W_RESCAN,       /* path ("" = everything): events were lost, reconcile */
     W_READY,        /* the initial watches are in place */
     W_FAILED,       /* a watch could not be set: reconcile periodically covers it */
+    W_BARRIER,      /* path = "<pid>-<seq>": the flush marker file came through the queue */
 };
+/* Marker created (and removed) by flush in the first sync path; a temp name, never synced. */
+#define SYNC_FLUSH_PREFIX SYNC_TMP_PREFIX "flush-"
 typedef void (*watch_cb)(void *arg, enum watch_kind kind, const char *path, const char *path2);
 struct sync_watch;
 struct sync_watch *sync_watch_start(struct loop *l, const struct conf *c,
@@ -121,6 +124,7 @@ struct syncd {
     struct sync_watch *watch;
     int watch_ready;
     int64_t last_event_ns;         /* last record from the inotify reader */
+    uint64_t barrier_sent, barrier_seen;   /* flush markers through the inotify queue */
     struct peer *peers[CONF_MAX_LIST];
     int npeers;
     struct loop_timer *reconcile_timer;

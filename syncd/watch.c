@@ -124,6 +124,12 @@ static void on_event(struct sync_watch *w, struct inotify_event *ev)
     else
         snprintf(abs, sizeof(abs), "%s", dir);
     const char *r = rel(w, abs);
+    if (r && (ev->mask & IN_CREATE) && ev->len &&
+        !strncmp(ev->name, SYNC_FLUSH_PREFIX, strlen(SYNC_FLUSH_PREFIX))) {
+        /* flush barrier: every event before it has been delivered (one ordered queue) */
+        emit(w, W_BARRIER, ev->name + strlen(SYNC_FLUSH_PREFIX), NULL);
+        return;
+    }
     if (!r || !*r || manifest_excluded(w->filter, r))
         return;
     int is_dir = (ev->mask & IN_ISDIR) != 0;

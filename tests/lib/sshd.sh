@@ -33,17 +33,27 @@ start_sshd() {
     cp "$SSHD_DIR/user_ed25519.pub" "$SSHD_DIR/authorized_keys"
     SSH_KEY=$SSHD_DIR/user_ed25519
     KNOWN_HOSTS=$SSHD_DIR/known_hosts
-    SSHD_PORT=$(free_port)
-    echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")" > "$KNOWN_HOSTS"
-    _sshd_config
-    run_sshd
     at_exit stop_sshd
+    local try
+    for try in 1 2 3 4 5; do   # free_port races with other test runs: retry on a bind failure
+        SSHD_PORT=$(free_port)
+        echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")" > "$KNOWN_HOSTS"
+        _sshd_config
+        run_sshd && return 0
+    done
+    bail "sshd did not start (see $SSHD_DIR/sshd.log)"
 }
 
+# run_sshd: starts sshd on $SSHD_PORT; fails if it is not our sshd that listens there.
 run_sshd() {
     /usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/sshd.log" &
     SSHD_PID=$!
-    wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSHD_PORT" || bail "sshd did not start (see $SSHD_DIR/sshd.log)"
+    wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSHD_PORT" || return 1
+    sleep 0.1
+    kill -0 "$SSHD_PID" 2>/dev/null && ss -ltnp "sport = :$SSHD_PORT" | grep -q "pid=$SSHD_PID," && return 0
+    kill "$SSHD_PID" 2>/dev/null
+    SSHD_PID=
+    return 1
 }
 
 # Stops the listener and every session it forked (as a network failure would).
