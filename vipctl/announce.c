@@ -52,9 +52,9 @@ static int if_mac(const struct vip *v, unsigned char mac[6], char *err, size_t e
         return -1;
     }
     if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-        snprintf(err, errlen, "%s: not an Ethernet interface (type %d): nothing to announce",
+        snprintf(err, errlen, "%s: not an Ethernet interface (type %d): no ARP/NA to send",
                  v->ifname, ifr.ifr_hwaddr.sa_family);
-        return -1;
+        return 1;
     }
     memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
     return 0;
@@ -156,8 +156,9 @@ int announce_once(const struct vip *v, char *err, size_t errlen)
         snprintf(err, errlen, "%s: interface '%s' does not exist", v->text, v->ifname);
         return -1;
     }
-    if (if_mac(v, mac, err, errlen) < 0)
-        return -1;
+    int rc = if_mac(v, mac, err, errlen);
+    if (rc != 0)
+        return rc;
     return v->family == AF_INET ? send_garp(v, mac, err, errlen) : send_na(v, mac, err, errlen);
 }
 
@@ -287,9 +288,15 @@ int announce_burst(const struct conf *c, const struct vip *v)
         return 0;
     int64_t started = now_ns();
     char err[256];
-    if (announce_once(v, err, sizeof(err)) < 0) {
+    int rc = announce_once(v, err, sizeof(err));
+    if (rc < 0) {
         log_errx("%s", err);
         return -1;
+    }
+    if (rc > 0) {
+        /* loopback (anycast/BGP setups), tun, wireguard: routing moves the address */
+        log_info("%s", err);
+        return 0;
     }
     spawn_repeats(c, v, started);
     return 0;

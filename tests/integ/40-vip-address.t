@@ -107,6 +107,17 @@ printf 'eth0 %s/64\n' $VIP6 >"$T/run/vip-t40v6.state"
 vipctl "$T/v6.conf" down
 is "$(addrs_a $VIP6)" "" "without IFA_PROTO, down removes the copy the state file says up added"
 
+# --- a non-Ethernet interface (an anycast VIP on lo): the address, no ARP/NA --------------
+conf "$T/lo.conf" 198.51.100.7 'netmask = 32'
+sed -i 's/^interface = eth0/interface = lo/; s/^name = t40$/name = t40lo/' "$T/lo.conf"
+: >"$T/vipctl.log"
+vipctl "$T/lo.conf" up --force
+is $? 0 "up on lo exits 0"
+check "the address is on lo" -- bash -c "ip -n $(netns_ns a) -o addr show dev lo | grep -q ' 198.51.100.7/32'"
+check "and the log says there is nothing to announce there" -- grep -q "not an Ethernet interface" "$T/vipctl.log"
+vipctl "$T/lo.conf" down
+check "down removes it from lo" -- bash -c "! ip -n $(netns_ns a) -o addr show dev lo | grep -q 198.51.100.7"
+
 # --- errors ---------------------------------------------------------------------------
 : >"$T/vipctl.log"
 vipctl "$T/nosuch.conf" up --force
