@@ -49,10 +49,7 @@ int vip_add(const struct vip *v, char *err, size_t errlen);
  * Returns how many were removed, or -1. */
 int vip_remove_ours(const struct vip *v, int keep_exact, char *err, size_t errlen);
 
-/* announce.c: one gratuitous ARP (IPv4) or unsolicited NA (IPv6) for v. 0 sent, -1 error,
- * 1 nothing to send (not an Ethernet interface); err says why in both cases. */
-int announce_once(const struct vip *v, char *err, size_t errlen);
-/* First announcement now; the rest of garp_count and a late repeat from a detached child
+/* announce.c: gratuitous ARP (IPv4) or unsolicited NA (IPv6) for v. First announcement now; the rest of garp_count and a late repeat from a detached child
  * that checks before every packet that the address is still on the interface. */
 int announce_burst(const struct conf *c, const struct vip *v);
 /* Stops this cluster's background announcer, if one runs (before the address goes). */

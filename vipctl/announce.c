@@ -60,7 +60,61 @@ static int if_mac(const struct vip *v, unsigned char mac[6], char *err, size_t e
     return 0;
 }
 
-static int send_garp(const struct vip *v, const unsigned char mac[6], char *err, size_t errlen)
+/*
+ * The socket announcements go out on: AF_PACKET for ARP, raw ICMPv6 for NA. It is opened
+ * once per `up` and handed to the background announcer, because closing a packet socket
+ * waits for an RCU grace period (synchronize_net in packet_release, ~15 ms): done in
+ * `up` itself that would be most of its run time.
+ */
+static int announce_socket_open(const struct vip *v, char *err, size_t errlen);
+
+static int announce_socket(const struct vip *v, char *err, size_t errlen)
+{
+    int fd = announce_socket_open(v, err, errlen);
+    /* The announcer points fds 0-2 at /dev/null: keep the socket clear of them. */
+    if (fd >= 0 && fd <= STDERR_FILENO) {
+        int high = fcntl(fd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        close(fd);
+        fd = high;
+        if (fd < 0)
+            snprintf(err, errlen, "%s: fcntl: %s", v->ifname, strerror(errno));
+    }
+    return fd;
+}
+
+static int announce_socket_open(const struct vip *v, char *err, size_t errlen)
+{
+    if (v->family == AF_INET) {
+        int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+        if (fd < 0)
+            snprintf(err, errlen, "%s: AF_PACKET socket: %s", v->ifname, strerror(errno));
+        return fd;
+    }
+    int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: ICMPv6 socket: %s", v->ifname, strerror(errno));
+        return -1;
+    }
+    int hops = 255, ifindex = (int)v->ifindex, loop = 0;
+    /* RFC 4861 §7.1.2: receivers drop neighbour discovery with a hop limit other than 255. */
+    if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops)) < 0 ||
+        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)) < 0) {
+        snprintf(err, errlen, "%s: ICMPv6 socket options: %s", v->ifname, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &loop, sizeof(loop)); /* nice to have */
+    struct sockaddr_in6 src = {.sin6_family = AF_INET6};
+    memcpy(&src.sin6_addr, v->addr, 16);
+    /* Source = the VIP itself when it is usable; otherwise the kernel picks one of ours. */
+    if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0)
+        log_debug("%s: bind to %s: %s; using the kernel's source address", v->ifname, v->text,
+                  strerror(errno));
+    return fd;
+}
+
+static int send_garp(int fd, const struct vip *v, const unsigned char mac[6], char *err,
+                     size_t errlen)
 {
     struct __attribute__((packed)) {
         struct arphdr h;
@@ -83,23 +137,17 @@ static int send_garp(const struct vip *v, const unsigned char mac[6], char *err,
         .sll_halen = 6,
         .sll_addr = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
     };
-    int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: AF_PACKET socket: %s", v->ifname, strerror(errno));
-        return -1;
-    }
     ssize_t n = sendto(fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to));
-    int e = errno;
-    close(fd);
     if (n != (ssize_t)sizeof(pkt)) {
         snprintf(err, errlen, "%s: sending gratuitous ARP for %s: %s", v->ifname, v->text,
-                 n < 0 ? strerror(e) : "short write");
+                 n < 0 ? strerror(errno) : "short write");
         return -1;
     }
     return 0;
 }
 
-static int send_na(const struct vip *v, const unsigned char mac[6], char *err, size_t errlen)
+static int send_na(int fd, const struct vip *v, const unsigned char mac[6], char *err,
+                   size_t errlen)
 {
     struct __attribute__((packed)) {
         struct nd_neighbor_advert na;
@@ -116,50 +164,26 @@ static int send_na(const struct vip *v, const unsigned char mac[6], char *err, s
     pkt.opt.nd_opt_len = 1; /* units of 8 bytes */
     memcpy(pkt.lladdr, mac, 6);
 
-    int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: ICMPv6 socket: %s", v->ifname, strerror(errno));
-        return -1;
-    }
-    int hops = 255, ifindex = (int)v->ifindex, loop = 0;
-    /* RFC 4861 §7.1.2: receivers drop neighbour discovery with a hop limit other than 255. */
-    if (setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &hops, sizeof(hops)) < 0 ||
-        setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex, sizeof(ifindex)) < 0) {
-        snprintf(err, errlen, "%s: ICMPv6 socket options: %s", v->ifname, strerror(errno));
-        close(fd);
-        return -1;
-    }
-    setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, &loop, sizeof(loop)); /* nice to have */
-    struct sockaddr_in6 src = {.sin6_family = AF_INET6};
-    memcpy(&src.sin6_addr, v->addr, 16);
-    /* Source = the VIP itself when it is usable; otherwise the kernel picks one of ours. */
-    if (bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0)
-        log_debug("%s: bind to %s: %s; using the kernel's source address", v->ifname, v->text,
-                  strerror(errno));
     struct sockaddr_in6 to = {.sin6_family = AF_INET6, .sin6_scope_id = v->ifindex};
     inet_pton(AF_INET6, "ff02::1", &to.sin6_addr);
     ssize_t n = sendto(fd, &pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to));
-    int e = errno;
-    close(fd);
     if (n != (ssize_t)sizeof(pkt)) {
         snprintf(err, errlen, "%s: sending neighbour advertisement for %s: %s", v->ifname,
-                 v->text, n < 0 ? strerror(e) : "short write");
+                 v->text, n < 0 ? strerror(errno) : "short write");
         return -1;
     }
     return 0;
 }
 
-int announce_once(const struct vip *v, char *err, size_t errlen)
+/* One announcement on fd: 0 sent, -1 error, 1 nothing to send (not Ethernet). */
+static int announce_on(int fd, const struct vip *v, char *err, size_t errlen)
 {
     unsigned char mac[6];
-    if (!v->ifindex) {
-        snprintf(err, errlen, "%s: interface '%s' does not exist", v->text, v->ifname);
-        return -1;
-    }
     int rc = if_mac(v, mac, err, errlen);
     if (rc != 0)
         return rc;
-    return v->family == AF_INET ? send_garp(v, mac, err, errlen) : send_na(v, mac, err, errlen);
+    return v->family == AF_INET ? send_garp(fd, v, mac, err, errlen)
+                                : send_na(fd, v, mac, err, errlen);
 }
 
 static void sleep_until(int64_t t)
@@ -182,7 +206,7 @@ static int still_here(const struct vip *v)
     return vip_find(v, &f, err, sizeof(err)) == 0 && (f.exact || f.foreign);
 }
 
-static void repeat_child(const struct conf *c, const struct vip *v, int64_t started)
+static void repeat_child(const struct conf *c, const struct vip *v, int64_t started, int fd)
 {
     char err[256];
     int64_t t = started;
@@ -191,12 +215,12 @@ static void repeat_child(const struct conf *c, const struct vip *v, int64_t star
         sleep_until(t);
         if (!still_here(v))
             return;
-        if (announce_once(v, err, sizeof(err)) < 0)
+        if (announce_on(fd, v, err, sizeof(err)) < 0)
             log_warnx("%s", err);
     }
     int64_t late = started + REPEAT_AFTER_NS;
     sleep_until(late > t ? late : t + c->garp_interval_ns);
-    if (still_here(v) && announce_once(v, err, sizeof(err)) < 0)
+    if (still_here(v) && announce_on(fd, v, err, sizeof(err)) < 0)
         log_warnx("%s", err);
 }
 
@@ -252,7 +276,7 @@ static void record_announcer(const struct conf *c)
  * of packets, nor for a pipe the child still holds open, so stdio goes to /dev/null
  * unless stderr is a log file.
  */
-static void spawn_repeats(const struct conf *c, const struct vip *v, int64_t started)
+static void spawn_repeats(const struct conf *c, const struct vip *v, int64_t started, int fd)
 {
     announce_stop(c);
     pid_t pid = fork();
@@ -278,7 +302,7 @@ static void spawn_repeats(const struct conf *c, const struct vip *v, int64_t sta
             dup2(null, STDERR_FILENO);
     }
     record_announcer(c);
-    repeat_child(c, v, started);
+    repeat_child(c, v, started, fd);
     _exit(0); /* no atexit handlers: they belong to the parent */
 }
 
@@ -288,16 +312,25 @@ int announce_burst(const struct conf *c, const struct vip *v)
         return 0;
     int64_t started = now_ns();
     char err[256];
-    int rc = announce_once(v, err, sizeof(err));
-    if (rc < 0) {
-        log_errx("%s", err);
+    unsigned char mac[6];
+    if (!v->ifindex) {
+        log_errx("%s: interface '%s' does not exist", v->text, v->ifname);
         return -1;
     }
+    int rc = if_mac(v, mac, err, sizeof(err));
     if (rc > 0) {
         /* loopback (anycast/BGP setups), tun, wireguard: routing moves the address */
         log_info("%s", err);
         return 0;
     }
-    spawn_repeats(c, v, started);
+    int fd = rc < 0 ? -1 : announce_socket(v, err, sizeof(err));
+    if (fd < 0 || announce_on(fd, v, err, sizeof(err)) < 0) {
+        log_errx("%s", err);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    spawn_repeats(c, v, started, fd);
+    close(fd); /* cheap now: the announcer holds the socket and pays for its release */
     return 0;
 }
