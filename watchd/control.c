@@ -124,6 +124,9 @@ static void hello(struct watchd *wd, struct ctl_conn *c, json_t *req)
     ctl_conn_set_data(c, (void *)HEARTBEATD_TAG);
     log_info("heartbeatd connected");
     ctl_reply(c, req, NULL);
+    /* it writes our role into the node row: tell it where we are now */
+    watchd_send_heartbeatd(wd, json_pack("{s:s,s:s}", "cmd", "role", "role",
+                                         role_public_name(&wd->role)));
     /* a heartbeatd restarted while we lead gets its grant at once */
     if (role_is_acting(&wd->role))
         watchd_send_heartbeatd(wd, json_pack("{s:s,s:I,s:I}", "cmd", "lead", "epoch",

@@ -38,6 +38,10 @@ check "the alert went to the configured recipient" -- sh -c "grep -l 'ops@exampl
 
 node_start a
 check "a comes back as standby" -- wait_role a standby 5
+node_row_role() { psql_hs "SELECT role FROM hs_node WHERE cluster='$HS_CLUSTER' AND node='$1'"; }
+_row_role_is() { [ "$(node_row_role "$1")" = "$2" ]; }
+check "a's node row says standby (what vipctl status shows)" -- wait_for 3 _row_role_is a standby
+check "b's node row says active" -- wait_for 3 _row_role_is b active
 sleep 3
 is "$(holder)" "b" "no preemption: b still holds the cluster after 2 timeouts"
 is "$(node_role b)" "active" "b still active"
