@@ -37,7 +37,8 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: syncd [-d] [-c FILE]              daemon (receiver until told it is active)\n"
             "       syncd --serve [-c FILE]           receiver on stdin/stdout (SSH exec channel)\n"
-            "       syncd --once [--epoch N] [-c FILE] one full reconcile to every peer, then exit\n"
+            "       syncd --once [--checksum] [--epoch N] [-c FILE]\n"
+            "                                         one full reconcile to every peer, then exit\n"
             "       syncd ctl [-c FILE] JSON           send one request to the daemon, print the reply\n"
             "       syncd -t [-c FILE] | -V | -h\n");
 }
@@ -394,8 +395,12 @@ static void on_request(void *arg, struct ctl_conn *conn, json_t *req, const char
     } else if (!strcmp(cmd, "flush")) {
         cmd_flush(sd, conn, req);
     } else if (!strcmp(cmd, "reconcile")) {
-        if (sd->active)
-            on_watch(sd, W_RESCAN, "", NULL);
+        int content = json_is_true(json_object_get(req, "checksum"));
+        for (int i = 0; sd->active && i < sd->npeers; i++)
+            for (int j = 0; j < sd->conf.n_sync_paths; j++)
+                if (sd->conf.sync_paths[j][1])
+                    sync_peer_queue(sd->peers[i], OP_RECONCILE, sd->conf.sync_paths[j] + 1,
+                                    content ? "checksum" : NULL);
         ctl_reply(conn, req, NULL);
     } else {
         ctl_error(conn, req, "unknown command '%s' (role, flush, status, reconcile)", cmd);
@@ -585,16 +590,17 @@ static int run_ctl(const struct conf *c, const char *json)
 
 int main(int argc, char **argv)
 {
-    enum { OPT_SERVE = 1000, OPT_ONCE, OPT_EPOCH };
+    enum { OPT_SERVE = 1000, OPT_ONCE, OPT_EPOCH, OPT_CHECKSUM };
     static const struct option longopts[] = {
         {"serve", no_argument, NULL, OPT_SERVE},
         {"once", no_argument, NULL, OPT_ONCE},
         {"epoch", required_argument, NULL, OPT_EPOCH},
+        {"checksum", no_argument, NULL, OPT_CHECKSUM},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *conf_path = HS_DEFAULT_CONF;
-    int debug = 0, test_only = 0, serve = 0, once = 0;
+    int debug = 0, test_only = 0, serve = 0, once = 0, checksum = 0;
     long long epoch = -1;
     int ch;
     while ((ch = getopt_long(argc, argv, "+c:dtVh", longopts, NULL)) != -1) {
@@ -606,6 +612,7 @@ int main(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         case OPT_SERVE: serve = 1; break;
         case OPT_ONCE: once = 1; break;
+        case OPT_CHECKSUM: checksum = 1; break;
         case OPT_EPOCH: {
             char *end;
             epoch = strtoll(optarg, &end, 10);
@@ -652,6 +659,7 @@ int main(int argc, char **argv)
     if (serve)
         return syncd_serve(&sd.conf);
     snprintf(sd.conf_path, sizeof(sd.conf_path), "%s", conf_path);
+    sd.checksum = checksum;
     if (syncd_setup(&sd) < 0) {
         log_warnx("cannot set up the event loop");
         return 1;

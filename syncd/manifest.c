@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "manifest.h"
+#include "sha256.h"
 
 void manifest_free(struct manifest *m)
 {
@@ -49,6 +50,8 @@ int manifest_add(struct manifest *m, const struct proto_entry *pe)
     e->gid = pe->gid;
     e->mtime_ns = pe->mtime_ns;
     e->size = pe->size;
+    e->has_hash = pe->has_hash;
+    memcpy(e->hash, pe->hash, sizeof(e->hash));
     m->n++;
     return 0;
 }
@@ -119,16 +122,41 @@ static void fill_entry(struct proto_entry *pe, const struct stat *st)
     pe->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
     pe->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
     pe->target[0] = '\0';
+    pe->has_hash = 0;
 }
 
-static int scan_dir(int dfd, char *path, size_t plen, const struct manifest_filter *f,
-                    int stale_tmp, struct manifest *m, struct proto_entry *pe, int depth);
+static void hash_file(int dfd, const char *name, struct proto_entry *pe)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct sha256 s;
+    sha256_init(&s);
+    static uint8_t buf[1 << 16];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        sha256_update(&s, buf, (size_t)n);
+    close(fd);
+    if (n == 0) {
+        sha256_final(&s, pe->hash);
+        pe->has_hash = 1;
+    }
+}
+
+struct scan {
+    const struct manifest_filter *f;
+    int stale_tmp, hash;
+    struct manifest *m;
+    struct proto_entry *pe;
+};
+
+static int scan_dir(int dfd, char *path, size_t plen, struct scan *sc, int depth);
 
 /* Adds path (whose parent is dfd, base name name) and, for a directory, its subtree. */
-static int scan_one(int dfd, const char *name, char *path, size_t plen,
-                    const struct manifest_filter *f, int stale_tmp, struct manifest *m,
-                    struct proto_entry *pe, int depth)
+static int scan_one(int dfd, const char *name, char *path, size_t plen, struct scan *sc,
+                    int depth)
 {
+    struct proto_entry *pe = sc->pe;
     struct stat st;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return errno == ENOENT ? 0 : -1;
@@ -142,7 +170,9 @@ static int scan_one(int dfd, const char *name, char *path, size_t plen,
             return errno == ENOENT ? 0 : -1;
         pe->target[n] = '\0';
     }
-    if (manifest_add(m, pe) < 0)
+    if (sc->hash && S_ISREG(st.st_mode))
+        hash_file(dfd, name, pe);
+    if (manifest_add(sc->m, pe) < 0)
         return -1;
     if (!S_ISDIR(st.st_mode))
         return 0;
@@ -151,11 +181,10 @@ static int scan_one(int dfd, const char *name, char *path, size_t plen,
     int sub = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (sub < 0)
         return errno == ENOENT ? 0 : -1;
-    return scan_dir(sub, path, plen, f, stale_tmp, m, pe, depth + 1);
+    return scan_dir(sub, path, plen, sc, depth + 1);
 }
 
-static int scan_dir(int dfd, char *path, size_t plen, const struct manifest_filter *f,
-                    int stale_tmp, struct manifest *m, struct proto_entry *pe, int depth)
+static int scan_dir(int dfd, char *path, size_t plen, struct scan *sc, int depth)
 {
     DIR *d = fdopendir(dfd);
     if (!d) {
@@ -171,7 +200,7 @@ static int scan_dir(int dfd, char *path, size_t plen, const struct manifest_filt
         size_t nl = strlen(name);
         if (plen + 1 + nl >= PROTO_PATH_MAX)
             continue;
-        if (stale_tmp && stale_tmp_name(name)) {
+        if (sc->stale_tmp && stale_tmp_name(name)) {
             unlinkat(dirfd(d), name, 0);
             continue;
         }
@@ -179,8 +208,8 @@ static int scan_dir(int dfd, char *path, size_t plen, const struct manifest_filt
         if (plen)
             path[sub++] = '/';
         memcpy(path + sub, name, nl + 1);
-        if (!manifest_excluded(f, path) &&
-            scan_one(dirfd(d), name, path, sub + nl, f, stale_tmp, m, pe, depth) < 0 &&
+        if (!manifest_excluded(sc->f, path) &&
+            scan_one(dirfd(d), name, path, sub + nl, sc, depth) < 0 &&
             errno == ENOMEM)
             rc = -1;
         path[plen] = '\0';
@@ -192,7 +221,7 @@ static int scan_dir(int dfd, char *path, size_t plen, const struct manifest_filt
 }
 
 int manifest_scan(int rootfd, const char *relpath, const struct manifest_filter *f,
-                  int stale_tmp, struct manifest *m)
+                  int stale_tmp, int hash, struct manifest *m)
 {
     struct proto_entry *pe = malloc(sizeof(*pe));
     char *path = malloc(PROTO_PATH_MAX);
@@ -201,11 +230,12 @@ int manifest_scan(int rootfd, const char *relpath, const struct manifest_filter 
         errno = ENOMEM;
         goto out;
     }
+    struct scan sc = {f, stale_tmp, hash, m, pe};
     snprintf(path, PROTO_PATH_MAX, "%s", relpath);
     size_t plen = strlen(path);
     if (plen == 0) {
         int d = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        rc = d < 0 ? -1 : scan_dir(d, path, 0, f, stale_tmp, m, pe, 0);
+        rc = d < 0 ? -1 : scan_dir(d, path, 0, &sc, 0);
         goto out;
     }
     /* The parent of relpath, resolved beneath the root by the caller's own tree. */
@@ -224,7 +254,7 @@ int manifest_scan(int rootfd, const char *relpath, const struct manifest_filter 
         rc = errno == ENOENT || errno == ENOTDIR ? 0 : -1;
         goto out;
     }
-    rc = scan_one(pfd, name, path, plen, f, stale_tmp, m, pe, 0);
+    rc = scan_one(pfd, name, path, plen, &sc, 0);
     close(pfd);
 out:
     free(pe);
@@ -240,6 +270,8 @@ int manifest_same(const struct manifest_entry *a, const struct manifest_entry *b
         return 0;
     switch (a->kind) {
     case PK_FILE:
+        if (a->has_hash && b->has_hash && memcmp(a->hash, b->hash, sizeof(a->hash)))
+            return 0;
         return a->size == b->size && a->mtime_ns == b->mtime_ns && a->mode == b->mode;
     case PK_DIR:
         return a->mode == b->mode;   /* directory mtimes change with their contents */

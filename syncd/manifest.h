@@ -22,6 +22,8 @@ struct manifest_entry {
     uint32_t mode, uid, gid;
     int64_t mtime_ns;
     uint64_t size;
+    uint8_t has_hash;
+    uint8_t hash[32];     /* SHA-256 of the content, when scanned with hash */
 };
 
 struct manifest {
@@ -43,11 +45,12 @@ int manifest_excluded(const struct manifest_filter *f, const char *relpath);
 /*
  * Lists relpath (a file, or a directory and everything below it) under rootfd into m.
  * Skips excluded names, our temp files and the conflict store. If stale_tmp is set,
- * temp files left by dead receivers are removed on the way. Returns 0 or -1 (errno)
+ * temp files left by dead receivers are removed on the way. hash: also read every
+ * regular file and record its SHA-256 (content comparison on demand). Returns 0 or -1 (errno)
  * if relpath itself cannot be read (ENOENT: m stays empty and 0 is returned).
  */
 int manifest_scan(int rootfd, const char *relpath, const struct manifest_filter *f,
-                  int stale_tmp, struct manifest *m);
+                  int stale_tmp, int hash, struct manifest *m);
 
 enum manifest_action { MA_SEND = 1, MA_DELETE = 2 };
 typedef void (*manifest_action_cb)(void *arg, enum manifest_action a,
@@ -60,7 +63,8 @@ typedef void (*manifest_action_cb)(void *arg, enum manifest_action a,
  */
 size_t manifest_diff(const struct manifest *local, const struct manifest *remote, int owners,
                      manifest_action_cb cb, void *arg);
-/* Do two entries describe the same thing (as far as sync cares)? */
+/* Do two entries describe the same thing (as far as sync cares)? With both hashes
+ * present, equal content is required too. */
 int manifest_same(const struct manifest_entry *a, const struct manifest_entry *b, int owners);
 
 #endif

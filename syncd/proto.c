@@ -160,6 +160,15 @@ int proto_put_path(struct proto_buf *o, uint8_t type, const char *path)
     return enc_end(&e);
 }
 
+int proto_put_manifest_req(struct proto_buf *o, const char *path, uint8_t flags)
+{
+    struct enc e;
+    enc_begin(&e, o, PT_MANIFEST_REQ);
+    enc_str(&e, path);
+    enc_u8(&e, flags);
+    return enc_end(&e);
+}
+
 int proto_put_put(struct proto_buf *o, const char *path, uint32_t mode, uint32_t uid,
                   uint32_t gid, int64_t mtime_ns, uint64_t size)
 {
@@ -255,7 +264,7 @@ int proto_put_empty(struct proto_buf *o, uint8_t type)
 /* Appends e to the MANIFEST frame at *frame_start (SIZE_MAX: none open yet). */
 int proto_put_entry(struct proto_buf *o, size_t *frame_start, const struct proto_entry *ent)
 {
-    size_t need = 2 + strlen(ent->path) + 1 + 4 * 3 + 8 * 2 + 2 + strlen(ent->target);
+    size_t need = 2 + strlen(ent->path) + 1 + 4 * 3 + 8 * 2 + 2 + strlen(ent->target) + 33;
     if (*frame_start == (size_t)-1 ||
         o->len - *frame_start - PROTO_HDR + need > 256 * 1024) {
         struct enc e;
@@ -273,6 +282,9 @@ int proto_put_entry(struct proto_buf *o, size_t *frame_start, const struct proto
     enc_u64(&e, (uint64_t)ent->mtime_ns);
     enc_u64(&e, ent->size);
     enc_str(&e, ent->target);
+    enc_u8(&e, ent->has_hash ? 32 : 0);
+    if (ent->has_hash)
+        enc_raw(&e, ent->hash, 32);
     return enc_end(&e);
 }
 
@@ -356,7 +368,12 @@ int proto_next_entry(const uint8_t **p, size_t *len, struct proto_entry *e)
     e->mtime_ns = (int64_t)dec_u64(&d);
     e->size = dec_u64(&d);
     dec_str(&d, e->target, sizeof(e->target));
-    if (d.bad || e->kind < PK_FILE || e->kind > PK_SYMLINK || !proto_path_ok(e->path))
+    uint8_t hlen = dec_u8(&d);
+    const uint8_t *h = hlen == 32 ? dec_take(&d, 32) : NULL;
+    e->has_hash = h != NULL;
+    if (h)
+        memcpy(e->hash, h, 32);
+    if (d.bad || (hlen != 0 && hlen != 32) || e->kind < PK_FILE || e->kind > PK_SYMLINK || !proto_path_ok(e->path))
         return -1;
     *p = d.p;
     *len = d.len;
@@ -391,6 +408,9 @@ int proto_decode(uint8_t type, const uint8_t *p, size_t len, struct proto_msg *m
         dec_str(&d, m->path2, sizeof(m->path2));
         break;
     case PT_MANIFEST_REQ:
+        dec_str(&d, m->path, sizeof(m->path));
+        m->flags = dec_u8(&d);
+        break;
     case PT_MANIFEST_END:
     case PT_DELETE:
         dec_str(&d, m->path, sizeof(m->path));

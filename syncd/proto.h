@@ -26,7 +26,7 @@ enum proto_type {
     PT_HELLO = 1,         /* u32 version, str cluster, str node, u64 epoch */
     PT_HELLO_OK,          /* u32 version, str node, u64 seen_epoch, u8 flags (PF_*) */
     PT_ERROR,             /* u8 code (PE_*), str path, str message */
-    PT_MANIFEST_REQ,      /* str path */
+    PT_MANIFEST_REQ,      /* str path, u8 flags (MF_*) */
     PT_MANIFEST,          /* entries (see proto_entry) until the payload ends */
     PT_MANIFEST_END,      /* str path */
     PT_PUT,               /* str path, u32 mode, u32 uid, u32 gid, i64 mtime_ns, u64 size */
@@ -46,6 +46,9 @@ enum proto_type {
 #define PF_REJOIN 0x01    /* receiver was active before: differing files go to conflicts */
 #define PF_OWNERS 0x02    /* receiver can set owners (runs as root) */
 
+/* MANIFEST_REQ flags */
+#define MF_HASH 0x01      /* include the SHA-256 of every regular file */
+
 /* ERROR codes */
 enum proto_err {
     PE_REFUSED = 1,       /* hostile or forbidden: logged, never retried */
@@ -62,6 +65,8 @@ struct proto_entry {
     int64_t mtime_ns;
     uint64_t size;
     char target[PROTO_PATH_MAX];     /* symlinks */
+    uint8_t has_hash;
+    uint8_t hash[32];                /* SHA-256 of a file's content, if asked for */
 };
 
 /* A decoded frame; strings are NUL-terminated copies. */
@@ -108,7 +113,8 @@ int proto_next_entry(const uint8_t **p, size_t *len, struct proto_entry *e);
 int proto_put_hello(struct proto_buf *o, const char *cluster, const char *node, uint64_t epoch);
 int proto_put_hello_ok(struct proto_buf *o, const char *node, uint64_t seen, uint8_t flags);
 int proto_put_error(struct proto_buf *o, uint8_t code, const char *path, const char *msg);
-int proto_put_path(struct proto_buf *o, uint8_t type, const char *path); /* MANIFEST_REQ/_END, DELETE */
+int proto_put_path(struct proto_buf *o, uint8_t type, const char *path); /* MANIFEST_END, DELETE */
+int proto_put_manifest_req(struct proto_buf *o, const char *path, uint8_t flags);
 int proto_put_put(struct proto_buf *o, const char *path, uint32_t mode, uint32_t uid,
                   uint32_t gid, int64_t mtime_ns, uint64_t size);
 /* Reserves a DATA frame of n bytes and returns where to write them (then it is final). */

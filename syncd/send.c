@@ -459,7 +459,8 @@ static void encode_op(struct peer *p, struct op *o)
         break;
     }
     case OP_RECONCILE:
-        proto_put_path(&p->out, PT_MANIFEST_REQ, o->path);
+        p->manifest_hash = o->path2 != NULL;   /* path2 set: compare content too */
+        proto_put_manifest_req(&p->out, o->path, p->manifest_hash ? MF_HASH : 0);
         manifest_free(&p->remote);
         snprintf(p->manifest_path, sizeof(p->manifest_path), "%s", o->path);
         p->wait_manifest = 1;
@@ -534,7 +535,8 @@ static void filter_remote(struct manifest *m, const struct manifest_filter *f)
 static void on_manifest_end(struct peer *p)
 {
     struct manifest local = {0};
-    if (manifest_scan(p->sd->rootfd, p->manifest_path, &p->sd->filter, 0, &local) < 0)
+    if (manifest_scan(p->sd->rootfd, p->manifest_path, &p->sd->filter, 0, p->manifest_hash,
+                      &local) < 0)
         log_warn("reconcile %s/%s", p->sd->conf.sync_root, p->manifest_path);
     manifest_sort(&local);
     manifest_sort(&p->remote);
@@ -559,7 +561,8 @@ static void queue_full_reconcile(struct peer *p)
     const struct conf *c = &p->sd->conf;
     for (int i = 0; i < c->n_sync_paths; i++) {
         const char *rel = c->sync_paths[i] + 1;
-        struct op *o = *rel ? op_new(OP_RECONCILE, rel, NULL) : NULL;
+        struct op *o = *rel ? op_new(OP_RECONCILE, rel, p->sd->checksum ? "checksum" : NULL)
+                            : NULL;
         if (o)
             opq_push(&q, o);
     }

@@ -184,7 +184,7 @@ static int on_manifest_req(struct serve *s, const struct proto_msg *m)
         return 0;
     }
     struct manifest man = {0};
-    if (manifest_scan(s->ap.rootfd, m->path, NULL, 1, &man) < 0) {
+    if (manifest_scan(s->ap.rootfd, m->path, NULL, 1, m->flags & MF_HASH, &man) < 0) {
         snprintf(err, sizeof(err), "%s: scan: %s", m->path, strerror(errno));
         refuse(s, PE_FAILED, m->path, err);
     }
@@ -200,6 +200,8 @@ static int on_manifest_req(struct serve *s, const struct proto_msg *m)
         pe->gid = e->gid;
         pe->mtime_ns = e->mtime_ns;
         pe->size = e->size;
+        pe->has_hash = e->has_hash;
+        memcpy(pe->hash, e->hash, sizeof(pe->hash));
         proto_put_entry(&s->out, &frame, pe);
         if (proto_buf_used(&s->out) > 4 * 1024 * 1024) {
             if (flush_out(s) < 0)

@@ -46,7 +46,7 @@ struct op {
     struct op *next;
     enum op_kind kind;
     int64_t queued_ns;
-    char *path, *path2;
+    char *path, *path2;            /* OP_RENAME: from, to; OP_RECONCILE: path2 set = checksum */
 };
 
 struct opq {
@@ -87,6 +87,7 @@ struct peer {
     char put_path[PROTO_PATH_MAX];
 
     int wait_manifest;
+    int manifest_hash;             /* this reconcile compares content (SHA-256) too */
     char manifest_path[PROTO_PATH_MAX];
     struct manifest remote;
 
@@ -131,6 +132,7 @@ struct syncd {
     struct flush_wait *flushes;
     uint64_t next_token;
     int once;                      /* --once: exit after one full reconcile of every peer */
+    int checksum;                  /* full reconciles compare content (--checksum) */
 };
 
 /* Called by send.c when a peer acknowledged a batch or went away. */

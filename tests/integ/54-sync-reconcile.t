@@ -81,4 +81,16 @@ run_sshd
 out=$("$HS_BIN/syncd" --once -c "$T/b.conf" 2>>"$T/once.log"); rc=$?
 is $rc 0 "--once after sshd is back: exit 0"
 wait_synced 5; ok $? "trees equal at the end"
+
+# --checksum: content that differs behind equal size and mtime is found only by content.
+printf 'AAAA' > "$B/cs"
+"$HS_BIN/syncd" --once -c "$T/b.conf" >/dev/null 2>>"$T/once.log"
+printf 'BBBB' | dd of="$A/cs" conv=notrunc status=none
+touch -r "$B/cs" "$A/cs"
+out=$("$HS_BIN/syncd" --once -c "$T/b.conf" 2>>"$T/once.log")
+check "metadata compare: same size and mtime look in sync" -- grep -q 'a: in sync, 0 sent' <<<"$out"
+out=$("$HS_BIN/syncd" --once --checksum -c "$T/b.conf" 2>>"$T/once.log"); rc=$?
+is $rc 0 "--once --checksum: exit 0"
+check "--checksum: the differing content was sent" -- grep -q 'a: in sync, 1 sent' <<<"$out"
+is "$(cat "$A/cs")" AAAA "--checksum repaired the content"
 done_testing

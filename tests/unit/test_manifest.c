@@ -171,7 +171,7 @@ static void test_scan(void **state)
     struct manifest_filter f = {globs, 1};
     int root = open(dir, O_RDONLY | O_DIRECTORY);
     struct manifest m = {0};
-    assert_int_equal(manifest_scan(root, "data", &f, 1, &m), 0);
+    assert_int_equal(manifest_scan(root, "data", &f, 1, 1, &m), 0);
     manifest_sort(&m);
     assert_int_equal(m.n, 3);
     assert_string_equal(m.e[0].path, "data");
@@ -184,7 +184,14 @@ static void test_scan(void **state)
     snprintf(p, sizeof(p), "%s/data/.hs-tmp.999999999.1", dir);
     assert_int_equal(access(p, F_OK), -1);   /* stale temp file removed */
     struct manifest none = {0};
-    assert_int_equal(manifest_scan(root, "missing", &f, 0, &none), 0);
+    assert_int_equal(manifest_scan(root, "missing", &f, 0, 0, &none), 0);
+    /* sha256("hello") */
+    static const uint8_t hello[32] = {
+        0x2c, 0xf2, 0x4d, 0xba, 0x5f, 0xb0, 0xa3, 0x0e, 0x26, 0xe8, 0x3b, 0x2a, 0xc5, 0xb9, 0xe2, 0x9e,
+        0x1b, 0x16, 0x1e, 0x5c, 0x1f, 0xa7, 0x42, 0x5e, 0x73, 0x04, 0x33, 0x62, 0x93, 0x8b, 0x98, 0x24};
+    assert_true(m.e[1].has_hash);
+    assert_memory_equal(m.e[1].hash, hello, 32);
+    assert_false(m.e[2].has_hash);   /* links are compared by target */
     assert_int_equal(none.n, 0);
     manifest_free(&m);
     close(root);
