@@ -70,6 +70,10 @@ static void be64(uint8_t *p, uint64_t v)
     be32(p + 4, (uint32_t)v);
 }
 
+/*
+ * A frame being encoded. start is relative to o->off: appending may compact the buffer
+ * (moving unsent bytes to the front), which shifts absolute offsets but not relative ones.
+ */
 struct enc {
     struct proto_buf *o;
     size_t start;
@@ -80,7 +84,7 @@ static void enc_begin(struct enc *e, struct proto_buf *o, uint8_t type)
 {
     e->o = o;
     e->bad = proto_buf_reserve(o, PROTO_HDR) < 0;
-    e->start = o->len;
+    e->start = o->len - o->off;
     if (!e->bad) {
         o->data[o->len + 4] = type;
         o->len += PROTO_HDR;
@@ -111,12 +115,13 @@ static void enc_str(struct enc *e, const char *s)
 
 static int enc_end(struct enc *e)
 {
+    size_t start = e->o->off + e->start;
     if (e->bad) {
-        if (e->o->len >= e->start + PROTO_HDR)
-            e->o->len = e->start;
+        if (e->o->len >= start + PROTO_HDR)
+            e->o->len = start;
         return -1;
     }
-    be32(e->o->data + e->start, (uint32_t)(e->o->len - e->start - PROTO_HDR));
+    be32(e->o->data + start, (uint32_t)(e->o->len - start - PROTO_HDR));
     return 0;
 }
 
@@ -261,17 +266,17 @@ int proto_put_empty(struct proto_buf *o, uint8_t type)
     return enc_end(&e);
 }
 
-/* Appends e to the MANIFEST frame at *frame_start (SIZE_MAX: none open yet). */
+/* Appends e to the MANIFEST frame at *frame_start (relative to o->off; SIZE_MAX: none). */
 int proto_put_entry(struct proto_buf *o, size_t *frame_start, const struct proto_entry *ent)
 {
     size_t need = 2 + strlen(ent->path) + 1 + 4 * 3 + 8 * 2 + 2 + strlen(ent->target) + 33;
     if (*frame_start == (size_t)-1 ||
-        o->len - *frame_start - PROTO_HDR + need > 256 * 1024) {
+        o->len - o->off - *frame_start - PROTO_HDR + need > 256 * 1024) {
         struct enc e;
         enc_begin(&e, o, PT_MANIFEST);
         if (enc_end(&e) < 0)
             return -1;
-        *frame_start = o->len - PROTO_HDR;
+        *frame_start = o->len - o->off - PROTO_HDR;
     }
     struct enc e = {.o = o, .start = *frame_start};
     enc_str(&e, ent->path);

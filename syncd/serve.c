@@ -36,6 +36,7 @@ struct serve {
     int64_t role_checked_ns;
     struct proto_buf in, out;
     uint64_t refused;
+    uint64_t consumed;             /* stream offset of the next frame (diagnostics) */
 };
 
 static volatile sig_atomic_t serve_stop;
@@ -320,13 +321,19 @@ static int serve_loop(struct serve *s)
         while ((r = proto_next_frame(&s->in, &type, &p, &len)) == 1) {
             int rc = on_frame(s, type, p, len, m);
             proto_buf_consume(&s->in, PROTO_HDR + len);
+            s->consumed += PROTO_HDR + len;
             if (rc < 0) {
                 status = 3;
                 goto out;
             }
         }
         if (r < 0) {
-            refuse(s, PE_FATAL, "", "invalid frame header (length or type): stream unusable");
+            const uint8_t *h = s->in.data + s->in.off;
+            char msg[160];
+            snprintf(msg, sizeof(msg), "invalid frame header %02x%02x%02x%02x %02x at byte %llu: "
+                     "stream unusable", h[0], h[1], h[2], h[3], h[4],
+                     (unsigned long long)s->consumed);
+            refuse(s, PE_FATAL, "", msg);
             status = 3;
             break;
         }

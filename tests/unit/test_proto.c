@@ -236,6 +236,43 @@ static void test_manifest_entries(void **state)
     proto_buf_free(&b);
 }
 
+/* Frames appended while earlier bytes are half sent (off > 0) survive the buffer's
+ * compaction: the bug this catches corrupted long initial syncs. */
+static void test_append_after_partial_send(void **state)
+{
+    struct proto_buf b = {0};
+    static char path[3000];
+    memset(path, 'p', sizeof(path) - 1);
+    memcpy(path, "data/", 5);
+    for (int round = 0; round < 200; round++) {
+        assert_int_equal(proto_put_put(&b, path, 0644, 1, 2, round, (uint64_t)round), 0);
+        /* "send" a few bytes so that off > 0 when the next frame makes it grow */
+        size_t sent = proto_buf_used(&b) > 7 ? 7 : 0;
+        static uint8_t wire[1 << 22];
+        static size_t wire_len;
+        if (round == 0)
+            wire_len = 0;
+        memcpy(wire + wire_len, b.data + b.off, sent);
+        wire_len += sent;
+        proto_buf_consume(&b, sent);
+        if (round == 199) {
+            memcpy(wire + wire_len, b.data + b.off, proto_buf_used(&b));
+            wire_len += proto_buf_used(&b);
+            struct proto_buf in = {0};
+            proto_buf_append(&in, wire, wire_len);
+            for (int i = 0; i < 200; i++) {
+                assert_int_equal(decode_one(&in), 0);
+                assert_int_equal(m.type, PT_PUT);
+                assert_int_equal(m.size, (uint64_t)i);
+                assert_string_equal(m.path, path);
+            }
+            assert_int_equal(proto_buf_used(&in), 0);
+            proto_buf_free(&in);
+        }
+    }
+    proto_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_bad_payloads),
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_manifest_entries),
+        cmocka_unit_test(test_append_after_partial_send),
     };
     return cmocka_run_group_tests_name("proto", tests, NULL, NULL);
 }
