@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -53,6 +54,17 @@ int apply_open(struct apply *a, const struct conf *c, char *err, size_t errlen)
     a->put_fd = a->put_dirfd = -1;
     a->conf = c;
     a->owners = geteuid() == 0;
+    struct rlimit rl;
+    a->max_pend = APPLY_MAX_PENDING;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        if (rl.rlim_cur < 4096 && rl.rlim_max > rl.rlim_cur) {
+            rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+            setrlimit(RLIMIT_NOFILE, &rl);
+            getrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur < (rlim_t)APPLY_MAX_PENDING + 256)
+            a->max_pend = rl.rlim_cur > 512 ? (int)rl.rlim_cur - 256 : 128;
+    }
     a->pid = getpid();
     a->rootfd = open(c->sync_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (a->rootfd < 0) {
@@ -318,7 +330,7 @@ static int make_way(struct apply *a, int pfd, const char *name, const char *path
         return errno == ENOENT ? 0 : -1;
     if (a->rejoin) {
         int same = 0;
-        if (S_ISREG(st.st_mode) && newfd >= 0) {
+        if (S_ISREG(st.st_mode) && newfd >= 0) {   /* -2: a file, not compared */
             int ofd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
             struct stat nst;
             if (ofd >= 0 && fstat(newfd, &nst) == 0 && nst.st_size == st.st_size)
@@ -332,11 +344,11 @@ static int make_way(struct apply *a, int pfd, const char *name, const char *path
         }
         if (!same && !S_ISDIR(st.st_mode))
             return preserve(a, pfd, name, path);
-        if (S_ISDIR(st.st_mode) && (newfd >= 0 || new_target))
+        if (S_ISDIR(st.st_mode) && (newfd != -1 || new_target))
             return preserve(a, pfd, name, path);
         return 0;
     }
-    if (S_ISDIR(st.st_mode) && (newfd >= 0 || new_target))
+    if (S_ISDIR(st.st_mode) && (newfd != -1 || new_target))
         return remove_tree(pfd, name, 0);
     return 0;
 }
@@ -461,14 +473,14 @@ int apply_put_end(struct apply *a, int ok, char *err, size_t errlen)
         apply_put_abort(a);
         return why(err, errlen, PE_FAILED, a->put_path, "out of memory");
     }
-    pp->fd = fd;
+    close(fd);   /* attributes are set; syncfs at the commit point makes it durable */
     pp->dirfd = a->put_dirfd;
     snprintf(pp->tmp, sizeof(pp->tmp), "%s", a->put_tmp);
     snprintf(pp->name, sizeof(pp->name), "%s", a->put_name);
     a->npend++;
     a->pend_bytes += a->put_size;
     a->put_fd = a->put_dirfd = -1;
-    if (a->npend == APPLY_MAX_PENDING || a->pend_bytes >= APPLY_PENDING_BYTES)
+    if (a->npend >= a->max_pend || a->pend_bytes >= APPLY_PENDING_BYTES)
         apply_commit(a);
     return 0;
 }
@@ -477,13 +489,17 @@ void apply_commit(struct apply *a)
 {
     if (!a->npend)
         return;
-    int synced = sync_filesystems(&a->pend[0].fd, a->npend, sizeof(a->pend[0]));
+    int synced = sync_filesystems(&a->pend[0].dirfd, a->npend, sizeof(a->pend[0]));
     for (int i = 0; i < a->npend; i++) {
         struct apply_pending *pp = &a->pend[i];
         const char *step = NULL;
-        if (synced < 0 && fsync(pp->fd) < 0)
+        /* the content is only read back to compare it in a rejoin, or to fsync it
+         * one by one if syncfs failed */
+        int fd = a->rejoin || synced < 0
+                     ? openat(pp->dirfd, pp->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -2;
+        if (synced < 0 && (fd < 0 || fsync(fd) < 0))
             step = "fsync";
-        else if (make_way(a, pp->dirfd, pp->name, pp->path, pp->fd, NULL) < 0)
+        else if (make_way(a, pp->dirfd, pp->name, pp->path, fd, NULL) < 0)
             step = "replace existing";
         else if (renameat(pp->dirfd, pp->tmp, pp->dirfd, pp->name) < 0)
             step = "rename";
@@ -496,7 +512,8 @@ void apply_commit(struct apply *a)
         } else {
             add_dirty(a, pp->dirfd);
         }
-        close(pp->fd);
+        if (fd >= 0)
+            close(fd);
         close(pp->dirfd);
         free(pp->path);
     }

@@ -21,12 +21,12 @@
 struct conf;
 
 #define APPLY_MAX_DIRTY 64
-#define APPLY_MAX_PENDING 128
+#define APPLY_MAX_PENDING 1024
 #define APPLY_PENDING_BYTES (64u << 20)
 
 /* A received file waiting for the commit point: durable first, then renamed. */
 struct apply_pending {
-    int fd, dirfd;
+    int dirfd;                     /* the file itself is closed: only its directory is held */
     char tmp[64];
     char name[256];
     char *path;
@@ -48,7 +48,7 @@ struct apply {
     int pid;                       /* names temp files: .hs-tmp.<pid>.<n> */
     uint64_t conflicts;            /* files preserved in this session */
     struct apply_pending pend[APPLY_MAX_PENDING];
-    int npend;
+    int npend, max_pend;           /* max_pend: bounded by RLIMIT_NOFILE too */
     uint64_t pend_bytes;
     apply_report_cb report;
     void *report_arg;
