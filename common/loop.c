@@ -233,11 +233,13 @@ int loop_add_signals(struct loop *l, const int *signals, int n, loop_signal_cb c
     r->arg = arg;
     r->fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = r};
-    if (r->fd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, r->fd, &ev) < 0) {
+    if (r->fd < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, r->fd, &ev) < 0 || track_fd(l, r) < 0) {
+        if (r->fd >= 0)
+            close(r->fd);
         free(r);
         return -1;
     }
-    return 0;
+    return 0;   /* freed with the loop */
 }
 
 static void dispatch(struct reg *r, uint32_t events)

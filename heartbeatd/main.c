@@ -397,5 +397,6 @@ int main(int argc, char **argv)
 
     ctl_server_close(hb.ctl);
     db_free(hb.db);
+    loop_free(hb.loop);
     return 0;
 }

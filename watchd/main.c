@@ -514,5 +514,6 @@ int main(int argc, char **argv)
     control_close(&wd);
     db_free(wd.db);
     notify_free(wd.notifier);
+    loop_free(wd.loop);
     return wd.exit_code;
 }

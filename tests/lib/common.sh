@@ -37,7 +37,24 @@ is() {
     local got=$1 want=$2; shift 2
     if [ "$got" = "$want" ]; then ok 0 "$*"; else ok 1 "$*"; diag "got '$got', want '$want'"; fi
 }
-done_testing() { echo "1..$_tap_n"; [ $_tap_failed -eq 0 ]; }
+# Under the sanitizer build, every test also checks that no daemon it started reported
+# a memory error, a leak or undefined behaviour in its log (files under $T).
+_no_sanitizer_reports() {
+    local hits
+    hits=$(grep -rlE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T" 2>/dev/null)
+    [ -z "$hits" ] && return 0
+    diag "sanitizer reports in: $hits"
+    grep -rhE -A12 "ERROR: (Address|Leak)Sanitizer|runtime error:" $hits | head -n 40 | sed 's/^/#   /' >&2
+    return 1
+}
+done_testing() {
+    if [[ $HS_BIN == *-san ]]; then
+        _no_sanitizer_reports
+        ok $? "no sanitizer reports in the logs of what this test started"
+    fi
+    echo "1..$_tap_n"
+    [ $_tap_failed -eq 0 ]
+}
 bail() { echo "Bail out! $*"; exit 1; }
 
 # need TOOL... : fails the test (never skips) with an install hint.
