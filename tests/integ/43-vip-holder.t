@@ -97,4 +97,17 @@ is $? 0 "hostname: b's up exits 0"
 is "$(st '.address.points_at_holder')" true "hostname: now the name points at the holder b"
 is "$(named_query app.hs.test A)" 192.0.2.2 "dig: the name is b's address"
 
+# --- check (the active's periodic re-check) for a hostname ----------------------------------
+"$HS_BIN/vipctl" -c "$T/hb.conf" check 2>"$T/err"
+is $? 0 "hostname: check on the holder with the record in place exits 0"
+is "$(wc -l <"$T/err")" 0 "hostname: and says nothing"
+"$HS_BIN/vipctl" -c "$T/ha.conf" up --force 2>/dev/null    # someone points the name elsewhere
+is "$(named_query app.hs.test A)" 192.0.2.1 "the name was pointed away from the holder"
+"$HS_BIN/vipctl" -c "$T/ha.conf" check 2>"$T/err"
+is $? 3 "hostname: check on a non-holder is refused (exit 3)"
+"$HS_BIN/vipctl" -c "$T/hb.conf" check 2>"$T/err"
+is $? 0 "hostname: check on the holder exits 0"
+is "$(named_query app.hs.test A)" 192.0.2.2 "hostname: check pointed the name back at the holder"
+check "and logged why" -- grep -q "does not point at 192.0.2.2" "$T/err"
+
 done_testing
