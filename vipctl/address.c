@@ -309,6 +309,9 @@ static void vip_status(const struct conf *c, const char *holder, json_t *out)
         json_object_set_new(out, "address", a);
         return;
     }
+    struct vip old;
+    if (state_load(c, &old) && same_address(&old, &v))
+        v.remembered_prefix = old.prefix;
     json_object_set_new(a, "address", json_string(v.text));
     json_object_set_new(a, "interface", json_string(v.ifname));
     if (!v.ifindex) {
