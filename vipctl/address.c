@@ -1,7 +1,8 @@
 /*
- * address.c: the address verbs (up, down, garp, status) for connection = vip | hostname.
- * main.c has already loaded the config and, for `up`, checked that this node is the
- * holder. Everything here is idempotent: running a verb twice has the effect of once.
+ * address.c: the address verbs (up, down, garp, check, status) for connection = vip |
+ * hostname. main.c has already loaded the config and, for `up` and `check`, checked that
+ * this node is the holder. Everything here is idempotent: running a verb twice has the
+ * effect of once.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,9 +16,10 @@
 #include "vipctl.h"
 
 /*
- * <run_dir>/vip-<cluster>.state remembers the address this node last brought up, so that
+ * <run_dir>/vip-<cluster>.state remembers the address this node last added, so that
  * after the operator changes [vip] address or interface (SIGHUP on the active, then `up`)
- * the old address is removed too: the config no longer names it.
+ * the old address is removed too: the config no longer names it. On kernels without
+ * IFA_PROTO it is also what marks an IPv6 VIP as ours (struct vip remembered_prefix).
  */
 static void state_path(const struct conf *c, char *buf, size_t len)
 {
@@ -29,19 +31,15 @@ static void state_save(const struct conf *c, const struct vip *v)
     char path[CONF_STR + 128], tmp[CONF_STR + 140];
     state_path(c, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    if (mkdir(c->run_dir, 0755) < 0 && errno != EEXIST) {
-        log_debug("%s: %s; an address change will need a manual down", c->run_dir,
-                  strerror(errno));
-        return;
-    }
-    FILE *f = fopen(tmp, "we");
-    if (!f) {
-        log_debug("%s: %s", tmp, strerror(errno));
+    FILE *f = NULL;
+    if ((mkdir(c->run_dir, 0755) < 0 && errno != EEXIST) || !(f = fopen(tmp, "we"))) {
+        log_warn("%s: cannot remember %s (an address change will need `ip addr del`)",
+                 c->run_dir, v->text);
         return;
     }
     fprintf(f, "%s %s\n", v->ifname, v->text);
     if (fclose(f) != 0 || rename(tmp, path) < 0)
-        log_debug("%s: %s", path, strerror(errno));
+        log_warn("%s", path);
 }
 
 static void state_clear(const struct conf *c)
