@@ -149,10 +149,59 @@ int dns_fqdn(const struct conf *c, char *out, size_t len, char *err, size_t errl
     return 0;
 }
 
+/* One datagram out and the matching answer back before deadline; else -1 and *why. */
+static ssize_t one_attempt(const struct sockaddr_storage *ss, socklen_t sslen,
+                           const uint8_t *wire, size_t wlen, uint16_t id, int64_t deadline,
+                           uint8_t *buf, size_t buflen, const char **why)
+{
+    int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (const struct sockaddr *)ss, sslen) < 0 ||
+        send(fd, wire, wlen, 0) != (ssize_t)wlen) {
+        *why = strerror(errno);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    ssize_t got = -1;
+    for (;;) {
+        int left = (int)((deadline - now_ns()) / NS_PER_MS);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = left > 0 ? poll(&p, 1, left) : 0;
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            *why = "no answer";
+            break;
+        }
+        ssize_t n = recv(fd, buf, buflen, 0);
+        if (n < 0) {
+            /* ECONNREFUSED: an ICMP port unreachable, nothing listens there (yet) */
+            *why = errno == ECONNREFUSED ? "nothing listening (connection refused)"
+                                         : strerror(errno);
+            break;
+        }
+        /* An answer to something else (a late one from an earlier attempt): keep waiting. */
+        if (n >= 12 && (buf[2] & 0x80) && ((buf[0] << 8) | buf[1]) == id) {
+            got = n;
+            break;
+        }
+    }
+    close(fd);
+    return got;
+}
+
+static void sleep_until_ns(int64_t t)
+{
+    for (int64_t d; (d = t - now_ns()) > 0;) {
+        struct timespec ts = {d / NS_PER_SEC, d % NS_PER_SEC};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /*
- * Sends wire to the server and waits for an answer with the same id, retrying per
- * ATTEMPT_MS (rebuilt by build() each time so a TSIG carries a fresh time).
- * Returns the answer's length in buf, or -1 with err.
+ * Sends what build() makes to the server and waits for the answer with the same id,
+ * up to `attempts` times with the waits of ATTEMPT_MS (the message is rebuilt each time,
+ * so a TSIG carries a fresh time). Returns the answer's length in buf, or -1 with err.
  */
 typedef int (*build_fn)(void *arg, uint8_t **wire, size_t *len, uint16_t *id);
 
@@ -163,9 +212,11 @@ static ssize_t transact(const struct conf *c, build_fn build, void *arg, uint8_t
     socklen_t sslen;
     if (server_addr(c->dns_server, &ss, &sslen, err, errlen) < 0)
         return -1;
+    if (attempts > N_ATTEMPTS)
+        attempts = N_ATTEMPTS;
     int64_t t0 = now_ns();
-    const char *last = "no answer";
-    for (int i = 0; i < attempts && i < N_ATTEMPTS; i++) {
+    const char *why = "no answer";
+    for (int i = 0; i < attempts; i++) {
         uint8_t *wire;
         size_t wlen;
         uint16_t id;
@@ -174,51 +225,15 @@ static ssize_t transact(const struct conf *c, build_fn build, void *arg, uint8_t
             return -1;
         }
         int64_t deadline = now_ns() + ATTEMPT_MS[i] * NS_PER_MS;
-        int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        if (fd < 0 || connect(fd, (struct sockaddr *)&ss, sslen) < 0 ||
-            send(fd, wire, wlen, 0) != (ssize_t)wlen) {
-            last = strerror(errno);
-            if (fd >= 0)
-                close(fd);
-            free(wire);
-            goto wait_out;
-        }
+        ssize_t n = one_attempt(&ss, sslen, wire, wlen, id, deadline, buf, buflen, &why);
         free(wire);
-        for (;;) {
-            int left = (int)((deadline - now_ns()) / NS_PER_MS);
-            struct pollfd p = {.fd = fd, .events = POLLIN};
-            int r = left > 0 ? poll(&p, 1, left) : 0;
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0) {
-                last = "no answer";
-                break;
-            }
-            ssize_t n = recv(fd, buf, buflen, 0);
-            if (n < 0) {
-                /* ECONNREFUSED: an ICMP port unreachable, nothing listens there (yet) */
-                last = errno == ECONNREFUSED ? "nothing listening (connection refused)"
-                                             : strerror(errno);
-                break;
-            }
-            /* An answer to something else (a late one from an earlier attempt): keep waiting. */
-            if (n >= 12 && (buf[2] & 0x80) && ((buf[0] << 8) | buf[1]) == id) {
-                close(fd);
-                return n;
-            }
-        }
-        close(fd);
-    wait_out:
-        if (i + 1 < attempts && i + 1 < N_ATTEMPTS)
-            while (now_ns() < deadline) {
-                int64_t d = deadline - now_ns();
-                struct timespec ts = {d / NS_PER_SEC, d % NS_PER_SEC};
-                nanosleep(&ts, NULL);
-            }
+        if (n > 0)
+            return n;
+        if (i + 1 < attempts)
+            sleep_until_ns(deadline); /* a refused send retries at the same pace */
     }
-    snprintf(err, errlen, "DNS server %s: %s after %d attempts (%.1f s)", c->dns_server, last,
-             attempts < N_ATTEMPTS ? attempts : N_ATTEMPTS,
-             (double)(now_ns() - t0) / NS_PER_SEC);
+    snprintf(err, errlen, "DNS server %s: %s after %d attempts (%.1f s)", c->dns_server, why,
+             attempts, (double)(now_ns() - t0) / NS_PER_SEC);
     return -1;
 }
 
