@@ -149,10 +149,23 @@ static void add_dirty(struct apply *a, int dfd)
     }
 }
 
+/*
+ * Few items: fsync them one by one, which touches only our data. Many: one syncfs per
+ * filesystem, far cheaper per file but it also flushes whatever else is dirty there.
+ */
+#define APPLY_FSYNC_EACH 16
+
 int apply_sync(struct apply *a)
 {
     apply_commit(a);
-    int rc = sync_filesystems(a->dirty, a->ndirty, sizeof(int));
+    int rc = 0;
+    if (a->ndirty <= APPLY_FSYNC_EACH) {
+        for (int i = 0; i < a->ndirty; i++)
+            if (fsync(a->dirty[i]) < 0)
+                rc = -1;
+    } else {
+        rc = sync_filesystems(a->dirty, a->ndirty, sizeof(int));
+    }
     for (int i = 0; i < a->ndirty; i++)
         close(a->dirty[i]);
     a->ndirty = 0;
@@ -489,7 +502,8 @@ void apply_commit(struct apply *a)
 {
     if (!a->npend)
         return;
-    int synced = sync_filesystems(&a->pend[0].dirfd, a->npend, sizeof(a->pend[0]));
+    int synced = a->npend <= APPLY_FSYNC_EACH
+                     ? -1 : sync_filesystems(&a->pend[0].dirfd, a->npend, sizeof(a->pend[0]));
     for (int i = 0; i < a->npend; i++) {
         struct apply_pending *pp = &a->pend[i];
         const char *step = NULL;

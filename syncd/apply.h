@@ -7,7 +7,9 @@
  * APPLY_PENDING_BYTES) until the next commit point -- a SYNC, any non-PUT operation, or
  * the limit -- where one syncfs(2) per filesystem replaces one fsync(2) per file (20 000
  * small files: one fsync each costs ~0.5 ms here, the batched flush ~0.05 ms a file),
- * and only then are they renamed. A reader still never sees a partial file.
+ * and only then are they renamed. A reader still never sees a partial file. Up to 16
+ * files (the quiet case) are fsynced one by one instead, so that a single change does
+ * not wait for other programs' dirty data on the same filesystem.
  * Functions return 0, or a PE_* code with the reason in err.
  */
 #ifndef SYNCD_APPLY_H
