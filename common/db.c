@@ -56,6 +56,7 @@ struct db {
 
 static void connect_async(struct db *d);
 static void db_dispatch(struct db *d);
+static struct db_query *listen_query(const char *channel);
 
 /* Our defaults come first so that anything in the operator's conninfo overrides them. */
 PGconn *db_start_connect(const char *conninfo, int64_t deadline_ns)
@@ -225,14 +226,8 @@ static void on_connected(struct db *d)
         d->reported_down = 0;
     }
     /* LISTEN is per session: renew it before anyone relies on notifications. */
-    for (int i = 0; i < d->n_channels; i++) {
-        char sql[96];
-        snprintf(sql, sizeof(sql), "LISTEN %s", d->channels[i]);
-        struct db_query *q = calloc(1, sizeof(*q));
-        if (q == NULL)
-            fatal("calloc");
-        q->sql = strdup(sql);
-        q->internal = 1;
+    for (int i = d->n_channels - 1; i >= 0; i--) {
+        struct db_query *q = listen_query(d->channels[i]);
         q->next = d->head;
         d->head = q;
         if (d->tail == NULL)
@@ -321,6 +316,28 @@ static void connect_async(struct db *d)
     watch_fd(d, EPOLLOUT);
 }
 
+static struct db_query *listen_query(const char *channel)
+{
+    char sql[96];
+    snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+    struct db_query *q = calloc(1, sizeof(*q));
+    if (q == NULL)
+        fatal("calloc");
+    q->sql = strdup(sql);
+    q->internal = 1;   /* not reported to anyone */
+    return q;
+}
+
+static void enqueue(struct db *d, struct db_query *q)
+{
+    if (d->tail)
+        d->tail->next = q;
+    else
+        d->head = q;
+    d->tail = q;
+    db_dispatch(d);
+}
+
 static void db_dispatch(struct db *d)
 {
     if (d->state != DB_UP || d->inflight || d->head == NULL)
@@ -398,21 +415,8 @@ void db_listen(struct db *d, const char *channel)
     if (d->n_channels >= DB_MAX_CHANNELS)
         fatalx("db_listen: too many channels");
     snprintf(d->channels[d->n_channels++], sizeof(d->channels[0]), "%s", channel);
-    if (d->state == DB_UP) {
-        char sql[96];
-        snprintf(sql, sizeof(sql), "LISTEN %s", channel);
-        struct db_query *q = calloc(1, sizeof(*q));
-        if (q == NULL)
-            fatal("calloc");
-        q->sql = strdup(sql);
-        q->internal = 1;
-        if (d->tail)
-            d->tail->next = q;
-        else
-            d->head = q;
-        d->tail = q;
-        db_dispatch(d);
-    }
+    if (d->state == DB_UP)
+        enqueue(d, listen_query(channel));
 }
 
 void db_set_deadline(struct db *d, int64_t deadline_ns) { d->deadline_ns = deadline_ns; }
@@ -432,12 +436,7 @@ int db_query(struct db *d, const char *sql, int nparams, const char *const *para
         q->params[i] = params[i] ? strdup(params[i]) : NULL;
     q->cb = cb;
     q->arg = arg;
-    if (d->tail)
-        d->tail->next = q;
-    else
-        d->head = q;
-    d->tail = q;
-    db_dispatch(d);
+    enqueue(d, q);
     return 0;
 }
 
