@@ -26,124 +26,10 @@
 #define BACKOFF_MAX_NS (5 * NS_PER_SEC)   /* a returning standby is back in sync soon */
 #define KEEPALIVE_NS (10 * NS_PER_SEC)
 #define MAX_RETRIES 8
-#define HASH_BUCKETS 16384
-
-/* ---- queues ---- */
-
-static struct op *op_new(enum op_kind kind, const char *path, const char *path2)
-{
-    struct op *o = calloc(1, sizeof(*o));
-    if (!o)
-        return NULL;
-    o->kind = kind;
-    o->queued_ns = now_ns();
-    o->path = strdup(path ? path : "");
-    o->path2 = path2 ? strdup(path2) : NULL;
-    if (!o->path || (path2 && !o->path2)) {
-        free(o->path);
-        free(o->path2);
-        free(o);
-        return NULL;
-    }
-    return o;
-}
-
-static void op_free(struct op *o)
-{
-    free(o->path);
-    free(o->path2);
-    free(o);
-}
-
-static void opq_push(struct opq *q, struct op *o)
-{
-    o->next = NULL;
-    if (q->tail)
-        q->tail->next = o;
-    else
-        q->head = o;
-    q->tail = o;
-    q->n++;
-}
-
-static struct op *opq_pop(struct opq *q)
-{
-    struct op *o = q->head;
-    if (!o)
-        return NULL;
-    q->head = o->next;
-    if (!q->head)
-        q->tail = NULL;
-    q->n--;
-    return o;
-}
-
-/* Puts all of front before q's contents. */
-static void opq_prepend(struct opq *q, struct opq *front)
-{
-    if (!front->head)
-        return;
-    front->tail->next = q->head;
-    if (!q->tail)
-        q->tail = front->tail;
-    q->head = front->head;
-    q->n += front->n;
-    memset(front, 0, sizeof(*front));
-}
-
-static void opq_clear(struct opq *q)
-{
-    struct op *o;
-    while ((o = opq_pop(q)) != NULL)
-        op_free(o);
-}
-
-/* Coalescing: pending OP_SYNC entries by path (a chained hash through a side table). */
-struct hnode {
-    struct hnode *next;
-    struct op *op;
-};
-
-struct coalesce {
-    struct hnode *b[HASH_BUCKETS];
-};
-
-static struct coalesce *coalesce_of(struct peer *p);
-
-static uint32_t hash_path(const char *s)
-{
-    uint32_t h = 2166136261u;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 16777619u;
-    return h % HASH_BUCKETS;
-}
-
-static void coalesce_clear(struct coalesce *c)
-{
-    if (!c)
-        return;
-    for (int i = 0; i < HASH_BUCKETS; i++)
-        while (c->b[i]) {
-            struct hnode *n = c->b[i];
-            c->b[i] = n->next;
-            free(n);
-        }
-}
 
 /* ---- peer lifecycle ---- */
 
 static void peer_pump(struct peer *p);
-
-/* The coalescing table lives behind the peer (allocated with it). */
-struct peer_priv {
-    struct peer p;
-    struct coalesce co;
-};
-
-static struct coalesce *coalesce_of(struct peer *p)
-{
-    return &((struct peer_priv *)p)->co;
-}
 
 static void on_timer(void *arg)
 {
@@ -167,10 +53,14 @@ static void on_keepalive(void *arg)
 
 struct peer *sync_peer_new(struct syncd *sd, const struct conf_peer *cp)
 {
-    struct peer_priv *pp = calloc(1, sizeof(*pp));
-    if (!pp)
+    struct peer *p = calloc(1, sizeof(*p));
+    if (!p)
         return NULL;
-    struct peer *p = &pp->p;
+    p->co = sync_coalesce_new();
+    if (!p->co) {
+        free(p);
+        return NULL;
+    }
     p->sd = sd;
     p->cp = *cp;
     p->fd = -1;
@@ -194,9 +84,9 @@ static void teardown(struct peer *p)
     proto_buf_free(&p->out);
     proto_buf_free(&p->in);
     p->errline_len = 0;
-    opq_clear(&p->batch);
-    opq_clear(&p->pending);
-    coalesce_clear(coalesce_of(p));
+    sync_opq_clear(&p->batch);
+    sync_opq_clear(&p->pending);
+    sync_coalesce_clear(p->co);
     manifest_free(&p->remote);
     p->wait_manifest = 0;
     p->batch_open = 0;
@@ -212,6 +102,7 @@ void sync_peer_free(struct peer *p)
     teardown(p);
     loop_timer_free(p->timer);
     loop_timer_free(p->keepalive);
+    sync_coalesce_free(p->co);
     free(p);
 }
 
@@ -287,28 +178,16 @@ void sync_peer_queue(struct peer *p, enum op_kind kind, const char *path, const 
 {
     if (p->state == PS_IDLE || p->state == PS_BACKOFF)
         return;   /* the reconcile on (re)connect will cover it */
-    struct coalesce *co = coalesce_of(p);
-    uint32_t h = 0;
-    if (kind == OP_SYNC) {
-        h = hash_path(path);
-        for (struct hnode *n = co->b[h]; n; n = n->next)
-            if (!strcmp(n->op->path, path))
-                return;
-    } else {
-        coalesce_clear(co);   /* a rename or reconcile orders what came before it */
-    }
-    struct op *o = op_new(kind, path, path2);
+    if (kind == OP_SYNC && sync_coalesce_find(p->co, path))
+        return;   /* already pending: it will be read as it is when sent */
+    if (kind != OP_SYNC)
+        sync_coalesce_clear(p->co);   /* a rename or reconcile orders what came before it */
+    struct op *o = sync_op_new(kind, path, path2);
     if (!o)
         return;
-    opq_push(&p->pending, o);
-    if (kind == OP_SYNC) {
-        struct hnode *n = malloc(sizeof(*n));
-        if (n) {
-            n->op = o;
-            n->next = co->b[h];
-            co->b[h] = n;
-        }
-    }
+    sync_opq_push(&p->pending, o);
+    if (kind == OP_SYNC)
+        sync_coalesce_add(p->co, o);
     if (p->state == PS_READY)
         peer_pump(p);
 }
@@ -351,8 +230,8 @@ static void start_batch(struct peer *p)
     p->batch_oldest_ns = p->pending.head->queued_ns;
     log_debug("peer %s: batch %llu: %zu operations", p->cp.node,
               (unsigned long long)p->sd->next_token + 1, p->pending.n);
-    opq_prepend(&p->batch, &p->pending);
-    coalesce_clear(coalesce_of(p));
+    sync_opq_prepend(&p->batch, &p->pending);
+    sync_coalesce_clear(p->co);
     p->batch_open = 1;
     p->batch_sync_sent = 0;
     p->batch_token = ++p->sd->next_token;
@@ -420,9 +299,9 @@ static void stream_chunk(struct peer *p)
         proto_put_end(&p->out, 0);
         close(p->put_fd);
         p->put_fd = -1;
-        struct op *o = op_new(OP_SYNC, p->put_path, NULL);
+        struct op *o = sync_op_new(OP_SYNC, p->put_path, NULL);
         if (o)
-            opq_push(&p->pending, o);
+            sync_opq_push(&p->pending, o);
         return;
     }
     p->put_left -= (uint64_t)n;
@@ -482,7 +361,7 @@ static void fill(struct peer *p)
             stream_chunk(p);
             continue;
         }
-        struct op *o = opq_pop(&p->batch);
+        struct op *o = sync_opq_pop(&p->batch);
         if (!o) {
             if (!p->batch_sync_sent) {
                 proto_put_token(&p->out, PT_SYNC, p->batch_token);
@@ -491,7 +370,7 @@ static void fill(struct peer *p)
             break;
         }
         encode_op(p, o);
-        op_free(o);
+        sync_op_free(o);
     }
 }
 
@@ -504,9 +383,9 @@ struct diff_ctx {
 static void on_diff(void *arg, enum manifest_action a, const struct manifest_entry *e)
 {
     struct diff_ctx *d = arg;
-    struct op *o = op_new(a == MA_SEND ? OP_SYNC : OP_DELETE, e->path, NULL);
+    struct op *o = sync_op_new(a == MA_SEND ? OP_SYNC : OP_DELETE, e->path, NULL);
     if (o)
-        opq_push(&d->ops, o);
+        sync_opq_push(&d->ops, o);
 }
 
 /* Drops remote entries we exclude (and everything below an excluded directory). */
@@ -549,7 +428,7 @@ static void on_manifest_end(struct peer *p)
     else
         log_debug("peer %s: reconcile %s: in sync (%zu entries)", p->cp.node,
                   p->manifest_path, local.n);
-    opq_prepend(&p->batch, &d.ops);
+    sync_opq_prepend(&p->batch, &d.ops);
     manifest_free(&local);
     manifest_free(&p->remote);
     p->wait_manifest = 0;
@@ -561,16 +440,16 @@ static void queue_full_reconcile(struct peer *p)
     const struct conf *c = &p->sd->conf;
     for (int i = 0; i < c->n_sync_paths; i++) {
         const char *rel = c->sync_paths[i] + 1;
-        struct op *o = *rel ? op_new(OP_RECONCILE, rel, p->sd->checksum ? "checksum" : NULL)
+        struct op *o = *rel ? sync_op_new(OP_RECONCILE, rel, p->sd->checksum ? "checksum" : NULL)
                             : NULL;
         if (o)
-            opq_push(&q, o);
+            sync_opq_push(&q, o);
     }
-    struct op *o = op_new(OP_RECONCILED, NULL, NULL);
+    struct op *o = sync_op_new(OP_RECONCILED, NULL, NULL);
     if (o)
-        opq_push(&q, o);
-    coalesce_clear(coalesce_of(p));
-    opq_prepend(&p->pending, &q);
+        sync_opq_push(&q, o);
+    sync_coalesce_clear(p->co);
+    sync_opq_prepend(&p->pending, &q);
 }
 
 /* Returns -1 if the peer was torn down. */
@@ -608,9 +487,9 @@ static int on_reply(struct peer *p, uint8_t type, const uint8_t *pl, size_t len,
         if (m->code == PE_FAILED && m->path[0] && p->retries < MAX_RETRIES) {
             log_info("peer %s: %s (re-checking)", p->cp.node, m->path2);
             p->retries++;
-            struct op *o = op_new(OP_RECONCILE, m->path, NULL);
+            struct op *o = sync_op_new(OP_RECONCILE, m->path, NULL);
             if (o)
-                opq_push(&p->pending, o);
+                sync_opq_push(&p->pending, o);
             return 0;
         }
         log_warnx("peer %s: %s", p->cp.node, m->path2);

@@ -1,7 +1,7 @@
 /*
  * syncd.h: the syncd daemon's context and the interfaces between its files:
- * main.c (loop, signals, role, control socket), watch.c (inotify reader thread),
- * send.c (one SSH session per standby, the queue, batching, reconcile), serve.c
+ * main.c (loop, signals, role), control.c (control verbs, flush), watch.c (inotify reader thread),
+ * send.c (one SSH session per standby, batching, reconcile), queue.c (its queues), serve.c
  * (the receiver, `syncd --serve`), apply.c, manifest.c, proto.c, state.c.
  */
 #ifndef SYNCD_SYNCD_H
@@ -54,6 +54,21 @@ struct opq {
     size_t n;
 };
 
+struct op *sync_op_new(enum op_kind kind, const char *path, const char *path2);
+void sync_op_free(struct op *o);
+void sync_opq_push(struct opq *q, struct op *o);
+struct op *sync_opq_pop(struct opq *q);
+void sync_opq_prepend(struct opq *q, struct opq *front);   /* front goes first; emptied */
+void sync_opq_clear(struct opq *q);
+
+/* Pending OP_SYNC entries by path, so a path is queued once until its batch starts. */
+struct coalesce;
+struct coalesce *sync_coalesce_new(void);
+void sync_coalesce_free(struct coalesce *c);
+void sync_coalesce_clear(struct coalesce *c);
+struct op *sync_coalesce_find(const struct coalesce *c, const char *path);
+void sync_coalesce_add(struct coalesce *c, struct op *o);
+
 enum peer_state { PS_IDLE, PS_CONNECTING, PS_HELLO, PS_READY, PS_BACKOFF };
 
 struct peer_stats {
@@ -74,6 +89,7 @@ struct peer {
     size_t errline_len;
 
     struct opq pending;            /* changes not yet in a batch (coalescing) */
+    struct coalesce *co;           /* the OP_SYNC entries of pending, by path */
     struct opq batch;              /* the batch being sent */
     int batch_open;                /* a batch is being sent or awaits its ACK */
     int batch_sync_sent;
@@ -135,9 +151,16 @@ struct syncd {
     int checksum;                  /* full reconciles compare content (--checksum) */
 };
 
-/* Called by send.c when a peer acknowledged a batch or went away. */
-void syncd_peer_progress(struct syncd *sd, struct peer *p);
 int syncd_mkdir_run(const struct conf *c);
+int syncd_set_role(struct syncd *sd, int active, uint64_t epoch, char *err, size_t errlen);
+
+/* ---- control.c ---- */
+struct json_t;
+void syncd_control_request(void *arg, struct ctl_conn *conn, struct json_t *req, const char *cmd);
+void syncd_control_close(void *arg, struct ctl_conn *conn);
+void syncd_flush_abort_all(struct syncd *sd, const char *why);
+/* Called by send.c when a peer acknowledged a batch or went away (flush, --once). */
+void syncd_peer_progress(struct syncd *sd, struct peer *p);
 
 /* ---- serve.c ---- */
 int syncd_serve(const struct conf *c);
