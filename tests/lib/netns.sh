@@ -2,6 +2,8 @@
 # the failover tests and the benchmarks. Source after common.sh. Only namespaces created
 # here are touched; everything is removed at exit.
 #
+#   netns_usable              true if namespaces, veth pairs and bridges can be created
+#                             here (root, a kernel and a container that allow them).
 #   netns_lan_setup NAME...   one namespace per NAME plus a bridge namespace; NAME's eth0
 #                             gets 192.0.2.<i>/24 and 2001:db8::<i>/64 (i = 1, 2, ... in
 #                             order) and is plugged into the bridge.
@@ -38,6 +40,18 @@ netns_addr6() { echo "2001:db8::$(_netns_index "$1")"; }
 netns_mac() { ip -n "$(netns_ns "$1")" -br link show eth0 | awk '{print $3}'; }
 netns_neigh_mac() {
     ip -n "$(netns_ns "$1")" neigh show "$2" dev eth0 | awk '{for (i = 1; i < NF; i++) if ($i == "lladdr") print $(i + 1)}'
+}
+
+netns_usable() {
+    command -v ip >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1 || return 1
+    local p rc
+    p=$(netns_ns probe)
+    ip netns add "$p" 2>/dev/null || return 1
+    ip -n "$p" link add br0 type bridge 2>/dev/null &&
+        ip -n "$p" link add v0 type veth peer name v1 2>/dev/null
+    rc=$?
+    ip netns del "$p" 2>/dev/null
+    return $rc
 }
 
 netns_lan_setup() {
