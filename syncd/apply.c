@@ -57,8 +57,8 @@ int apply_open(struct apply *a, const struct conf *c, char *err, size_t errlen)
     struct rlimit rl;
     a->max_pend = APPLY_MAX_PENDING;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        if (rl.rlim_cur < 4096 && rl.rlim_max > rl.rlim_cur) {
-            rl.rlim_cur = rl.rlim_max < 4096 ? rl.rlim_max : 4096;
+        if (rl.rlim_cur < 16384 && rl.rlim_max > rl.rlim_cur) {
+            rl.rlim_cur = rl.rlim_max < 16384 ? rl.rlim_max : 16384;
             setrlimit(RLIMIT_NOFILE, &rl);
             getrlimit(RLIMIT_NOFILE, &rl);
         }
@@ -400,11 +400,18 @@ int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_
         return rc;
     if (m->size > PUT_MAX_SIZE)
         return why(err, errlen, PE_REFUSED, m->path, "declared size is absurdly large");
-    for (int i = 0; i < a->npend; i++)
-        if (!strcmp(a->pend[i].path, m->path)) {
-            apply_commit(a);   /* the same file again: the older copy lands first */
-            break;
-        }
+    uint32_t h = 2166136261u;
+    for (const char *c = m->path; *c; c++)
+        h = (h ^ (uint8_t)*c) * 16777619u;
+    h &= 65535;
+    if (a->pend_seen[h / 64] & (UINT64_C(1) << (h % 64))) {
+        for (int i = 0; i < a->npend; i++)
+            if (!strcmp(a->pend[i].path, m->path)) {
+                apply_commit(a);   /* the same file again: the older copy lands first */
+                break;
+            }
+    }
+    a->pend_seen[h / 64] |= UINT64_C(1) << (h % 64);
     const char *name;
     int pfd = open_parent(a, m->path, 1, &name);
     if (pfd < 0)
@@ -533,6 +540,7 @@ void apply_commit(struct apply *a)
     }
     a->npend = 0;
     a->pend_bytes = 0;
+    memset(a->pend_seen, 0, sizeof(a->pend_seen));
 }
 
 static int set_attrs_at(struct apply *a, int pfd, const char *name, uint32_t mode, uint32_t uid,

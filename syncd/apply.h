@@ -23,7 +23,7 @@
 struct conf;
 
 #define APPLY_MAX_DIRTY 64
-#define APPLY_MAX_PENDING 1024
+#define APPLY_MAX_PENDING 8192
 #define APPLY_PENDING_BYTES (64u << 20)
 
 /* A received file waiting for the commit point: durable first, then renamed. */
@@ -51,6 +51,7 @@ struct apply {
     uint64_t conflicts;            /* files preserved in this session */
     struct apply_pending pend[APPLY_MAX_PENDING];
     int npend, max_pend;           /* max_pend: bounded by RLIMIT_NOFILE too */
+    uint64_t pend_seen[1024];      /* bitmap of path hashes pending (duplicate check) */
     uint64_t pend_bytes;
     apply_report_cb report;
     void *report_arg;
