@@ -180,14 +180,38 @@ static void on_reconcile_timer(void *arg)
     loop_timer_after(sd->reconcile_timer, sd->conf.reconcile_interval_ns);
 }
 
+static void reload(struct syncd *sd);
+
 static void on_signal(void *arg, int signo)
 {
     struct syncd *sd = arg;
     if (signo == SIGHUP) {
-        log_info("SIGHUP: configuration changes need a restart of syncd");
+        reload(sd);
         return;
     }
     loop_stop(sd->loop);
+}
+
+/* Peers and exclusion filter from sd->conf. */
+static void make_peers(struct syncd *sd)
+{
+    sd->filter.globs = sd->conf.sync_exclude;
+    sd->filter.n = sd->conf.n_sync_exclude;
+    sd->npeers = 0;
+    for (int i = 0; i < sd->conf.n_sync_peers && i < CONF_MAX_LIST; i++) {
+        if (!strcmp(sd->conf.sync_peers[i].node, sd->conf.node))
+            continue;
+        sd->peers[sd->npeers] = sync_peer_new(sd, &sd->conf.sync_peers[i]);
+        if (sd->peers[sd->npeers])
+            sd->npeers++;
+    }
+}
+
+static void free_peers(struct syncd *sd)
+{
+    for (int i = 0; i < sd->npeers; i++)
+        sync_peer_free(sd->peers[i]);
+    sd->npeers = 0;
 }
 
 static int syncd_setup(struct syncd *sd)
@@ -196,25 +220,49 @@ static int syncd_setup(struct syncd *sd)
     if (!sd->loop)
         return -1;
     sd->rootfd = -1;
-    sd->filter.globs = sd->conf.sync_exclude;
-    sd->filter.n = sd->conf.n_sync_exclude;
     sync_state_path(sd->conf.run_dir, sd->state_path, sizeof(sd->state_path));
-    for (int i = 0; i < sd->conf.n_sync_peers && i < CONF_MAX_LIST; i++) {
-        if (!strcmp(sd->conf.sync_peers[i].node, sd->conf.node))
-            continue;
-        sd->peers[sd->npeers] = sync_peer_new(sd, &sd->conf.sync_peers[i]);
-        if (sd->peers[sd->npeers])
-            sd->npeers++;
-    }
+    make_peers(sd);
     return 0;
+}
+
+/*
+ * SIGHUP: re-read the configuration. A bad file changes nothing. Otherwise the sender (if
+ * active) stops, takes the new paths, excludes, peers and timings, and starts again at the
+ * same epoch: its reconnects reconcile. run_dir (socket, state) needs a restart.
+ */
+static void reload(struct syncd *sd)
+{
+    static struct conf nc;   /* large */
+    char err[1024];
+    if (conf_load(sd->conf_path, &nc, err, sizeof(err)) < 0) {
+        log_warnx("SIGHUP: %s; keeping the running configuration", err);
+        return;
+    }
+    if (strcmp(nc.run_dir, sd->conf.run_dir)) {
+        log_warnx("SIGHUP: run_dir change needs a restart; keeping %s", sd->conf.run_dir);
+        snprintf(nc.run_dir, sizeof(nc.run_dir), "%s", sd->conf.run_dir);
+    }
+    int was_active = sd->active;
+    syncd_flush_abort_all(sd, "configuration reloaded");
+    become_standby(sd);
+    free_peers(sd);
+    sd->conf = nc;
+    if (sd->rootfd >= 0)
+        close(sd->rootfd);
+    sd->rootfd = -1;
+    make_peers(sd);
+    loop_timer_after(sd->reconcile_timer, sd->conf.reconcile_interval_ns);
+    log_info("SIGHUP: configuration %s re-read: %d paths, %d peers", sd->conf_path,
+             sd->conf.n_sync_paths, sd->npeers);
+    if (was_active && become_active(sd, sd->epoch, err, sizeof(err)) < 0)
+        log_warnx("SIGHUP: %s", err);
 }
 
 static void syncd_teardown(struct syncd *sd)
 {
     become_standby(sd);
     syncd_flush_abort_all(sd, "syncd is stopping");
-    for (int i = 0; i < sd->npeers; i++)
-        sync_peer_free(sd->peers[i]);
+    free_peers(sd);
     if (sd->ctl)
         ctl_server_close(sd->ctl);
     if (sd->reconcile_timer)

@@ -153,8 +153,14 @@ static void on_event(struct sync_watch *w, struct inotify_event *ev)
                          w->move_from);
                 snprintf(to, sizeof(to), "%s/", abs);
                 inotifytools_replace_filename(from, to);
+                /* and re-add the subtree under its new name, which resets the name of
+                 * every wd below it: events inside the moved directory must not keep
+                 * reporting the old path */
+                inotifytools_watch_recursively(abs, WATCH_MASK);
             }
             emit(w, W_RENAME, w->move_from, r);
+            if (w->move_is_dir)
+                emit(w, W_DIR, r, NULL);   /* re-check what changed inside meanwhile */
             w->move_cookie = 0;
         } else {
             flush_move(w);

@@ -88,9 +88,27 @@ check "nothing written beside the root" -- test -z "$(ls "$T/b" | grep -v '^data
 check "daemons still running" -- kill -0 "$SYNCD_PID_a" "$SYNCD_PID_b"
 is "$(syncctl a '{"cmd":"status"}' | jq -r '.peers[0].errors')" 0 "no errors reported by the receiver"
 
+# SIGHUP: a new exclude takes effect without a restart; a broken file changes nothing.
+sed -i 's/^exclude = .*/exclude = *.swp, cache, *.log/' "$T/a.conf"
+kill -HUP "$SYNCD_PID_a"
+check "SIGHUP: configuration re-read" -- wait_for 10 grep -q 'configuration .* re-read' "$T/a.log"
+echo l > "$A/new.log"; echo n > "$A/after-hup"
+check "flush after SIGHUP" -- flush a
+check "after SIGHUP: the new exclude is respected" -- test ! -e "$B/new.log"
+check "after SIGHUP: still syncing" -- test -e "$B/after-hup"
+echo "bogus line" >> "$T/a.conf"
+kill -HUP "$SYNCD_PID_a"
+check "SIGHUP with a broken file: refused, logged" -- wait_for 10 grep -q 'keeping the running configuration' "$T/a.log"
+sed -i '/^bogus line$/d' "$T/a.conf"   # (syncd ctl below reads the file too)
+echo m > "$A/after-bad-hup"
+check "flush after a refused reload" -- flush a
+check "after a refused reload: still syncing" -- test -e "$B/after-bad-hup"
+check "same process throughout" -- kill -0 "$SYNCD_PID_a"
+
 # Back to standby: the sender stops, the session ends.
 syncctl a '{"cmd":"role","role":"standby","epoch":1}' >/dev/null; is $? 0 "role standby accepted"
 echo late > "$A/late"; sleep 0.5
 check "a standby does not push" -- test ! -e "$B/late"
 syncctl a '{"cmd":"bogus"}' >/dev/null; is $? 1 "unknown verb answered with an error"
+check "daemons stop cleanly, no sanitizer reports" -- stop_syncds
 done_testing

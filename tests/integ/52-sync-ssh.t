@@ -58,4 +58,5 @@ wait_for 15 grep -q 'HOST KEY CHANGED' "$T/a.log"; ok $? "changed host key: clea
 grep 'HOST KEY CHANGED' "$T/a.log" | head -1 | sed 's/^/# /' >&2
 sleep 1
 check "changed host key: nothing sent" -- test ! -e "$B/g"
+check "daemons stop cleanly, no sanitizer reports" -- stop_syncds
 done_testing

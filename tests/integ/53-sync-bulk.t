@@ -92,4 +92,5 @@ check "no temp files on the standby" -- no_temp_files "$T/b"
 rss=$(awk '/VmHWM/ {print $2}' /proc/"$SYNCD_PID_a"/status)
 diag "sender peak RSS ${rss} kB"
 check "sender peak RSS below 256 MiB" -- test "$rss" -lt 262144
+check "daemons stop cleanly, no sanitizer reports" -- stop_syncds
 done_testing

@@ -93,4 +93,5 @@ out=$("$HS_BIN/syncd" --once --checksum -c "$T/b.conf" 2>>"$T/once.log"); rc=$?
 is $rc 0 "--once --checksum: exit 0"
 check "--checksum: the differing content was sent" -- grep -q 'a: in sync, 1 sent' <<<"$out"
 is "$(cat "$A/cs")" AAAA "--checksum repaired the content"
+check "daemons stop cleanly, no sanitizer reports" -- stop_syncds
 done_testing
