@@ -52,6 +52,7 @@ struct db {
     void *cb_arg;
     char last_error[256];
     int reported_down;         /* log a failure once when it starts, once when it clears */
+    int closing;
 };
 
 static void connect_async(struct db *d);
@@ -384,18 +385,21 @@ void db_free(struct db *d)
     if (d == NULL)
         return;
     d->state_cb = NULL;
+    d->closing = 1;   /* callbacks below may try to queue more: refused */
     if (d->fd >= 0)
         loop_del_fd(d->loop, d->fd);
     if (d->conn)
         PQfinish(d->conn);
     if (d->last)
         PQclear(d->last);
+    /* every owner hears about its query, so nothing it allocated for the answer leaks */
     struct db_query *q = d->inflight;
+    d->inflight = NULL;
     if (q)
-        query_free(q);
+        fail_query(q, "shutting down");
     while ((q = d->head) != NULL) {
         d->head = q->next;
-        query_free(q);
+        fail_query(q, "shutting down");
     }
     loop_timer_free(d->deadline);
     loop_timer_free(d->retry);
@@ -424,7 +428,7 @@ void db_set_deadline(struct db *d, int64_t deadline_ns) { d->deadline_ns = deadl
 int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
              db_result_cb cb, void *arg)
 {
-    if (d->state != DB_UP)
+    if (d->state != DB_UP || d->closing)
         return -1;
     struct db_query *q = calloc(1, sizeof(*q));
     if (q == NULL)

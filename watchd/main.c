@@ -60,6 +60,80 @@ static void alert_for_event(struct watchd *wd, int64_t epoch, const char *kind,
     notify_alert(wd->notifier, what, subject, body);
 }
 
+/*
+ * The audit trail must not lose the events that matter most, which happen when the
+ * database is away (a fence): they wait in memory, with their own time, and are
+ * written once the database is back.
+ */
+static void keep_pending(struct watchd *wd, const char *e, const char *kind, const char *detail,
+                         const char *ms)
+{
+    if (wd->n_pending == PENDING_EVENTS) {
+        memmove(&wd->pending[0], &wd->pending[1], sizeof(wd->pending[0]) * (PENDING_EVENTS - 1));
+        wd->n_pending--;
+    }
+    struct pending_event *p = &wd->pending[wd->n_pending++];
+    snprintf(p->epoch, sizeof(p->epoch), "%s", e);
+    snprintf(p->kind, sizeof(p->kind), "%s", kind);
+    snprintf(p->detail, sizeof(p->detail), "%s", detail);
+    snprintf(p->at_ms, sizeof(p->at_ms), "%s", ms);
+}
+
+struct event_write {
+    struct watchd *wd;
+    struct pending_event ev;
+};
+
+/* A write that was sent but failed (the connection died under it) goes back in line. */
+static void event_written(void *arg, PGresult *res, const char *err)
+{
+    struct event_write *w = arg;
+    if (res == NULL)
+        keep_pending(w->wd, w->ev.epoch, w->ev.kind, w->ev.detail, w->ev.at_ms);
+    free(w);
+}
+
+static int send_event(struct watchd *wd, const struct pending_event *ev)
+{
+    struct event_write *w = malloc(sizeof(*w));
+    if (w == NULL)
+        fatal("malloc");
+    w->wd = wd;
+    w->ev = *ev;
+    const char *params[] = {wd->conf.cluster, wd->conf.node, ev->epoch, ev->kind, ev->detail,
+                            ev->at_ms};
+    if (db_query(wd->db, SQL_EVENT, 6, params, event_written, w) < 0) {
+        free(w);
+        return -1;
+    }
+    return 0;
+}
+
+static void write_event(struct watchd *wd, const char *e, const char *kind, const char *detail,
+                        const char *ms)
+{
+    struct pending_event ev;
+    snprintf(ev.epoch, sizeof(ev.epoch), "%s", e);
+    snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
+    snprintf(ev.detail, sizeof(ev.detail), "%s", detail);
+    snprintf(ev.at_ms, sizeof(ev.at_ms), "%s", ms);
+    if (wd->n_pending > 0 || send_event(wd, &ev) < 0)
+        keep_pending(wd, e, kind, detail, ms);   /* keeps the order: after older ones */
+}
+
+static void flush_pending(struct watchd *wd)
+{
+    int n = wd->n_pending;
+    wd->n_pending = 0;
+    for (int i = 0; i < n; i++) {
+        if (send_event(wd, &wd->pending[i]) < 0) {
+            memmove(&wd->pending[0], &wd->pending[i], sizeof(wd->pending[0]) * (size_t)(n - i));
+            wd->n_pending = n - i;
+            return;
+        }
+    }
+}
+
 void watchd_event(struct watchd *wd, int64_t epoch, const char *kind, const char *fmt, ...)
 {
     char detail[512], e[32], ms[32];
@@ -73,8 +147,7 @@ void watchd_event(struct watchd *wd, int64_t epoch, const char *kind, const char
     alert_for_event(wd, epoch, kind, detail);
     snprintf(e, sizeof(e), "%" PRId64, epoch);
     snprintf(ms, sizeof(ms), "%" PRId64, wall_ns() / NS_PER_MS);
-    const char *params[] = {wd->conf.cluster, wd->conf.node, e, kind, detail, ms};
-    db_query(wd->db, SQL_EVENT, 6, params, NULL, NULL);
+    write_event(wd, e, kind, detail, ms);
 }
 
 /* ---- the state machine's inputs and outputs ---- */
@@ -291,6 +364,8 @@ static void on_db_state(void *arg, int connected, const char *why)
     struct watchd *wd = arg;
     if (!connected)
         alert_for_event(wd, wd->role.epoch, "database-unreachable", why ? why : "");
+    else
+        flush_pending(wd);
     /* NOTIFY is not durable: after every reconnect, read what we may have missed. */
     wd->row_inflight = 0;
     if (connected)

@@ -15,6 +15,12 @@ struct ctl_server;
 struct ctl_conn;
 struct notifier;
 
+/* Events written while the database is away wait here (oldest dropped when full). */
+#define PENDING_EVENTS 64
+struct pending_event {
+    char epoch[24], kind[32], detail[512], at_ms[24];
+};
+
 struct watchd {
     struct conf conf;
     const char *conf_path;
@@ -39,7 +45,9 @@ struct watchd {
     int schema_ok;
     int schema_warned;
     int exit_code;
-    int gained_by_grant;                /* the lease came from a switchover, not a claim */
+    int gained_by_grant;
+    struct pending_event pending[PENDING_EVENTS];
+    int n_pending;                /* the lease came from a switchover, not a claim */
     int health_running;
     int recheck_running;
     struct loop_timer *recheck_timer;   /* vipctl check every interval while active */

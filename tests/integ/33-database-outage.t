@@ -40,6 +40,8 @@ ra=$(node_role a); rb=$(node_role b)
 n=0; [ "$ra" = active ] && n=$((n + 1)); [ "$rb" = active ] && n=$((n + 1))
 is "$n" 1 "exactly one node is active (a=$ra b=$rb)"
 check "the holder is the active one" -- sh -c "[ '$(holder)' = a -a '$ra' = active ] || [ '$(holder)' = b -a '$rb' = active ]"
+check "a's fence during the outage reached the event log once the database was back" -- \
+    wait_for 5 sh -c "[ \$(runuser -u postgres -- '$PG_BINDIR/psql' -h '$PG_SOCK' -p '$PG_PORT' -U postgres -qAtX -c \"SELECT count(*) FROM hs_event WHERE node='a' AND kind='fenced' AND epoch=$e\" hs) = 1 ]"
 check "never two active nodes (hook log)" -- hooks_no_overlap
 [ $_tap_failed -eq 0 ] || dump_logs
 done_testing
