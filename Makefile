@@ -14,7 +14,6 @@ CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-p
              -Icommon -DHS_VERSION='"$(VERSION)"' $(SAN)
 LDFLAGS   += $(SAN)
 
-PKGS_ALL  := jansson libsystemd
 LIBS_COMMON := $(shell pkg-config --libs libpq jansson libsystemd) -lpthread
 CFLAGS    += $(shell pkg-config --cflags libpq jansson libsystemd libssh2 libcurl libmnl ldns)
 
@@ -41,7 +40,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .SECONDARY:
-.PHONY: all check check-fast unit integ san fuzz bench demo install clean format
+.PHONY: all check unit fuzz bench demo install clean format
 all: $(BINS)
 
 # Objects live under $(B)/obj/ so that build/watchd (a binary) is not also a directory.

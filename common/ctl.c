@@ -25,7 +25,6 @@ struct ctl_conn {
     int fd;
     pid_t pid;
     uid_t uid;
-    void *data;
     int refs;       /* holders waiting to reply (ctl_conn_hold) */
     int closed;     /* peer gone: fd closed, freed when the last holder lets go */
     struct ctl_conn *next;
@@ -164,14 +163,6 @@ void ctl_error(struct ctl_conn *c, json_t *req, const char *fmt, ...)
     reply_with_id(c, req, msg);
 }
 
-void ctl_broadcast(struct ctl_server *s, json_t *msg)
-{
-    for (struct ctl_conn *c = s->conns; c; c = c->next)
-        ctl_conn_send(c, msg);
-}
-
-void ctl_conn_set_data(struct ctl_conn *c, void *data) { c->data = data; }
-void *ctl_conn_data(struct ctl_conn *c) { return c->data; }
 
 static void conn_readable(void *arg, int fd, uint32_t events)
 {

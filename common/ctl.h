@@ -38,16 +38,12 @@ void ctl_server_close(struct ctl_server *s);
 void ctl_reply(struct ctl_conn *c, json_t *req, json_t *body);
 void ctl_error(struct ctl_conn *c, json_t *req, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Send any message (e.g. an event) to one connection or every connection. */
+/* Send any message (e.g. an event or a command) to one connection. */
 int ctl_conn_send(struct ctl_conn *c, json_t *msg);
-void ctl_broadcast(struct ctl_server *s, json_t *msg);
 /* A reply that comes later (after a query) holds the connection; if the peer goes
  * meanwhile, sends fail quietly and the memory lives until the release. */
 void ctl_conn_hold(struct ctl_conn *c);
 void ctl_conn_release(struct ctl_conn *c);
-/* Per-connection user data (e.g. "this is heartbeatd"). */
-void ctl_conn_set_data(struct ctl_conn *c, void *data);
-void *ctl_conn_data(struct ctl_conn *c);
 
 /*
  * Message validation, shared by server and client and driven by the fuzzer:

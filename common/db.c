@@ -423,8 +423,6 @@ void db_listen(struct db *d, const char *channel)
         enqueue(d, listen_query(channel));
 }
 
-void db_set_deadline(struct db *d, int64_t deadline_ns) { d->deadline_ns = deadline_ns; }
-
 int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
              db_result_cb cb, void *arg)
 {
@@ -446,12 +444,3 @@ int db_query(struct db *d, const char *sql, int nparams, const char *const *para
 
 int db_connected(const struct db *d) { return d->state == DB_UP; }
 
-int db_queue_len(const struct db *d)
-{
-    int n = d->inflight ? 1 : 0;
-    for (struct db_query *q = d->head; q; q = q->next)
-        n++;
-    return n;
-}
-
-const char *db_last_error(const struct db *d) { return d->last_error; }

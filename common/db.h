@@ -24,12 +24,10 @@ struct db *db_new(struct loop *l, const char *conninfo, int64_t deadline_ns);
 void db_free(struct db *d);
 void db_set_callbacks(struct db *d, db_state_cb state, db_notify_cb notify, void *arg);
 void db_listen(struct db *d, const char *channel);
-void db_set_deadline(struct db *d, int64_t deadline_ns);
 /* Queues a query. cb may be NULL (fire and forget). Returns 0, or -1 if not connected. */
 int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
              db_result_cb cb, void *arg);
 int db_connected(const struct db *d);
-int db_queue_len(const struct db *d);
 
 /* Blocking variants for commands (vipctl, hotstandby-clone) and for tests. */
 PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t errlen);
@@ -40,7 +38,5 @@ PGresult *db_exec_wait(PGconn *conn, const char *sql, int nparams, const char *c
 int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen);
 extern const char db_schema_sql[];
 
-/* The last connection or query failure, one line (for status output). */
-const char *db_last_error(const struct db *d);
 
 #endif

@@ -17,8 +17,6 @@ void log_init(const char *prog, int debug)
     log_debug_on = debug;
 }
 
-void log_set_debug(int debug) { log_debug_on = debug; }
-int log_is_debug(void) { return log_debug_on; }
 
 static void vlog(int prio, const char *errstr, const char *fmt, va_list ap)
 {

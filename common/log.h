@@ -6,8 +6,6 @@
 
 /* prog names the tool in every line; debug enables log_debug. */
 void log_init(const char *prog, int debug);
-void log_set_debug(int debug);
-int log_is_debug(void);
 
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

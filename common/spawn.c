@@ -272,6 +272,18 @@ int spawn_wait(const char *name, char *const argv[], char *const env_extra[], in
     return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
 }
 
+void hook_env_fill(struct hook_env *h, const char *cluster, const char *node, const char *role,
+                   int64_t epoch)
+{
+    snprintf(h->buf[0], sizeof(h->buf[0]), "HOTSTANDBY_CLUSTER=%s", cluster);
+    snprintf(h->buf[1], sizeof(h->buf[1]), "HOTSTANDBY_NODE=%s", node);
+    snprintf(h->buf[2], sizeof(h->buf[2]), "HOTSTANDBY_ROLE=%s", role);
+    snprintf(h->buf[3], sizeof(h->buf[3]), "HOTSTANDBY_EPOCH=%lld", (long long)epoch);
+    for (int i = 0; i < 4; i++)
+        h->env[i] = h->buf[i];
+    h->env[4] = NULL;
+}
+
 int self_dir(char *buf, size_t len)
 {
     ssize_t n = readlink("/proc/self/exe", buf, len - 1);

@@ -26,6 +26,15 @@ int spawn_wait(const char *name, char *const argv[], char *const env_extra[], in
 /* Number of children still running (watchd waits for them on shutdown). */
 int spawn_running(void);
 
+/* The environment of a hook (DESIGN §10): HOTSTANDBY_CLUSTER, _NODE, _ROLE, _EPOCH.
+ * h->env is the NULL-terminated list to pass as env_extra. */
+struct hook_env {
+    char buf[4][128];
+    char *env[5];
+};
+void hook_env_fill(struct hook_env *h, const char *cluster, const char *node, const char *role,
+                   int64_t epoch);
+
 /* Directory of the running executable, to find sibling binaries (vipctl next to watchd). */
 int self_dir(char *buf, size_t len);
 

@@ -73,11 +73,9 @@ static void fence_done(void *arg, int status)
 
 static void fence_locally(struct heartbeatd *hb, const char *why)
 {
-    char epoch[32], node[96], cluster[96];
-    snprintf(epoch, sizeof(epoch), "HOTSTANDBY_EPOCH=%" PRId64, hb->epoch);
-    snprintf(node, sizeof(node), "HOTSTANDBY_NODE=%s", hb->conf.node);
-    snprintf(cluster, sizeof(cluster), "HOTSTANDBY_CLUSTER=%s", hb->conf.cluster);
-    char *env[] = {epoch, node, cluster, "HOTSTANDBY_ROLE=fenced", NULL};
+    struct hook_env he;
+    hook_env_fill(&he, hb->conf.cluster, hb->conf.node, "fenced", hb->epoch);
+    char **env = he.env;
 
     log_warnx("grant for epoch %" PRId64 " expired (%s): stopped renewing; fencing this node",
               hb->epoch, why);

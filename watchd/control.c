@@ -17,8 +17,6 @@
 #include "sql.h"
 #include "watchd.h"
 
-static const char HEARTBEATD_TAG[] = "heartbeatd";
-
 static void status(struct watchd *wd, struct ctl_conn *c, json_t *req)
 {
     const struct role *r = &wd->role;
@@ -116,12 +114,11 @@ static void switchover(struct watchd *wd, struct ctl_conn *c, json_t *req)
 static void hello(struct watchd *wd, struct ctl_conn *c, json_t *req)
 {
     const char *daemon = json_string_value(json_object_get(req, "daemon"));
-    if (daemon == NULL || strcmp(daemon, HEARTBEATD_TAG) != 0) {
+    if (daemon == NULL || strcmp(daemon, "heartbeatd") != 0) {
         ctl_error(c, req, "hello: unknown daemon");
         return;
     }
     wd->heartbeatd = c;
-    ctl_conn_set_data(c, (void *)HEARTBEATD_TAG);
     log_info("heartbeatd connected");
     ctl_reply(c, req, NULL);
     /* it writes our role into the node row: tell it where we are now */

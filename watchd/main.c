@@ -225,7 +225,7 @@ static void claim_done(void *arg, PGresult *res, const char *err)
 {
     struct watchd *wd = arg;
     struct role_input in = {.event = EV_CAS_RESULT};
-    in.sent_ns = wd->seq_started_ns;
+    in.sent_ns = wd->claim_sent_ns;
     if (res && PQntuples(res) == 1) {
         in.won = 1;
         in.epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
@@ -246,7 +246,7 @@ static void claim(struct watchd *wd, int64_t epoch, int64_t heartbeat)
     const char *params[] = {wd->conf.cluster, wd->conf.node, e, h, HS_VERSION};
     log_notice("claiming the cluster: counter %" PRId64 " at epoch %" PRId64 " stood still",
                heartbeat, epoch);
-    wd->seq_started_ns = now_ns();
+    wd->claim_sent_ns = now_ns();
     if (db_query(wd->db, SQL_CLAIM, 5, params, claim_done, wd) < 0)
         claim_done(wd, NULL, "database not connected");
 }
@@ -256,7 +256,6 @@ static void carry_out(struct watchd *wd, const struct role_actions *acts)
     for (int i = 0; i < acts->n; i++) {
         const struct role_action *a = &acts->a[i];
         switch (a->kind) {
-        case ACT_CLEANUP: cleanup_start(wd); break;
         case ACT_CAS: claim(wd, a->epoch, a->heartbeat); break;
         case ACT_LEAD:
             grant(wd);

@@ -52,16 +52,9 @@ static struct watchd *ctx_take(struct step_ctx *c)
     return wd;
 }
 
-static void hook_env(struct watchd *wd, const char *role, int64_t epoch, char buf[4][128],
-                     char *env[5])
+static void hook_env(struct watchd *wd, const char *role, int64_t epoch, struct hook_env *h)
 {
-    snprintf(buf[0], 128, "HOTSTANDBY_CLUSTER=%s", wd->conf.cluster);
-    snprintf(buf[1], 128, "HOTSTANDBY_NODE=%s", wd->conf.node);
-    snprintf(buf[2], 128, "HOTSTANDBY_ROLE=%s", role);
-    snprintf(buf[3], 128, "HOTSTANDBY_EPOCH=%" PRId64, epoch);
-    for (int i = 0; i < 4; i++)
-        env[i] = buf[i];
-    env[4] = NULL;
+    hook_env_fill(h, wd->conf.cluster, wd->conf.node, role, epoch);
 }
 
 static const char *seq_role(struct watchd *wd)
@@ -74,9 +67,9 @@ static void step_done(void *arg, int status);
 /* Runs a shell hook (cmd) or a vipctl verb as the current step. */
 static void run_hook(struct watchd *wd, const char *name, const char *cmd, const char *verb)
 {
-    char buf[4][128];
-    char *env[5];
-    hook_env(wd, seq_role(wd), wd->seq_epoch, buf, env);
+    struct hook_env he;
+    hook_env(wd, seq_role(wd), wd->seq_epoch, &he);
+    char **env = he.env;
     struct step_ctx *c = ctx_new(wd);
     int rc;
     if (verb != NULL) {
@@ -289,7 +282,6 @@ static void seq_start(struct watchd *wd, enum seq kind, int64_t epoch, const cha
     wd->seq_kind = kind;
     wd->seq_step = 0;
     wd->seq_epoch = epoch;
-    wd->seq_started_ns = now_ns();
     snprintf(wd->seq_target, sizeof(wd->seq_target), "%s", target ? target : "");
     seq_next(wd);
 }
@@ -318,9 +310,9 @@ void address_recheck_start(struct watchd *wd)
 {
     if (wd->conf.connection == CONN_NONE || wd->recheck_running)
         return;
-    char buf[4][128];
-    char *env[5];
-    hook_env(wd, "active", wd->role.epoch, buf, env);
+    struct hook_env he;
+    hook_env(wd, "active", wd->role.epoch, &he);
+    char **env = he.env;
     char *argv[] = {wd->vipctl, "-c", (char *)wd->conf_path, "check", NULL};
     if (spawn_start(wd->loop, "vipctl check", argv, env, wd->conf.hook_timeout_ns, recheck_done,
                     wd) > 0)
@@ -339,9 +331,9 @@ static void health_done(void *arg, int status)
 
 void health_check_start(struct watchd *wd)
 {
-    char buf[4][128];
-    char *env[5];
-    hook_env(wd, "active", wd->role.epoch, buf, env);
+    struct hook_env he;
+    hook_env(wd, "active", wd->role.epoch, &he);
+    char **env = he.env;
     int64_t timeout = wd->conf.check_interval_ns < wd->conf.hook_timeout_ns
                           ? wd->conf.check_interval_ns
                           : wd->conf.hook_timeout_ns;

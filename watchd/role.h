@@ -60,7 +60,6 @@ struct role_input {
 };
 
 enum role_action_kind {
-    ACT_CLEANUP,     /* at start: make sure nothing of an active runs here (service stop, VIP down) */
     ACT_CAS,         /* claim: epoch, heartbeat as observed */
     ACT_LEAD,        /* grant heartbeatd the lead at epoch (re-granted every interval by main) */
     ACT_FOLLOW,      /* tell heartbeatd to stop renewing */

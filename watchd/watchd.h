@@ -38,6 +38,7 @@ struct watchd {
     struct loop_timer *health_timer;
     struct loop_timer *watchdog_timer;
     int64_t watchdog_period_ns;
+    int64_t claim_sent_ns;              /* the lease of a won claim starts here */
     int row_inflight;
     int row_again;                      /* a NOTIFY came while a read was in flight */
     int64_t row_read_ns;                /* when the last row read completed */
@@ -58,7 +59,6 @@ struct watchd {
     int seq_step;
     int64_t seq_epoch;
     char seq_target[64];
-    int64_t seq_started_ns;
 };
 
 /* main.c */

@@ -42,7 +42,13 @@ check "watchd ignores events from a peer that is not heartbeatd" -- sh -c "
     $CTL '$T/a/run/watchd.sock' '{\"event\":\"lost\",\"epoch\":1}' >/dev/null;
     sleep 0.5; [ \"\$('$HS_BIN/vipctl' -c '$T/a/hotstandby.conf' status --json | jq -r .watchd.role)\" = active ]"
 check "switchover with a bad target type is refused" -- sh -c "$CTL '$T/a/run/watchd.sock' '{\"id\":9,\"cmd\":\"switchover\",\"to\":7}' | grep -q '\"ok\": *false'"
-check "a peer that is not root is refused" -- sh -c "! runuser -u nobody -- /usr/bin/python3 $CTL '$T/a/run/watchd.sock' '{\"id\":1,\"cmd\":\"status\"}' 2>/dev/null | grep -q '\"ok\": *true'"
+check "a peer that is not root cannot even reach the 0600 socket" -- sh -c "! runuser -u nobody -- /usr/bin/python3 $CTL '$T/a/run/watchd.sock' '{\"id\":1,\"cmd\":\"status\"}' 2>/dev/null | grep -q '\"ok\": *true'"
+# with the file mode opened up, SO_PEERCRED still turns the peer away
+chmod 666 "$T/a/run/watchd.sock"
+out=$(runuser -u nobody -- /usr/bin/python3 $CTL "$T/a/run/watchd.sock" '{"id":1,"cmd":"status"}' 2>&1)
+chmod 600 "$T/a/run/watchd.sock"
+check "a non-root peer on a world-writable socket gets no answer" -- sh -c "! echo '$out' | grep -q '\"ok\": *true'"
+check "and watchd logs the refusal with its uid" -- grep -q "refused pid [0-9]* uid [0-9]*" "$T/a/watchd.log"
 is "$(node_role a)" active "a still active after all that"
 
 # -t: every binary checks a config and names the line
