@@ -4,6 +4,14 @@
 VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 DESTDIR   ?=
+# Install locations (GNU names). The binaries know sysconfdir and pkgdatadir (the config's
+# default path, schema.sql in the no-DDL-rights error), so changing them rebuilds.
+sbindir    ?= $(PREFIX)/sbin
+datadir    ?= $(PREFIX)/share
+pkgdatadir ?= $(datadir)/hotstandby
+mandir     ?= $(datadir)/man
+sysconfdir ?= /etc
+unitdir    ?= /etc/systemd/system
 B         ?= build
 CC        ?= gcc
 SAN       ?=
@@ -11,7 +19,7 @@ JOBS      ?= -j2
 
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter -Wno-format-truncation \
-             -Icommon -DHS_VERSION='"$(VERSION)"' $(SAN)
+             -Icommon -DHS_VERSION='"$(VERSION)"' $(PATH_DEFS) $(SAN)
 LDFLAGS   += $(SAN)
 
 LIBS_COMMON := $(shell pkg-config --libs libpq jansson libsystemd) -lpthread
@@ -40,11 +48,18 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .SECONDARY:
-.PHONY: all check unit fuzz bench demo install clean format
+.PHONY: all check unit fuzz bench demo install uninstall units clean format FORCE
 all: $(BINS)
 
+PATH_DEFS := -DHS_SYSCONFDIR='"$(sysconfdir)"' -DHS_PKGDATADIR='"$(pkgdatadir)"' -DHS_SBINDIR='"$(sbindir)"'
+# Rewritten only when the install paths change, so that objects are rebuilt exactly then.
+$(B)/paths.stamp: FORCE
+	@mkdir -p $(B)
+	@echo '$(PATH_DEFS)' | cmp -s - $@ || echo '$(PATH_DEFS)' > $@
+FORCE:
+
 # Objects live under $(B)/obj/ so that build/watchd (a binary) is not also a directory.
-$(B)/obj/%.o: %.c
+$(B)/obj/%.o: %.c $(B)/paths.stamp
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
@@ -99,12 +114,28 @@ demo:
 	$(MAKE) $(JOBS) all
 	bash scripts/demo.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)/etc/hotstandby
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/sbin/
-	install -m 0644 hotstandby.conf.example $(DESTDIR)/etc/hotstandby/
-	install -d $(DESTDIR)$(PREFIX)/share/man/man8
-	install -m 0644 $(wildcard */*.8) $(DESTDIR)$(PREFIX)/share/man/man8/
+# Units are generated from templates so that their paths follow the install variables.
+UNIT_TEMPLATES := $(wildcard */*.service.in */*.timer.in)
+UNITS := $(patsubst %.in,$(B)/units/%,$(notdir $(UNIT_TEMPLATES)))
+vpath %.in $(sort $(dir $(UNIT_TEMPLATES)))
+$(B)/units/%: %.in $(B)/paths.stamp
+	@mkdir -p $(dir $@)
+	sed -e 's|@sbindir@|$(sbindir)|g' -e 's|@sysconfdir@|$(sysconfdir)|g' \
+	    -e 's|@pkgdatadir@|$(pkgdatadir)|g' $< > $@
+units: $(UNITS)
+
+MAN8 := $(wildcard */*.8)
+MAN5 := $(wildcard */*.5)
+INSTALL_ENV = DESTDIR='$(DESTDIR)' sbindir='$(sbindir)' pkgdatadir='$(pkgdatadir)' mandir='$(mandir)' \
+              sysconfdir='$(sysconfdir)' unitdir='$(unitdir)'
+
+# make install: binaries, schema.sql, man pages, units, the example config, and the config
+# itself only when there is none; make uninstall removes exactly that (scripts/install.sh).
+install: all units
+	$(INSTALL_ENV) sh scripts/install.sh install $(BINS) common/schema.sql $(MAN8) $(MAN5) $(UNITS) hotstandby.conf.example
+
+uninstall:
+	$(INSTALL_ENV) sh scripts/install.sh uninstall
 
 format:
 	clang-format -i $(shell git ls-files '*.c' '*.h')

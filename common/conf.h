@@ -5,7 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HS_DEFAULT_CONF "/etc/hotstandby/hotstandby.conf"
+/* make passes sysconfdir (the install variable) */
+#ifndef HS_SYSCONFDIR
+#define HS_SYSCONFDIR "/etc"
+#endif
+#define HS_DEFAULT_CONF HS_SYSCONFDIR "/hotstandby/hotstandby.conf"
 #define CONF_STR 256
 #define CONF_LONGSTR 1024
 #define CONF_MAX_LIST 32

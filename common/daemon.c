@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "loop.h"
 #include "log.h"
 
 int daemon_args(int argc, char **argv, const char *prog, const char *usage,
@@ -80,3 +81,25 @@ int64_t daemon_watchdog_period_ns(void)
 }
 
 void daemon_watchdog_ping(void) { sd_notify(0, "WATCHDOG=1"); }
+
+/* One per process: the loop keeps the timer, this keeps its period. */
+static struct {
+    struct loop_timer *timer;
+    int64_t period_ns;
+} watchdog;
+
+static void watchdog_tick(void *arg)
+{
+    (void)arg;
+    daemon_watchdog_ping();
+    loop_timer_after(watchdog.timer, watchdog.period_ns);
+}
+
+void daemon_watchdog_arm(struct loop *l)
+{
+    watchdog.period_ns = daemon_watchdog_period_ns();
+    if (watchdog.period_ns <= 0 || watchdog.timer)
+        return;
+    watchdog.timer = loop_timer_new(l, watchdog_tick, NULL);
+    loop_timer_after(watchdog.timer, watchdog.period_ns);
+}

@@ -30,5 +30,9 @@ void daemon_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Watchdog ping period in ns (half of WATCHDOG_USEC), or 0 when not under a watchdog. */
 int64_t daemon_watchdog_period_ns(void);
 void daemon_watchdog_ping(void);
+struct loop;
+/* For a daemon whose loop has no watchdog timer of its own: pings from l's loop at the
+ * period above (nothing when not under a watchdog). */
+void daemon_watchdog_arm(struct loop *l);
 
 #endif

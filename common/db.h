@@ -34,6 +34,12 @@ PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t 
 PGresult *db_exec_wait(PGconn *conn, const char *sql, int nparams, const char *const *params,
                        int timeout_ms, char *err, size_t errlen);
 
+/* Where make install puts schema.sql (for the operator who applies it by hand). */
+#ifndef HS_PKGDATADIR
+#define HS_PKGDATADIR "/usr/local/share/hotstandby"
+#endif
+#define HS_SCHEMA_FILE HS_PKGDATADIR "/schema.sql"
+
 /* Applies common/schema.sql (compiled in) idempotently under pg_advisory_lock. */
 int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen);
 extern const char db_schema_sql[];

@@ -150,7 +150,7 @@ int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen)
     if (r == NULL) {
         snprintf(err, errlen,
                  "applying the schema failed (%s); a database user without DDL rights "
-                 "needs common/schema.sql applied by hand",
+                 "needs " HS_SCHEMA_FILE " applied by hand (psql -f)",
                  e);
         rc = -1;
     } else {

@@ -15,6 +15,7 @@
 
 #include "clock.h"
 #include "ctl.h"
+#include "daemon.h"
 #include "log.h"
 #include "loop.h"
 #include "state.h"
@@ -311,6 +312,7 @@ static int run_daemon(struct syncd *sd)
     log_info("standby (receiver) for cluster %s, node %s; %d peers; control socket %s",
              sd->conf.cluster, sd->conf.node, sd->npeers, sock);
     (void)err;
+    daemon_watchdog_arm(sd->loop);
     sd_notify(0, "READY=1");
     int rc = loop_run(sd->loop);
     log_info("stopping");

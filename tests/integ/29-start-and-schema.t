@@ -43,6 +43,6 @@ runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres
 sed -i "s/^database = .*/database = host=127.0.0.1 port=$PG_PORT dbname=empty user=app/" "$T/u/hotstandby.conf"
 timeout 20 "$HS_BIN/watchd" -c "$T/u/hotstandby.conf" >"$T/u/empty.log" 2>&1; rc=$?
 is "$rc" 1 "watchd without DDL rights on an empty database exits 1"
-check "the error names schema.sql" -- grep -q "schema.sql" "$T/u/empty.log"
+check "the error names the installed schema.sql" -- grep -q "/usr/local/share/hotstandby/schema.sql" "$T/u/empty.log"
 [ $_tap_failed -eq 0 ] || dump_logs
 done_testing
