@@ -17,6 +17,7 @@
 
 #include "clock.h"
 #include "conf.h"
+#include "sha256.h"
 
 enum key_type { K_STR, K_DURATION, K_INT, K_BOOL, K_CONNECTION, K_NETMASK, K_LIST, K_PEERS,
                 K_SECRET_FILE, K_PATH, K_MSEC };
@@ -101,10 +102,22 @@ static const struct key keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
+/*
+ * Per-node keys: what may differ between the nodes of one cluster (node.conf). Every
+ * other key is shared: the same on every node, and part of the configuration digest.
+ */
+static const char *const node_keys[] = {"cluster.node",       "cluster.address", "cluster.run_dir",
+                                        "heartbeat.priority", "vip.interface",   "sync.root"};
+
 struct parser {
-    const char *name;
+    const char *name;               /* the file being read (the shared file or its include) */
     int line;
     int key_line[NKEYS];
+    const char *key_file[NKEYS];    /* the file that set the key */
+    uint8_t key_hash[NKEYS][32];    /* sha256("section.key=value") of each shared key set */
+    int allow_include;              /* only files (conf_load) may include */
+    int in_node_file;
+    char node_file[CONF_LONGSTR];
     char *err;
     size_t errlen;
 };
@@ -431,6 +444,92 @@ static int known_section(const char *s)
     return 0;
 }
 
+static int is_node_key(const struct key *k)
+{
+    char full[96];
+    snprintf(full, sizeof(full), "%s.%s", k->section, k->name);
+    for (size_t i = 0; i < sizeof(node_keys) / sizeof(node_keys[0]); i++)
+        if (!strcmp(full, node_keys[i]))
+            return 1;
+    return 0;
+}
+
+/* With a node file, each key has one place: per-node keys there, the rest in the shared file. */
+static int check_key_place(struct parser *p, const struct key *k)
+{
+    if (p->in_node_file && !is_node_key(k))
+        return perr(p, p->line, k->name,
+                    "[%s] %s is the same on every node: set it in the shared file, not in a "
+                    "node file", k->section, k->name);
+    if (!p->in_node_file && p->node_file[0] && is_node_key(k))
+        return perr(p, p->line, k->name, "per-node key: set it in %s", p->node_file);
+    return 0;
+}
+
+static void hash_key(struct parser *p, size_t idx, const struct key *k, const char *val)
+{
+    struct sha256 h;
+    sha256_init(&h);
+    sha256_update(&h, k->section, strlen(k->section));
+    sha256_update(&h, ".", 1);
+    sha256_update(&h, k->name, strlen(k->name));
+    sha256_update(&h, "=", 1);
+    sha256_update(&h, val, strlen(val));
+    sha256_final(&h, p->key_hash[idx]);
+}
+
+/* The digest of the shared settings: independent of comments, blank lines and key order. */
+static void config_digest(const struct parser *p, struct conf *c)
+{
+    struct sha256 h;
+    uint8_t out[32];
+    sha256_init(&h);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (p->key_line[i] && !is_node_key(&keys[i]))
+            sha256_update(&h, p->key_hash[i], sizeof(p->key_hash[i]));
+    sha256_final(&h, out);
+    for (int i = 0; i < 32; i++)
+        snprintf(c->config_digest + 2 * i, 3, "%02x", out[i]);
+}
+
+static int parse_text(struct parser *p, const char *text, size_t len, struct conf *c);
+static int read_whole(const char *path, char **buf, size_t *len, char *err, size_t errlen);
+
+/* "include = node.conf" (before any section, relative to the including file's directory). */
+static int include_node_file(struct parser *p, const char *val, struct conf *c)
+{
+    if (!p->allow_include || p->in_node_file)
+        return perr(p, p->line, "include", "only the configuration file itself may include");
+    if (p->node_file[0])
+        return perr(p, p->line, "include", "only one include (already %s)", p->node_file);
+    if (!*val)
+        return perr(p, p->line, "include", "empty value");
+    const char *slash = strrchr(p->name, '/');
+    if (*val == '/' || !slash)
+        snprintf(p->node_file, sizeof(p->node_file), "%s", val);
+    else
+        snprintf(p->node_file, sizeof(p->node_file), "%.*s/%s", (int)(slash - p->name), p->name,
+                 val);
+    char *buf = NULL, why[512];
+    size_t len = 0;
+    if (read_whole(p->node_file, &buf, &len, why, sizeof(why)) < 0)
+        return perr(p, p->line, "include", "%s", why);
+    const char *name = p->name;
+    int line = p->line;
+    p->name = p->node_file;
+    p->line = 0;
+    p->in_node_file = 1;
+    int rc = parse_text(p, buf ? buf : "", len, c);
+    free(buf);
+    p->in_node_file = 0;
+    if (rc < 0)
+        return -1;
+    p->name = name;
+    p->line = line;
+    snprintf(c->node_file, sizeof(c->node_file), "%s", p->node_file);
+    return 0;
+}
+
 static int parse_line(struct parser *p, char *line, char *section, size_t seclen,
                       struct conf *c)
 {
@@ -453,6 +552,8 @@ static int parse_line(struct parser *p, char *line, char *section, size_t seclen
         return perr(p, p->line, NULL, "expected 'key = value', got '%.40s'", s);
     *eq = '\0';
     char *key = trim(s), *val = trim(eq + 1);
+    if (!*section && !strcmp(key, "include"))
+        return include_node_file(p, val, c);
     if (!*section)
         return perr(p, p->line, key, "key outside of any [section]");
     size_t idx;
@@ -460,8 +561,16 @@ static int parse_line(struct parser *p, char *line, char *section, size_t seclen
     if (!k)
         return perr(p, p->line, key, "unknown key in [%s]", section);
     if (p->key_line[idx])
-        return perr(p, p->line, key, "duplicate key (first set on line %d)", p->key_line[idx]);
+        return p->key_file[idx] == p->name
+                   ? perr(p, p->line, key, "duplicate key (first set on line %d)", p->key_line[idx])
+                   : perr(p, p->line, key, "duplicate key (first set in %s:%d)", p->key_file[idx],
+                          p->key_line[idx]);
+    if (check_key_place(p, k) < 0)
+        return -1;
     p->key_line[idx] = p->line;
+    p->key_file[idx] = p->name;
+    if (!is_node_key(k))
+        hash_key(p, idx, k, val);
     if ((k->type == K_STR || k->type == K_PATH) && !*val)
         return 0; /* empty = unset */
     if (!*val)
@@ -475,10 +584,19 @@ static int line_of(struct parser *p, const char *section, const char *name)
     return find_key(section, name, &idx) ? p->key_line[idx] : 0;
 }
 
+/* Points error messages at the file that set the key (the shared file or its include). */
+static struct parser *at_key(struct parser *p, const char *section, const char *name)
+{
+    size_t idx;
+    if (find_key(section, name, &idx) && p->key_file[idx])
+        p->name = p->key_file[idx];
+    return p;
+}
+
 #define REQUIRE(cond, sec, key, ...)                                                         \
     do {                                                                                     \
         if (!(cond))                                                                         \
-            return perr(p, line_of(p, sec, key), key, __VA_ARGS__);                          \
+            return perr(at_key(p, sec, key), line_of(p, sec, key), key, __VA_ARGS__);        \
     } while (0)
 
 static int valid_name(const char *s)
@@ -552,35 +670,47 @@ static int validate(struct parser *p, struct conf *c)
     return 0;
 }
 
-int conf_parse(const char *name, const char *text, size_t len, struct conf *c, char *err,
-               size_t errlen)
+static int parse_text(struct parser *p, const char *text, size_t len, struct conf *c)
 {
-    struct parser p = {.name = name, .err = err, .errlen = errlen};
     char section[64] = "";
     char line[4096];
-
-    conf_defaults(c);
-    snprintf(c->path, sizeof(c->path), "%s", name);
     size_t pos = 0;
     while (pos < len) {
         size_t end = pos;
         while (end < len && text[end] != '\n')
             end++;
-        p.line++;
+        p->line++;
         if (end - pos >= sizeof(line))
-            return perr(&p, p.line, NULL, "line longer than %zu bytes", sizeof(line) - 1);
+            return perr(p, p->line, NULL, "line longer than %zu bytes", sizeof(line) - 1);
         memcpy(line, text + pos, end - pos);
         line[end - pos] = '\0';
         if (memchr(line, '\0', end - pos))
-            return perr(&p, p.line, NULL, "NUL byte in line");
-        if (parse_line(&p, line, section, sizeof(section), c) < 0)
+            return perr(p, p->line, NULL, "NUL byte in line");
+        if (parse_line(p, line, section, sizeof(section), c) < 0)
             return -1;
         pos = end + 1;
     }
-    return validate(&p, c);
+    return 0;
 }
 
-int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
+static int parse_all(struct parser *p, const char *text, size_t len, struct conf *c)
+{
+    conf_defaults(c);
+    snprintf(c->path, sizeof(c->path), "%s", p->name);
+    if (parse_text(p, text, len, c) < 0 || validate(p, c) < 0)
+        return -1;
+    config_digest(p, c);
+    return 0;
+}
+
+int conf_parse(const char *name, const char *text, size_t len, struct conf *c, char *err,
+               size_t errlen)
+{
+    struct parser p = {.name = name, .err = err, .errlen = errlen};
+    return parse_all(&p, text, len, c);
+}
+
+static int read_whole(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "re");
     if (!f) {
@@ -618,7 +748,19 @@ int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
         free(buf);
         return -1;
     }
-    int rc = conf_parse(path, buf ? buf : "", len, c, err, errlen);
+    *out = buf;
+    *outlen = len;
+    return 0;
+}
+
+int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    if (read_whole(path, &buf, &len, err, errlen) < 0)
+        return -1;
+    struct parser p = {.name = path, .err = err, .errlen = errlen, .allow_include = 1};
+    int rc = parse_all(&p, buf ? buf : "", len, c);
     free(buf);
     return rc;
 }

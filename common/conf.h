@@ -24,6 +24,8 @@ struct conf_peer {
 
 struct conf {
     char path[CONF_LONGSTR];            /* the file this came from */
+    char node_file[CONF_LONGSTR];       /* its "include" (node.conf), if any */
+    char config_digest[65];             /* sha256 hex of the shared settings (hotstandby.conf(5)) */
 
     /* [cluster] */
     char cluster[64];                   /* name */

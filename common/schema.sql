@@ -62,3 +62,8 @@ BEGIN
             FOR EACH ROW EXECUTE FUNCTION hs_cluster_notify();
     END IF;
 END $$;
+
+-- Each node publishes the digest of its shared configuration (hotstandby.conf(5): every key
+-- but the per-node ones), so that a node whose cluster settings differ from the active's
+-- can be reported.
+ALTER TABLE hs_node ADD COLUMN IF NOT EXISTS config_digest text NOT NULL DEFAULT '';

@@ -167,14 +167,14 @@ static void node_row(struct heartbeatd *hb)
     snprintf(prio, sizeof(prio), "%d", hb->conf.priority);
     const char *state = hb->leading ? "leading" : "following";
     const char *params[] = {hb->conf.cluster, hb->conf.node, hb->conf.address, prio,
-                            HS_VERSION,       hb->role,      state};
+                            HS_VERSION,       hb->role,      state, hb->conf.config_digest};
     db_query(hb->db,
              "INSERT INTO hs_node (cluster, node, address, priority, version, role, state, beat, "
-             "seen_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, clock_timestamp()) "
+             "seen_at, config_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, clock_timestamp(), $8) "
              "ON CONFLICT (cluster, node) DO UPDATE SET address = $3, priority = $4, "
              "version = $5, role = $6, state = $7, beat = hs_node.beat + 1, "
-             "seen_at = clock_timestamp()",
-             7, params, NULL, NULL);
+             "seen_at = clock_timestamp(), config_digest = $8",
+             8, params, NULL, NULL);
 }
 
 static void on_beat(void *arg)

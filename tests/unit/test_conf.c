@@ -775,6 +775,87 @@ static void test_load(void **state)
     assert_string_equal(sock, "/tmp/hs-n1/watchd.sock");
 }
 
+/* load_err FILE WANT: conf_load fails with an error starting with $tmpdir/WANT. */
+static void load_err(const char *path, const char *want)
+{
+    char full[256];
+    assert_int_equal(conf_load(path, &conf, err, sizeof(err)), -1);
+    snprintf(full, sizeof(full), "%s/%s", tmpdir, want);
+    if (strncmp(err, full, strlen(full)) != 0)
+        fail_msg("error '%s' does not start with '%s'", err, full);
+}
+
+#define SHARED "include = node.conf\n[cluster]\nname = c1\ndatabase = host=db dbname=hs\n" \
+               "primary = a\n[heartbeat]\ninterval = 1s\ntakeover_timeout = 3s\n"
+
+/* One cluster config: the shared file includes the node's part; each key has one place. */
+static void test_include_node_file(void **state)
+{
+    char shared[128], digest_a[65];
+    snprintf(shared, sizeof(shared), "%s", write_file("hs.conf", SHARED, 0644));
+    write_file("node.conf", "[cluster]\nnode = a\naddress = 192.0.2.1\n[heartbeat]\npriority = 7\n", 0644);
+    assert_int_equal(conf_load(shared, &conf, err, sizeof(err)), 0);
+    assert_string_equal(conf.node, "a");
+    assert_string_equal(conf.address, "192.0.2.1");
+    assert_int_equal(conf.priority, 7);
+    assert_int_equal(conf.interval_ns, SEC(1));
+    assert_non_null(strstr(conf.node_file, "/node.conf"));
+    assert_int_equal(strlen(conf.config_digest), 64);
+    snprintf(digest_a, sizeof(digest_a), "%s", conf.config_digest);
+
+    /* another node: same shared digest */
+    write_file("node.conf", "[cluster]\nnode = b\n[vip]\ninterface = eth1\n[sync]\nroot = /srv/b\n", 0644);
+    assert_int_equal(conf_load(shared, &conf, err, sizeof(err)), 0);
+    assert_string_equal(conf.node, "b");
+    assert_string_equal(conf.config_digest, digest_a);
+
+    /* one file with the same shared settings, other order and comments: same digest */
+    char single[128];
+    snprintf(single, sizeof(single), "%s", write_file("single.conf",
+        "# one file\n[heartbeat]\ntakeover_timeout = 3s\ninterval = 1s\npriority = 5\n"
+        "[cluster]\nnode = z\nprimary = a\ndatabase = host=db dbname=hs\n\nname = c1\n", 0644));
+    assert_int_equal(conf_load(single, &conf, err, sizeof(err)), 0);
+    assert_string_equal(conf.config_digest, digest_a);
+    assert_string_equal(conf.node_file, "");
+
+    /* a shared value that differs changes the digest */
+    write_file("single.conf", "[heartbeat]\ntakeover_timeout = 4s\ninterval = 1s\n"
+        "[cluster]\nnode = z\nprimary = a\ndatabase = host=db dbname=hs\nname = c1\n", 0644);
+    assert_int_equal(conf_load(single, &conf, err, sizeof(err)), 0);
+    assert_string_not_equal(conf.config_digest, digest_a);
+}
+
+static void test_include_errors(void **state)
+{
+    char shared[128];
+    snprintf(shared, sizeof(shared), "%s", write_file("hs.conf", SHARED, 0644));
+    /* a shared key in the node file, named there */
+    write_file("node.conf", "[cluster]\nnode = a\n[heartbeat]\ninterval = 2s\n", 0644);
+    load_err(shared, "node.conf:4: interval: [heartbeat] interval is the same on every node");
+    /* a per-node key in the shared file that includes a node file */
+    write_file("node.conf", "[cluster]\nnode = a\n", 0644);
+    write_file("hs.conf", SHARED "priority = 3\n", 0644);
+    load_err(shared, "hs.conf:9: priority: per-node key: set it in ");
+    /* a key in both */
+    write_file("hs.conf", SHARED, 0644);
+    write_file("node.conf", "[cluster]\nnode = a\nnode = b\n", 0644);
+    load_err(shared, "node.conf:3: node: duplicate key (first set on line 2)");
+    /* validation of a per-node key names the node file */
+    write_file("node.conf", "[cluster]\nnode = a b\n", 0644);
+    load_err(shared, "node.conf:2: node: use letters");
+    /* missing include: the shared file's line */
+    unlink(strcat(strcpy((char[160]){0}, tmpdir), "/node.conf"));
+    load_err(shared, "hs.conf:1: include: ");
+    assert_non_null(strstr(err, "No such file"));
+    /* an included file cannot include; a buffer cannot include */
+    write_file("node.conf", "include = other.conf\n[cluster]\nnode = a\n", 0644);
+    load_err(shared, "node.conf:1: include: only the configuration file itself may include");
+    parse_err("include = node.conf\n" BASE, "t.conf:1: include: only the configuration file", NULL);
+    /* include inside a section is an unknown key */
+    write_file("hs.conf", "[cluster]\ninclude = node.conf\n", 0644);
+    load_err(shared, "hs.conf:2: include: unknown key in [cluster]");
+}
+
 /* A small error buffer truncates the message but never overflows. */
 static void test_small_err_buffer(void **state)
 {
@@ -811,6 +892,8 @@ int main(void)
         cmocka_unit_test(test_database_file),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_small_err_buffer),
+        cmocka_unit_test(test_include_node_file),
+        cmocka_unit_test(test_include_errors),
     };
     return cmocka_run_group_tests_name("conf", tests, setup, teardown);
 }

@@ -1,6 +1,6 @@
-/* sha256.h: SHA-256 for content comparison on demand (reconcile --checksum). */
-#ifndef SYNCD_SHA256_H
-#define SYNCD_SHA256_H
+/* sha256.h: SHA-256 (sync content comparison, the configuration digest). */
+#ifndef HS_SHA256_H
+#define HS_SHA256_H
 
 #include <stddef.h>
 #include <stdint.h>
