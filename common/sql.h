@@ -38,6 +38,22 @@
     " changed_at = clock_timestamp() " \
     "WHERE cluster = $1 AND holder = $2 AND epoch = $4 RETURNING epoch"
 
+/* $1 cluster, $2 holder, $3 epoch: heartbeatd's guarded renewal (DESIGN §2); zero rows
+ * means someone else holds the cluster */
+#define SQL_RENEW \
+    "UPDATE hs_cluster SET heartbeat = heartbeat + 1 " \
+    "WHERE cluster = $1 AND holder = $2 AND epoch = $3 RETURNING heartbeat"
+
+/* $1 cluster, $2 node, $3 address, $4 priority, $5 version, $6 role, $7 state,
+ * $8 config digest: heartbeatd's node row, written every interval (liveness for ranks
+ * and status) */
+#define SQL_NODE_SEEN \
+    "INSERT INTO hs_node (cluster, node, address, priority, version, role, state, beat, " \
+    "seen_at, config_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, clock_timestamp(), $8) " \
+    "ON CONFLICT (cluster, node) DO UPDATE SET address = $3, priority = $4, " \
+    "version = $5, role = $6, state = $7, beat = hs_node.beat + 1, " \
+    "seen_at = clock_timestamp(), config_digest = $8"
+
 /* $1 cluster, $2 target node or '*' */
 #define SQL_REQUEST_SWITCHOVER \
     "UPDATE hs_cluster SET handoff_to = $2 WHERE cluster = $1 AND holder IS NOT NULL " \

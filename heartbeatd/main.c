@@ -25,6 +25,7 @@
 #include "log.h"
 #include "loop.h"
 #include "spawn.h"
+#include "sql.h"
 
 #define PROG "heartbeatd"
 #define WATCHD_RETRY_NS (200 * NS_PER_MS)
@@ -152,10 +153,7 @@ static void renew(struct heartbeatd *hb)
     snprintf(epoch, sizeof(epoch), "%" PRId64, hb->epoch);
     const char *params[] = {hb->conf.cluster, hb->conf.node, epoch};
     /* DESIGN §2: the guarded renewal; zero rows means someone else holds the cluster. */
-    if (db_query(hb->db,
-                 "UPDATE hs_cluster SET heartbeat = heartbeat + 1 "
-                 "WHERE cluster = $1 AND holder = $2 AND epoch = $3 RETURNING heartbeat",
-                 3, params, renewal_done, hb) == 0) {
+    if (db_query(hb->db, SQL_RENEW, 3, params, renewal_done, hb) == 0) {
         hb->renewal_inflight = 1;
         hb->renewal_sent_ns = now;
     }
@@ -168,13 +166,7 @@ static void node_row(struct heartbeatd *hb)
     const char *state = hb->leading ? "leading" : "following";
     const char *params[] = {hb->conf.cluster, hb->conf.node, hb->conf.address, prio,
                             HS_VERSION,       hb->role,      state, hb->conf.config_digest};
-    db_query(hb->db,
-             "INSERT INTO hs_node (cluster, node, address, priority, version, role, state, beat, "
-             "seen_at, config_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, clock_timestamp(), $8) "
-             "ON CONFLICT (cluster, node) DO UPDATE SET address = $3, priority = $4, "
-             "version = $5, role = $6, state = $7, beat = hs_node.beat + 1, "
-             "seen_at = clock_timestamp(), config_digest = $8",
-             8, params, NULL, NULL);
+    db_query(hb->db, SQL_NODE_SEEN, 8, params, NULL, NULL);
 }
 
 static void on_beat(void *arg)
