@@ -93,6 +93,11 @@ $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(B)/libunit.a $(LIBHS)
 
 unit: $(UNIT_BINS)
 
+# The multi-cluster load generator (tests/bench/bench-clusters.sh): libhs and watchd's role.c.
+$(B)/tests/hs-loadgen: $(B)/obj/tests/tools/hs-loadgen.o $(B)/libunit.a $(LIBHS)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_COMMON)
+
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
 
 # make check: the whole suite on the normal build, then again under ASan+UBSan,
@@ -106,7 +111,7 @@ check:
 fuzz:
 	tests/fuzz/build-and-run
 
-bench: all
+bench: all $(B)/tests/hs-loadgen
 	tests/bench/run-all
 
 demo:

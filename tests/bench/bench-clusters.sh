@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# tests/bench/bench-clusters.sh: many two-node clusters on one PostgreSQL. For each count
+# in HS_BENCH_CLUSTERS (default "100 500 1000"), tests/tools/hs-loadgen runs that many
+# clusters at interval 1 s / takeover_timeout 3 s (HS_BENCH_INTERVAL_MS, _TAKEOVER_MS)
+# through the daemons' own code (common/db.c, common/sql.h, watchd/role.c): four
+# connections per cluster, as the real daemons hold. Nodes start spread over a ramp,
+# then HS_BENCH_CLUSTERS_SECS (60) of measurement during which 1 % of the actives (at
+# least 2) lose power, to measure detection.
+#
+# The server runs as a production one would: fsync, full_page_writes and
+# synchronous_commit on (the throwaway test servers turn the first two off), and
+# max_connections large enough for every session.
+#
+# Reported per count: renewal latency p50/p99 (client side: sent -> answer), the
+# standby's lag in learning of a renewal, crash -> claim, queries/s (client count),
+# WAL bytes per cluster per second and transactions/s (pg_stat_database,
+# pg_current_wal_lsn), backend CPU, takeovers without a crash and fences.
+# Goal (issue 13): at 1000 clusters renewal p99 <= 20 ms and no takeover that no crash caused.
+. "$(dirname "$0")/../lib/common.sh"
+. "$HS_TOP/tests/lib/pg.sh"
+. "$HS_TOP/tests/bench/lib.sh"
+private_tmp hs-bench
+need jq gnuplot
+NAME=bench-clusters
+LOADGEN=$HS_BIN/tests/hs-loadgen
+[ -x "$LOADGEN" ] || bail "$LOADGEN missing: run make $(basename "$HS_BIN")/tests/hs-loadgen (make bench builds it)"
+cp "$LOADGEN" "$T/hs-loadgen"
+COUNTS=${HS_BENCH_CLUSTERS:-100 500 1000}
+SECS=${HS_BENCH_CLUSTERS_SECS:-60}
+INTERVAL_MS=${HS_BENCH_INTERVAL_MS:-1000}
+TAKEOVER_MS=${HS_BENCH_TAKEOVER_MS:-3000}
+log() { printf '# %s\n' "$*" >&2; }
+
+max=0
+for n in $COUNTS; do [ "$n" -gt "$max" ] && max=$n; done
+pg_start
+cat >>"$PG_DATA/postgresql.conf" <<CONF
+fsync = on
+full_page_writes = on
+synchronous_commit = on
+max_connections = $((4 * max + 20))
+CONF
+pg_restart || bail "postgres did not restart with max_connections $((4 * max + 20))"
+DB="host=$PG_SOCK port=$PG_PORT dbname=hs user=postgres"
+
+runs='[]'
+for n in $COUNTS; do
+    bench_tmp_ok
+    crashes=$(( n / 100 < 2 ? 2 : n / 100 ))
+    ramp=$(( n / 25 < 5 ? 5 : n / 25 ))   # 1000 clusters: 4000 connections over 40 s
+    log "$n clusters: ramp ${ramp}s, then ${SECS}s measured, $crashes power cuts"
+    out=$T/run-$n.json
+    "$T/hs-loadgen" -d "$DB" -n "$n" -i "$INTERVAL_MS" -t "$TAKEOVER_MS" -r "$ramp" -s "$SECS" \
+        -k "$crashes" -p "c${n}x" -o "$out" 2>"$T/loadgen-$n.log" ||
+        { log "hs-loadgen failed: $(tail -n 5 "$T/loadgen-$n.log")"; exit 1; }
+    log "loadgen: $(grep -c 'connect timed out' "$T/loadgen-$n.log") connects missed their deadline; $(grep -v 'connect timed out' "$T/loadgen-$n.log" | tail -n 3)"
+    run=$(cat "$out")
+    runs=$(jq --argjson r "$run" '. + [$r]' <<<"$runs")
+    jq -c '{clusters, renewal_p50: .renewal_ms.p50, renewal_p99: .renewal_ms.p99,
+            lag_p50: .standby_lag_ms.p50, lag_p99: .standby_lag_ms.p99, qps: .queries_per_s,
+            wal_per_cluster: .server.wal_bytes_per_cluster_per_s, uncaused: .takeovers_uncaused,
+            fences, detect: .crash_to_claim_ms.p50}' <<<"$run" | sed 's/^/# /' >&2
+    sleep 2
+done
+
+method="tests/tools/hs-loadgen: N clusters of two nodes in one process, each node with a \
+heartbeatd and a watchd database session of its own (common/db.c), the statements of \
+common/sql.h and watchd/role.c deciding; interval ${INTERVAL_MS} ms, takeover_timeout \
+${TAKEOVER_MS} ms. PostgreSQL on this machine with fsync, full_page_writes and \
+synchronous_commit on. renewal = heartbeatd's UPDATE sent -> answer (client side, includes \
+the load generator's own loop delay); standby lag = renewal sent -> the standby's first read \
+of the new value; crash -> claim = power cut of an active (its sessions closed) -> the \
+standby's compare-and-set answered; queries/s counted by the client; WAL and transactions \
+from pg_stat_database and pg_current_wal_lsn over the window; server CPU = utime + stime \
+of every process in pg_stat_activity (backends and background workers). The window starts once \
+every session is up and every cluster has one active and one standby (settle_s)."
+summary=$(jq '[.[] | . as $r |
+    {metric: "\(.clusters) clusters: renewal latency", unit: "ms", n: .renewal_ms.n,
+     p50: .renewal_ms.p50, p99: .renewal_ms.p99}
+      + (if .clusters == 1000 then {goal: "p99 <= 20", met: (.renewal_ms.p99 <= 20)} else {} end),
+    {metric: "\(.clusters) clusters: takeovers without a crash / fences", unit: "",
+     value: "\(.takeovers_uncaused) / \(.fences)"}
+      + (if .clusters == 1000 then {goal: "0 / 0", met: (.takeovers_uncaused == 0 and .fences == 0)} else {} end),
+    {metric: "\(.clusters) clusters: standby learns of a renewal", unit: "ms",
+     n: .standby_lag_ms.n, p50: .standby_lag_ms.p50, p99: .standby_lag_ms.p99},
+    {metric: "\(.clusters) clusters: power cut -> claim (\(.crashes) cuts)", unit: "ms",
+     n: .crash_to_claim_ms.n, p50: .crash_to_claim_ms.p50, p99: .crash_to_claim_ms.p99},
+    {metric: "\(.clusters) clusters: queries/s, server xact/s", unit: "/s",
+     value: "\(.queries_per_s | round) / \(.server.xact_per_s | round)"},
+    {metric: "\(.clusters) clusters: WAL per cluster, server CPU", unit: "B/s, %",
+     value: "\(.server.wal_bytes_per_cluster_per_s | round) / \(.server.cpu_percent)"}]' <<<"$runs")
+jq -n --argjson meta "$(bench_meta)" --argjson runs "$runs" --arg method "$method" \
+    --argjson summary "$summary" --argjson secs "$SECS" \
+    '{bench: "bench-clusters", meta: $meta, seconds_per_count: $secs, method: $method,
+      runs: $runs, summary: $summary}' >"$BENCH_RESULTS/$NAME.json"
+
+jq -r '.runs[] | "\(.clusters) \(.renewal_ms.p50) \(.renewal_ms.p99) \(.standby_lag_ms.p50) \(.standby_lag_ms.p99) \(.queries_per_s) \(.server.wal_bytes_per_s) \(.server.cpu_percent) \(.loadgen_cpu_percent)"' \
+    "$BENCH_RESULTS/$NAME.json" >"$T/plot.dat"
+gnuplot <<EOF
+set terminal pngcairo size 1000,700 noenhanced
+set output "$BENCH_RESULTS/$NAME.png"
+set multiplot layout 2,2 title "clusters of two nodes on one PostgreSQL ($(date -u +%F), $(nproc) CPUs, load $BENCH_LOAD_START)"
+set grid
+set key top left
+set xlabel "clusters"
+set title "renewal latency (ms)"
+set yrange [0:*]
+plot "$T/plot.dat" using 1:2 with linespoints title "p50", "" using 1:3 with linespoints title "p99", 20 with lines dt 2 title "goal p99"
+set title "standby learns of a renewal (ms)"
+plot "$T/plot.dat" using 1:4 with linespoints title "p50", "" using 1:5 with linespoints title "p99"
+set title "queries/s (client) and WAL (KiB/s)"
+plot "$T/plot.dat" using 1:6 with linespoints title "queries/s", "" using 1:(\$7/1024) with linespoints title "WAL KiB/s"
+set title "CPU % of one core"
+plot "$T/plot.dat" using 1:8 with linespoints title "postgres", "" using 1:9 with linespoints title "load generator"
+unset multiplot
+EOF
+log "wrote $BENCH_RESULTS/$NAME.json and $NAME.png"
