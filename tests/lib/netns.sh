@@ -124,7 +124,7 @@ while True:
         pass
     c.close()
 ' "$port" "$text" >/dev/null 2>&1 &
-    wait_for 5 netns_exec "$name" python3 -c "import socket; socket.create_connection(('::1', $port), 1)" ||
+    wait_for 20 netns_exec "$name" python3 -c "import socket; socket.create_connection(('::1', $port), 1)" ||
         bail "server in $name did not start"
 }
 
