@@ -187,9 +187,12 @@ static void renew(struct node *n)
 
 static void node_seen(struct node *n)
 {
+    /* a digest of the same size as conf.c's (sha256 hex) */
+    static const char digest[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
     const char *params[] = {n->c->name, n->name, "127.0.0.1", "100", HS_VERSION,
-                            role_public_name(&n->role), n->leading ? "leading" : "following"};
-    query(n, n->hb_db, Q_NODE, SQL_NODE_SEEN, 7, params, NULL, NULL);
+                            role_public_name(&n->role), n->leading ? "leading" : "following",
+                            digest};
+    query(n, n->hb_db, Q_NODE, SQL_NODE_SEEN, 8, params, NULL, NULL);
 }
 
 static void on_beat(void *arg)
