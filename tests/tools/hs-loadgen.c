@@ -47,6 +47,7 @@ struct lg;
 /* the server's counters at the start and the end of the window */
 struct server_snap {
     int ok;
+    int64_t at_ns;
     int64_t xact, wal_bytes, cpu_ticks;
 };
 
@@ -104,7 +105,7 @@ struct lg {
     int settled;
     double cpu_at_start_s, cpu_s;
     struct server_snap server0, server1;
-    double server_s;              /* from the end of the first snapshot to the second */
+    struct db *stats_db;
     int crashes, crashes_left;
     int64_t crash_every_ns;
 };
@@ -529,34 +530,34 @@ static int64_t proc_ticks(const char *pid)
     return utime + stime;
 }
 
-static void server_snap(const char *conninfo, struct server_snap *s)
+#define SQL_SERVER_COUNTERS \
+    "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()), " \
+    "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, " \
+    "(SELECT string_agg(pid::text, ' ') FROM pg_stat_activity)"
+
+static void server_snap_done(void *arg, PGresult *res, const char *err)
 {
-    char err[512];
-    memset(s, 0, sizeof(*s));
-    PGconn *conn = db_connect_wait(conninfo, 10000, err, sizeof(err));
-    if (conn == NULL) {
-        fprintf(stderr, "hs-loadgen: server counters: %s\n", err);
+    struct server_snap *s = arg;
+    s->at_ns = now_ns();
+    if (res == NULL || PQntuples(res) != 1) {
+        fprintf(stderr, "hs-loadgen: server counters: %s\n", err ? err : "no row");
         return;
     }
-    PGresult *r = db_exec_wait(
-        conn,
-        "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()), "
-        "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, "
-        "(SELECT string_agg(pid::text, ' ') FROM pg_stat_activity), pg_postmaster_start_time()",
-        0, NULL, 10000, err, sizeof(err));
-    if (r && PQntuples(r) == 1) {
-        s->ok = 1;
-        s->xact = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-        s->wal_bytes = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
-        char *pids = PQgetvalue(r, 0, 2), *save = NULL;
-        for (char *pid = strtok_r(pids, " ", &save); pid; pid = strtok_r(NULL, " ", &save))
-            s->cpu_ticks += proc_ticks(pid);
-    } else {
-        fprintf(stderr, "hs-loadgen: server counters: %s\n", err);
-    }
-    if (r)
-        PQclear(r);
-    PQfinish(conn);
+    s->ok = 1;
+    s->xact = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    s->wal_bytes = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+    char *pids = PQgetvalue(res, 0, 2), *save = NULL;
+    for (char *pid = strtok_r(pids, " ", &save); pid; pid = strtok_r(NULL, " ", &save))
+        s->cpu_ticks += proc_ticks(pid);
+}
+
+/* Through a session of its own on the loop: a blocking read here would stall every
+ * simulated node (and fence them). */
+static void server_snap(struct lg *lg, struct server_snap *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (db_query(lg->stats_db, SQL_SERVER_COUNTERS, 0, NULL, server_snap_done, s) < 0)
+        fprintf(stderr, "hs-loadgen: server counters: session not connected\n");
 }
 
 static int settled(const struct lg *lg)
@@ -612,7 +613,7 @@ static void on_phase(void *arg)
         }
         lg->settled = settled(lg);
         lg->settle_ns = now_ns() - lg->started_ns;
-        server_snap(lg->conninfo, &lg->server0);   /* blocks: may take a while when loaded */
+        server_snap(lg, &lg->server0);
         lg->measuring = 1;
         lg->measure_start_ns = now_ns();
         lg->measure_end_ns = lg->measure_start_ns + lg->measure_ns;
@@ -626,8 +627,7 @@ static void on_phase(void *arg)
         lg->measuring = 0;
         lg->measure_end_ns = now_ns();
         lg->cpu_s = cpu_seconds() - lg->cpu_at_start_s;
-        server_snap(lg->conninfo, &lg->server1);
-        lg->server_s = (double)(now_ns() - lg->measure_start_ns) / NS_PER_SEC;
+        server_snap(lg, &lg->server1);
         loop_timer_stop(lg->crash_timer);
         loop_timer_after(lg->phase_timer, lg->takeover_ns + 2 * lg->interval_ns);
         break;
@@ -709,7 +709,7 @@ static void write_json(struct lg *lg, FILE *f)
             (double)lg->settle_ns / NS_PER_SEC);
     fprintf(f, "  \"loadgen_cpu_percent\": %.1f,\n", lg->cpu_s / secs * 100);
     if (lg->server0.ok && lg->server1.ok) {
-        double ssecs = lg->server_s;
+        double ssecs = (double)(lg->server1.at_ns - lg->server0.at_ns) / NS_PER_SEC;
         double wal = (double)(lg->server1.wal_bytes - lg->server0.wal_bytes) / ssecs;
         fprintf(f,
                 "  \"server\": {\"xact_per_s\": %.1f, \"wal_bytes_per_s\": %.0f, "
@@ -820,6 +820,7 @@ int main(int argc, char **argv)
     st.t = loop_timer_new(lg.loop, on_start_next, &st);
     loop_timer_after(st.t, 0);
 
+    lg.stats_db = db_new(lg.loop, lg.conninfo, 10 * NS_PER_SEC);
     lg.phase_timer = loop_timer_new(lg.loop, on_phase, &lg);
     lg.crash_timer = loop_timer_new(lg.loop, on_crash, &lg);
     lg.crashes = lg.crashes_left = crashes;
