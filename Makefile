@@ -27,7 +27,7 @@ CFLAGS    += $(shell pkg-config --cflags libpq jansson libsystemd libssh2 libcur
 
 LIBS_heartbeatd := $(LIBS_COMMON)
 LIBS_watchd     := $(LIBS_COMMON) $(shell pkg-config --libs libcurl)
-LIBS_vipctl     := $(LIBS_COMMON) $(shell pkg-config --libs libmnl ldns)
+LIBS_vipctl     := $(LIBS_COMMON) $(shell pkg-config --libs libmnl ldns libcurl)
 LIBS_syncd      := $(LIBS_COMMON) $(shell pkg-config --libs libssh2) -linotifytools
 LIBS_clone      := $(LIBS_COMMON) $(shell pkg-config --libs libssh2)
 

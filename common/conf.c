@@ -90,6 +90,7 @@ static const struct key keys[] = {
     PATHK("notify", "password_file", password_file),
     DUR("notify", "max_clock_skew", max_clock_skew_ns, 1, 3600000),
     DUR("notify", "pause_alert_after", pause_alert_after_ns, 1000, 86400000 * 7L),
+    DUR("notify", "sync_lag_alert", sync_lag_alert_ns, 1000, 86400000),
 
     STR("service", "start", service_start),
     STR("service", "stop", service_stop),
@@ -166,6 +167,7 @@ void conf_defaults(struct conf *c)
     c->starttls = 1;
     c->max_clock_skew_ns = 2 * NS_PER_SEC;
     c->pause_alert_after_ns = 3600 * NS_PER_SEC;
+    c->sync_lag_alert_ns = 60 * NS_PER_SEC;
     c->check_interval_ns = 0; /* derived: interval */
     c->check_failures = 3;
     c->hook_timeout_ns = 30 * NS_PER_SEC;
@@ -620,6 +622,25 @@ static int clean_abs_path(const char *s)
     return 1;
 }
 
+int conf_is_mail_address(const char *a)
+{
+    const char *at = strchr(a, '@');
+    return at && at != a && at[1] && !strpbrk(a, " \t\r\n<>,;\"");
+}
+
+/* [notify] email: comma-separated bare addresses; a bad one is named with its line. */
+static int check_email_list(struct parser *p, const char *email)
+{
+    char list[CONF_LONGSTR], *save = NULL;
+    snprintf(list, sizeof(list), "%s", email);
+    for (char *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+        a = trim(a);
+        REQUIRE(!*a || conf_is_mail_address(a), "notify", "email",
+                "'%s' is not an e-mail address", a);
+    }
+    return 0;
+}
+
 static int validate(struct parser *p, struct conf *c)
 {
     REQUIRE(*c->cluster, "cluster", "name", "required ([cluster] name)");
@@ -667,7 +688,7 @@ static int validate(struct parser *p, struct conf *c)
         REQUIRE(clean_abs_path(c->sync_paths[i]), "sync", "paths",
                 "'%s' must be absolute and without '..'", c->sync_paths[i]);
     REQUIRE(!*c->email || *c->smtp_url, "notify", "smtp_url", "required when email is set");
-    return 0;
+    return check_email_list(p, c->email);
 }
 
 static int parse_text(struct parser *p, const char *text, size_t len, struct conf *c)

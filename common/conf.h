@@ -87,6 +87,7 @@ struct conf {
     char password_file[CONF_STR];
     int64_t max_clock_skew_ns;
     int64_t pause_alert_after_ns;
+    int64_t sync_lag_alert_ns;          /* unacknowledged sync data older than this alerts */
 
     /* [service] */
     char service_start[CONF_LONGSTR];
@@ -116,5 +117,8 @@ int conf_read_secret(const char *path, char *buf, size_t buflen, char *err, size
 void conf_sock_path(const struct conf *c, const char *daemon, char *buf, size_t len);
 
 const char *connection_name(enum connection c);
+
+/* A bare e-mail address: local@domain, nothing that would break a header or SMTP command. */
+int conf_is_mail_address(const char *a);
 
 #endif

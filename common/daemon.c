@@ -103,3 +103,15 @@ void daemon_watchdog_arm(struct loop *l)
     watchdog.timer = loop_timer_new(l, watchdog_tick, NULL);
     loop_timer_after(watchdog.timer, watchdog.period_ns);
 }
+
+const char *daemon_version(void)
+{
+    static int warned;
+    const char *v = getenv("HOTSTANDBY_TEST_VERSION");
+    if (v == NULL || *v == '\0' || strlen(v) > 64)
+        return HS_VERSION;
+    if (!warned++)
+        log_warnx("HOTSTANDBY_TEST_VERSION: reporting version '%s' instead of %s (test only)",
+                  v, HS_VERSION);
+    return v;
+}

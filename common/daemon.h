@@ -35,4 +35,8 @@ struct loop;
  * period above (nothing when not under a watchdog). */
 void daemon_watchdog_arm(struct loop *l);
 
+/* This build's version as the cluster sees it (hs_node.version). HOTSTANDBY_TEST_VERSION
+ * replaces it: test-only (the version-mismatch alert is provoked with it), logged. */
+const char *daemon_version(void);
+
 #endif

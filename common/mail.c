@@ -28,13 +28,6 @@ static void trim(char *s)
     s[len - start] = '\0';
 }
 
-/* A bare address: something@something, nothing that would break a header or SMTP command. */
-static int plain_address(const char *a)
-{
-    const char *at = strchr(a, '@');
-    return at && at != a && at[1] && !strpbrk(a, " \t\r\n<>,;\"");
-}
-
 static int setup_recipients(struct mail_setup *s, const char *email, char *err, size_t errlen)
 {
     char list[CONF_LONGSTR];
@@ -45,7 +38,7 @@ static int setup_recipients(struct mail_setup *s, const char *email, char *err, 
         trim(a);
         if (!*a)
             continue;
-        if (!plain_address(a)) {
+        if (!conf_is_mail_address(a)) {
             snprintf(err, errlen, "[notify] email: '%s' is not an e-mail address", a);
             return -1;
         }
@@ -84,7 +77,7 @@ static int setup_from(struct mail_setup *s, const char *from, char *err, size_t 
     else
         snprintf(s->from_addr, sizeof(s->from_addr), "%s", s->from);
     trim(s->from_addr);
-    if (!plain_address(s->from_addr) || strpbrk(s->from, "\r\n")) {
+    if (!conf_is_mail_address(s->from_addr) || strpbrk(s->from, "\r\n")) {
         snprintf(err, errlen, "[notify] from: '%s' is not an e-mail address", s->from);
         return -1;
     }
@@ -280,7 +273,7 @@ char *mail_format(const struct mail_setup *s, const struct mail *m, size_t *len)
     if (!f)
         return NULL;
     char subject[2 * MAIL_SUBJECT_LEN];
-    snprintf(subject, sizeof(subject), "[hotstandby %s] %s", s->cluster, m->subject);
+    snprintf(subject, sizeof(subject), "[hotstandby] %s: %s", s->cluster, m->subject);
     if (m->repeats)
         snprintf(subject + strlen(subject), sizeof(subject) - strlen(subject),
                  " (repeated %ux)", m->repeats);
@@ -325,6 +318,7 @@ struct transfer {
     const _Atomic int64_t *give_up_at_ns;
     char last_rcpt[CONF_STR];       /* the RCPT TO awaiting its reply */
     char refused[CONF_LONGSTR];     /* recipients the server refused, "a, b" */
+    char last_reply[512];           /* the server's last reply line (after DATA: the verdict) */
     char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -351,6 +345,12 @@ static int give_up_check(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut,
 static int watch_dialogue(CURL *h, curl_infotype type, char *data, size_t size, void *arg)
 {
     struct transfer *t = arg;
+    if (type == CURLINFO_HEADER_IN) {
+        size_t n = size;
+        while (n > 0 && (data[n - 1] == '\r' || data[n - 1] == '\n'))
+            n--;
+        snprintf(t->last_reply, sizeof(t->last_reply), "%.*s", (int)n, data);
+    }
     if (type == CURLINFO_HEADER_OUT && size > 9 && !strncasecmp(data, "RCPT TO:<", 9)) {
         const char *end = memchr(data + 9, '>', size - 9);
         size_t n = end ? (size_t)(end - data - 9) : 0;
@@ -445,6 +445,14 @@ int mail_send(const struct mail_setup *s, const struct mail *m, long connect_tim
               long timeout_ms, const _Atomic int64_t *give_up_at_ns, char *why, size_t whylen,
               int *permanent)
 {
+    return mail_send_answer(s, m, connect_timeout_ms, timeout_ms, give_up_at_ns, NULL, 0, why,
+                            whylen, permanent);
+}
+
+int mail_send_answer(const struct mail_setup *s, const struct mail *m, long connect_timeout_ms,
+                     long timeout_ms, const _Atomic int64_t *give_up_at_ns, char *answer,
+                     size_t answerlen, char *why, size_t whylen, int *permanent)
+{
     *permanent = 0;
     *why = '\0';
     size_t len = 0;
@@ -467,6 +475,8 @@ int mail_send(const struct mail_setup *s, const struct mail *m, long connect_tim
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &smtp_code);
     curl_easy_cleanup(h);
     free(text);
+    if (answer)
+        snprintf(answer, answerlen, "%s", t->last_reply);
     if (rc == CURLE_OK) {
         if (*t->refused)
             snprintf(why, whylen, "refused by the server: %s", t->refused);

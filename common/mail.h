@@ -59,5 +59,10 @@ char *mail_format(const struct mail_setup *s, const struct mail *m, size_t *len)
 int mail_send(const struct mail_setup *s, const struct mail *m, long connect_timeout_ms,
               long timeout_ms, const _Atomic int64_t *give_up_at_ns, char *why, size_t whylen,
               int *permanent);
+/* The same, also giving the server's last reply line (the answer to the message) in answer:
+ * for `vipctl test-mail`. */
+int mail_send_answer(const struct mail_setup *s, const struct mail *m, long connect_timeout_ms,
+                     long timeout_ms, const _Atomic int64_t *give_up_at_ns, char *answer,
+                     size_t answerlen, char *why, size_t whylen, int *permanent);
 
 #endif

@@ -15,7 +15,7 @@ struct notifier;
  * Returns NULL with a message in err on a bad password file or a failure to start. */
 struct notifier *notify_new(const struct conf *c, char *err, size_t errlen);
 
-/* Logs the alert and queues a mail "[hotstandby <cluster>] subject". Never blocks on SMTP.
+/* Logs the alert and queues a mail "[hotstandby] <cluster>: subject". Never blocks on SMTP.
  * The same kind + subject again within the de-duplication window (60 s) is not mailed
  * again: it is counted, and the count goes out in one mail when the window ends.
  * n may be NULL (then the alert is only logged). */

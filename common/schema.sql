@@ -67,3 +67,7 @@ END $$;
 -- but the per-node ones), so that a node whose cluster settings differ from the active's
 -- can be reported.
 ALTER TABLE hs_node ADD COLUMN IF NOT EXISTS config_digest text NOT NULL DEFAULT '';
+
+-- Self-monitoring (watchd/selfmon.c): the identity of the [shared] folder's filesystem as
+-- each node sees it, so that the active can tell when they are not the same.
+ALTER TABLE hs_node ADD COLUMN IF NOT EXISTS shared_fsid text NOT NULL DEFAULT '';

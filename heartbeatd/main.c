@@ -165,7 +165,7 @@ static void node_row(struct heartbeatd *hb)
     snprintf(prio, sizeof(prio), "%d", hb->conf.priority);
     const char *state = hb->leading ? "leading" : "following";
     const char *params[] = {hb->conf.cluster, hb->conf.node, hb->conf.address, prio,
-                            HS_VERSION,       hb->role,      state, hb->conf.config_digest};
+                            daemon_version(), hb->role,      state, hb->conf.config_digest};
     db_query(hb->db, SQL_NODE_SEEN, 8, params, NULL, NULL);
 }
 

@@ -215,9 +215,10 @@ static void cmd_status(struct syncd *sd, struct ctl_conn *conn, json_t *req)
             json_object_set_new(o, "error", json_string(p->last_error));
         json_array_append_new(peers, o);
     }
-    ctl_reply(conn, req, json_pack("{s:s,s:s,s:I,s:o}", "node", sd->conf.node, "role",
+    ctl_reply(conn, req, json_pack("{s:s,s:s,s:I,s:o,s:o}", "node", sd->conf.node, "role",
                                    sd->active ? "active" : "standby", "epoch",
-                                   (json_int_t)sd->epoch, "peers", peers));
+                                   (json_int_t)sd->epoch, "peers", peers, "problems",
+                                   sync_alert_problems(sd, now)));
 }
 
 void syncd_control_request(void *arg, struct ctl_conn *conn, json_t *req, const char *cmd)

@@ -112,11 +112,14 @@ void sync_peer_stop(struct peer *p)
     p->state = PS_IDLE;
     p->backoff_ns = 0;
     p->last_error[0] = '\0';
+    p->down_since_ns = p->unacked_since_ns = p->refused_ns = 0;
 }
 
 /* Transient failure: log once when it starts, retry with backoff (a reconcile follows). */
 static void peer_fail(struct peer *p, const char *why)
 {
+    if (!p->down_since_ns)
+        p->down_since_ns = now_ns();
     if (strcmp(why, p->last_error)) {
         log_warnx("peer %s: %s", p->cp.node, why);
         snprintf(p->last_error, sizeof(p->last_error), "%s", why);
@@ -176,6 +179,8 @@ void sync_peer_start(struct peer *p)
 
 void sync_peer_queue(struct peer *p, enum op_kind kind, const char *path, const char *path2)
 {
+    if (!p->unacked_since_ns)
+        p->unacked_since_ns = now_ns();
     if (p->state == PS_IDLE || p->state == PS_BACKOFF)
         return;   /* the reconcile on (re)connect will cover it */
     if (kind == OP_SYNC && sync_coalesce_find(p->co, path))
@@ -475,6 +480,7 @@ static int on_reply(struct peer *p, uint8_t type, const uint8_t *pl, size_t len,
                      p->cp.port, (unsigned long long)p->sd->epoch,
                      m->flags & PF_REJOIN ? ", rejoin of an old active" : "");
         p->last_error[0] = '\0';
+        p->down_since_ns = 0;
         p->last_ack_ns = now_ns();
         queue_full_reconcile(p);
         return 0;
@@ -494,6 +500,9 @@ static int on_reply(struct peer *p, uint8_t type, const uint8_t *pl, size_t len,
         }
         log_warnx("peer %s: %s", p->cp.node, m->path2);
         p->st.errors++;
+        p->refused_ns = now_ns();
+        p->refused_count++;
+        snprintf(p->refused, sizeof(p->refused), "%s", m->path2);
         return 0;
     case PT_MANIFEST: {
         if (!p->wait_manifest)
@@ -523,6 +532,7 @@ static int on_reply(struct peer *p, uint8_t type, const uint8_t *pl, size_t len,
         p->batch_open = 0;
         p->last_ack_ns = now_ns();
         p->lag_ns = p->last_ack_ns - p->batch_oldest_ns;
+        p->unacked_since_ns = p->pending.head ? p->pending.head->queued_ns : 0;
         if (p->full_reconcile && p->sd->once)
             p->once_done = 1;
         p->full_reconcile = 0;

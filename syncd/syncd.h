@@ -111,6 +111,12 @@ struct peer {
     struct loop_timer *keepalive;
     int64_t backoff_ns;
     char last_error[512];
+    /* alert.c's facts: kept across reconnects (teardown drops the queues, not these) */
+    int64_t down_since_ns;         /* first failure since the last HELLO_OK, 0 = up */
+    int64_t unacked_since_ns;      /* oldest change not yet acknowledged, 0 = none */
+    int64_t refused_ns;            /* last push the receiver refused */
+    uint64_t refused_count;
+    char refused[256];
     int once_done;
     struct peer_stats st;
 };
@@ -124,6 +130,13 @@ void sync_peer_kick(struct peer *p);           /* start a batch if one is due */
 void sync_peer_queue(struct peer *p, enum op_kind kind, const char *path, const char *path2);
 int sync_peer_idle(const struct peer *p);      /* nothing pending, nothing unacknowledged */
 size_t sync_peer_queue_len(const struct peer *p);
+
+/* ---- alert.c ---- */
+struct json_t;
+/* The sync problems of an active (DESIGN §7), for the status verb: a standby unreachable
+ * for sync_lag_alert, a push refused within it, unacknowledged data older than it. watchd's
+ * self-monitoring raises them (mail, hs_event); here they are only detected. */
+struct json_t *sync_alert_problems(const struct syncd *sd, int64_t now);
 
 /* ---- main.c ---- */
 struct flush_wait;

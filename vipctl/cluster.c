@@ -127,6 +127,18 @@ static void print_table(json_t *out)
                (int)json_integer_value(json_object_get(n, "priority")),
                json_string_value(json_object_get(n, "version")),
                json_real_value(json_object_get(n, "seen")));
+    json_t *problems = json_object_get(out, "problems");
+    if (json_array_size(problems) == 0)
+        printf("\nproblems   none\n");
+    else
+        printf("\nPROBLEMS   %zu\n", json_array_size(problems));
+    json_array_foreach(problems, i, n)
+        printf("  %-22s on %s since %s (%" JSON_INTEGER_FORMAT " s): %s\n",
+               json_string_value(json_object_get(n, "kind")),
+               json_string_value(json_object_get(n, "node")),
+               json_string_value(json_object_get(n, "since")),
+               json_integer_value(json_object_get(n, "for_s")),
+               json_string_value(json_object_get(n, "detail")));
     json_t *sync = json_object_get(out, "sync");
     json_array_foreach(json_object_get(sync, "peers"), i, n)
         printf("sync       -> %s: %s, queue %" JSON_INTEGER_FORMAT ", lag %" JSON_INTEGER_FORMAT
@@ -135,6 +147,33 @@ static void print_table(json_t *out)
                json_is_true(json_object_get(n, "connected")) ? "connected" : "NOT CONNECTED",
                json_integer_value(json_object_get(n, "queue")),
                json_integer_value(json_object_get(n, "lag_ms")));
+}
+
+/* watchd's self-monitoring holds this node's problems (syncd's included); without watchd,
+ * syncd's own list and the fact that watchd is not running. */
+static void add_problems(json_t *out)
+{
+    json_t *w = json_object_get(out, "watchd");
+    json_t *list = json_object_get(w, "problems");
+    if (json_is_array(list)) {
+        json_object_set(out, "problems", list);
+        return;
+    }
+    list = json_array();
+    const char *node = json_string_value(json_object_get(out, "node"));
+    if (w == NULL)
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:s}", "kind",
+                                              "watchd-not-running", "node", node, "since", "",
+                                              "for_s", (json_int_t)0, "detail",
+                                              "watchd does not answer on its control socket"));
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(json_object_get(out, "sync"), "problems"), i, p)
+        json_array_append_new(list, json_pack("{s:O,s:s,s:s,s:I,s:O}", "kind",
+                                              json_object_get(p, "kind"), "node", node, "since",
+                                              "", "for_s", (json_int_t)0, "detail",
+                                              json_object_get(p, "detail")));
+    json_object_set_new(out, "problems", list);
 }
 
 int verb_status(const struct conf *c, int as_json)
@@ -173,6 +212,7 @@ int verb_status(const struct conf *c, int as_json)
     if (c->connection != CONN_NONE)
         address_status(c, json_string_value(json_object_get(out, "holder")), holder_address(out),
                        out);
+    add_problems(out);
     if (as_json) {
         char *txt = json_dumps(out, JSON_COMPACT);
         puts(txt);

@@ -28,6 +28,7 @@ static const char usage[] =
     "  switchover [--to NODE]   planned handover to NODE (default: best live standby)\n"
     "  pause | resume           maintenance: no takeover and no fencing while paused\n"
     "  events [-n N] [--json]   the last N role changes (default 20)\n"
+    "  test-mail                send one mail through [notify]; print the server's answer\n"
     "exit: 0 done, 1 failed, 2 usage or config error, 3 refused\n";
 
 int holder_check(const struct conf *c, char *why, size_t whylen)
@@ -176,6 +177,8 @@ int main(int argc, char **argv)
         return verb_pause(&c, 0);
     if (strcmp(verb, "events") == 0)
         return verb_events(&c, nevents, json);
+    if (strcmp(verb, "test-mail") == 0)
+        return verb_test_mail(&c);
     fprintf(stderr, "vipctl: unknown verb '%s'\n%s", verb, usage);
     return EXIT_USAGE;
 }

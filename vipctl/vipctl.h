@@ -35,4 +35,7 @@ int verb_switchover(const struct conf *c, const char *to);
 int verb_pause(const struct conf *c, int pause);
 int verb_events(const struct conf *c, int n, int json);
 
+/* testmail.c: one mail through [notify]'s server; prints the server's answer. */
+int verb_test_mail(const struct conf *c);
+
 #endif

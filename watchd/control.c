@@ -38,6 +38,7 @@ static void status(struct watchd *wd, struct ctl_conn *c, json_t *req)
                                                            NS_PER_MS));
     }
     json_object_set_new(body, "connection", json_string(connection_name(wd->conf.connection)));
+    json_object_set_new(body, "problems", selfmon_problems(wd->selfmon));
     ctl_reply(c, req, body);
 }
 

@@ -29,37 +29,6 @@ static int schema_ready(struct watchd *wd);
 
 /* ---- events: hs_event, the log, and the alerts operators need to hear about ---- */
 
-static void alert_for_event(struct watchd *wd, int64_t epoch, const char *kind,
-                            const char *detail)
-{
-    static const char *const alerting[] = {"active", "fenced", "health-demotion",
-                                           "health-failing", "switchover-refused",
-                                           "database-unreachable", "forced-up"};
-    size_t i;
-    for (i = 0; i < sizeof(alerting) / sizeof(alerting[0]); i++)
-        if (strcmp(kind, alerting[i]) == 0)
-            break;
-    if (i == sizeof(alerting) / sizeof(alerting[0]))
-        return;
-    char subject[256], body[1024];
-    const char *what = kind;
-    if (strcmp(kind, "active") == 0)
-        what = wd->gained_by_grant ? "switchover" : "takeover";
-    if (strcmp(kind, "database-unreachable") == 0)   /* stable: repeats collapse into one mail */
-        snprintf(subject, sizeof(subject), "database unreachable from %s%s", wd->conf.node,
-                 wd->role.row.paused ? " (cluster PAUSED)" : "");
-    else
-        snprintf(subject, sizeof(subject), "%s: %s on %s, epoch %" PRId64 "%s", what, detail,
-                 wd->conf.node, epoch, wd->role.row.paused ? " (cluster PAUSED)" : "");
-    snprintf(body, sizeof(body),
-             "cluster:   %s\nnode:      %s\nevent:     %s\ndetail:    %s\nepoch:     %" PRId64
-             "\nholder:    %s\npaused:    %s\n\nSee `vipctl status` and `vipctl events`.\n",
-             wd->conf.cluster, wd->conf.node, what, detail, epoch,
-             wd->role.row.holder[0] ? wd->role.row.holder : "(none)",
-             wd->role.row.paused ? "YES" : "no");
-    notify_alert(wd->notifier, what, subject, body);
-}
-
 /*
  * The audit trail must not lose the events that matter most, which happen when the
  * database is away (a fence): they wait in memory, with their own time, and are
@@ -144,7 +113,7 @@ void watchd_event(struct watchd *wd, int64_t epoch, const char *kind, const char
     log_notice("%s: %s (epoch %" PRId64 ")", kind, detail, epoch);
     if (strcmp(kind, "claimed") == 0 || strcmp(kind, "granted") == 0)
         wd->gained_by_grant = kind[0] == 'g';
-    alert_for_event(wd, epoch, kind, detail);
+    selfmon_on_event(wd->selfmon, epoch, kind, detail);
     snprintf(e, sizeof(e), "%" PRId64, epoch);
     snprintf(ms, sizeof(ms), "%" PRId64, wall_ns() / NS_PER_MS);
     write_event(wd, e, kind, detail, ms);
@@ -361,9 +330,8 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 static void on_db_state(void *arg, int connected, const char *why)
 {
     struct watchd *wd = arg;
-    if (!connected)
-        alert_for_event(wd, wd->role.epoch, "database-unreachable", why ? why : "");
-    else
+    selfmon_db_state(wd->selfmon, connected, why);
+    if (connected)
         flush_pending(wd);
     /* NOTIFY is not durable: after every reconnect, read what we may have missed. */
     wd->row_inflight = 0;
@@ -422,6 +390,7 @@ static void reload(struct watchd *wd)
         wd->notifier = n;
     }
     wd->conf = fresh;
+    selfmon_reload(wd->selfmon);
     wd->role.p.interval_ns = fresh.interval_ns;
     wd->role.p.takeover_timeout_ns = fresh.takeover_timeout_ns;
     wd->role.p.fence_after_ns = fresh.fence_after_ns;
@@ -571,6 +540,7 @@ int main(int argc, char **argv)
     db_set_callbacks(wd.db, on_db_state, on_notify, &wd);
     db_listen(wd.db, "hs_cluster");
     setup_timers(&wd);
+    wd.selfmon = selfmon_new(&wd);
 
     /* Nothing of an earlier life as active may survive a restart: service stop, VIP down. */
     cleanup_start(&wd);
@@ -586,6 +556,7 @@ int main(int argc, char **argv)
         loop_once(wd.loop, 100);
     watchd_send_heartbeatd(&wd, json_pack("{s:s,s:s}", "cmd", "follow", "role", "stopped"));
     control_close(&wd);
+    selfmon_free(wd.selfmon);
     db_free(wd.db);
     notify_free(wd.notifier);
     loop_free(wd.loop);

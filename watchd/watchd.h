@@ -14,6 +14,7 @@ struct db;
 struct ctl_server;
 struct ctl_conn;
 struct notifier;
+struct selfmon;
 
 /* Events written while the database is away wait here (oldest dropped when full). */
 #define PENDING_EVENTS 64
@@ -30,6 +31,7 @@ struct watchd {
     struct ctl_server *ctl;
     struct ctl_conn *heartbeatd;    /* the connection that said hello as heartbeatd */
     struct notifier *notifier;      /* e-mail alerts ([notify]); logs only when unset */
+    struct selfmon *selfmon;        /* self-monitoring: problems, their mails and events */
 
     struct role role;
     struct loop_timer *poll_timer;      /* read the row every interval */
@@ -76,6 +78,14 @@ void cleanup_start(struct watchd *wd);
 void syncd_tell_role(struct watchd *wd, const char *role, int64_t epoch);
 void health_check_start(struct watchd *wd);
 void address_recheck_start(struct watchd *wd);
+
+/* selfmon.c: off the decision path (own timer, own database connection) */
+struct selfmon *selfmon_new(struct watchd *wd);
+void selfmon_free(struct selfmon *sm);
+void selfmon_reload(struct selfmon *sm);
+void selfmon_on_event(struct selfmon *sm, int64_t epoch, const char *kind, const char *detail);
+void selfmon_db_state(struct selfmon *sm, int connected, const char *why);
+json_t *selfmon_problems(const struct selfmon *sm);     /* for status: a new array */
 
 /* control.c */
 int control_open(struct watchd *wd);

@@ -73,7 +73,7 @@ send one -c "$(conf one)" -k takeover -s 'takeover by node-a' -b "$body" -i 1000
 ok $? "one alert: notify-send exits 0 after the queue drained"
 check "one mail arrives" -- smtp_wait_messages 1 10
 m=$(smtp_message 1)
-is "$(field Subject "$m")" "[hotstandby t60] takeover by node-a" "Subject has the cluster prefix"
+is "$(field Subject "$m")" "[hotstandby] t60: takeover by node-a" "Subject has the cluster prefix"
 is "$(field From "$m")" "Hotstandby t60 <hotstandby@example.test>" "From header as configured"
 is "$(field To "$m")" "ops@example.test, oncall@example.test" "To header lists both recipients"
 check "Date header in RFC 5322 form" -- \
@@ -105,8 +105,8 @@ check "the repeats are logged, not lost" -- grep -q 'repeated 2 more time(s), no
 send dupw -c "$(conf dupw)" -k fence -s 'flapping' -n 3 -w 1000 -p 1500 -i 10000
 ok $? "a 1 s window: notify-send exits 0"
 check "two mails: the first, then one with the count" -- smtp_wait_messages 4 5
-is "$(field Subject "$(smtp_message 3)")" "[hotstandby t60] flapping" "the first mail as raised"
-is "$(field Subject "$(smtp_message 4)")" "[hotstandby t60] flapping (repeated 2x)" "the window's mail counts the repeats"
+is "$(field Subject "$(smtp_message 3)")" "[hotstandby] t60: flapping" "the first mail as raised"
+is "$(field Subject "$(smtp_message 4)")" "[hotstandby] t60: flapping (repeated 2x)" "the window's mail counts the repeats"
 check "its body says how often" -- grep -q 'raised 2 more time(s)' "$(smtp_message 4)"
 
 # ... also when the repeat comes while the worker is idle (it must wake for the window's end).
@@ -115,7 +115,7 @@ send dupidle -c "$(conf dupidle)" -k demotion -s 'idle repeat' -n 2 -g 300 -w 10
 idle_pid=$!
 check "a repeat raised while the worker idles is mailed when its window ends (1 s)" -- smtp_wait_messages 6 3
 wait "$idle_pid"
-is "$(field Subject "$(smtp_message 6)")" "[hotstandby t60] idle repeat (repeated 1x)" "... with its count"
+is "$(field Subject "$(smtp_message 6)")" "[hotstandby] t60: idle repeat (repeated 1x)" "... with its count"
 
 # notify_retire (for a reload) returns at once; the worker still delivers what was queued.
 send retire -c "$(conf retire)" -k test -s 'queued before a reload' -R
@@ -123,7 +123,7 @@ ok $? "notify_retire: notify-send exits 0"
 retire_ms=$(sed -n 's/^retired in \([0-9]*\).*/\1/p' "$T/retire.out")
 check "notify_retire returns at once (${retire_ms:-?} ms)" -- test -n "$retire_ms" -a "${retire_ms:-9999}" -lt 500
 check "... and the mail queued before it is delivered" -- smtp_wait_messages 7 5
-is "$(field Subject "$(smtp_message 7)")" "[hotstandby t60] queued before a reload" "... the right one"
+is "$(field Subject "$(smtp_message 7)")" "[hotstandby] t60: queued before a reload" "... the right one"
 
 # A recipient the server refuses does not keep the alert from the others.
 send rcpt -c "$(conf rcpt 'email=rejected@example.test, ops@example.test')" -s 'one bad recipient' -i 10000
@@ -161,7 +161,7 @@ check "a refused login is logged with the user, not retried" -- \
 
 send badrcpt -c "$(conf badrcpt 'email=ops@example.test, not an address')" -s never
 is "$?" 2 "a malformed recipient is refused (exit 2)"
-check "... naming it" -- grep -q "\[notify\] email: 'not an address' is not an e-mail address" "$T/badrcpt.log"
+check "... naming it with its file and line" -- grep -q "badrcpt.conf:[0-9]*: email: 'not an address' is not an e-mail address" "$T/badrcpt.log"
 
 send norcpt -c "$(conf norcpt email=rejected@example.test)" -s 'nobody' -i 10000
 check "every recipient refused: the 550 is logged, not retried" -- \
@@ -224,7 +224,7 @@ send_ca starttls -c "$(conf starttls starttls=yes)" -k takeover -s 'over STARTTL
 ok $? "STARTTLS: notify-send exits 0"
 check "STARTTLS: the mail arrives" -- smtp_wait_messages 1 10
 check "... over TLS, after the login" -- envelope_has_tls_login "$(smtp_message 1)"
-is "$(field Subject "$(smtp_message 1)")" "[hotstandby t60] over STARTTLS" "... with its subject"
+is "$(field Subject "$(smtp_message 1)")" "[hotstandby] t60: over STARTTLS" "... with its subject"
 send untrusted -c "$(conf untrusted starttls=yes)" -s 'untrusted' -i 10000
 check "a certificate from an unknown CA is refused, not retried" -- \
     grep -q 'not sent (1 attempt): untrusted: .*TLS certificate not accepted' "$T/untrusted.log"

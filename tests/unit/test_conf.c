@@ -597,6 +597,17 @@ static void test_required(void **state)
     parse_err("", "t.conf: name: required", NULL);
     parse_err(with_base("[notify]\nemail = ops@example.test\n"),
               "t.conf: smtp_url: required when email is set", NULL);
+    /* A bad address is named with its line, so -t points at it. */
+    parse_err(with_base("[notify]\nsmtp_url = smtp://x\nemail = ops@example.test, oncall\n"),
+              "t.conf:7: email: 'oncall' is not an e-mail address", NULL);
+}
+
+static void test_sync_lag_alert(void **state)
+{
+    assert_int_equal(parse(BASE), 0);
+    assert_int_equal(conf.sync_lag_alert_ns, 60 * NS_PER_SEC);
+    assert_int_equal(parse(with_base("[notify]\nsync_lag_alert = 5s\n")), 0);
+    assert_int_equal(conf.sync_lag_alert_ns, 5 * NS_PER_SEC);
 }
 
 static void test_timing_rules(void **state)
@@ -884,6 +895,7 @@ int main(void)
         cmocka_unit_test(test_structure_errors),
         cmocka_unit_test(test_string_errors),
         cmocka_unit_test(test_required),
+        cmocka_unit_test(test_sync_lag_alert),
         cmocka_unit_test(test_timing_rules),
         cmocka_unit_test(test_sync_paths),
         cmocka_unit_test(test_connection_rules),

@@ -151,7 +151,7 @@ static void test_format(void **state)
     mail.seq = 7;
     char *t = format();
     assert_smtp_lines(t);
-    assert_non_null(strstr(t, "\r\nSubject: [hotstandby prod] takeover by node-a\r\n"));
+    assert_non_null(strstr(t, "\r\nSubject: [hotstandby] prod: takeover by node-a\r\n"));
     assert_non_null(strstr(t, "\r\nFrom: HS <hs@example.test>\r\n"));
     assert_non_null(strstr(t, "\r\nTo: ops@example.test, oncall@example.test\r\n"));
     assert_true(!strncmp(t, "Date: ", 6));
@@ -169,7 +169,7 @@ static void test_no_header_injection(void **state)
     char *t = format();
     assert_smtp_lines(t);
     assert_null(strstr(t, "\r\nBcc:"));
-    assert_non_null(strstr(t, "Subject: [hotstandby prod] subject  Bcc: victim@example.test\r\n"));
+    assert_non_null(strstr(t, "Subject: [hotstandby] prod: subject  Bcc: victim@example.test\r\n"));
     free(t);
 }
 
@@ -196,7 +196,7 @@ static void test_long_line_and_repeats(void **state)
     mail_fill(&mail, "k", "flapping", body, 4, 59 * NS_PER_SEC);
     char *t = format();
     assert_smtp_lines(t);
-    assert_non_null(strstr(t, "Subject: [hotstandby prod] flapping (repeated 4x)\r\n"));
+    assert_non_null(strstr(t, "Subject: [hotstandby] prod: flapping (repeated 4x)\r\n"));
     assert_non_null(strstr(t, "raised 4 more time(s) in the last 59 s"));
     free(t);
 }

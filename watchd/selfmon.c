@@ -1,0 +1,625 @@
+/*
+ * selfmon.c: self-monitoring and alerts (DESIGN §7). Off the decision path: it runs on a
+ * timer of its own, reads the database over a connection of its own (a hung query here
+ * drops only that connection, never the role's), asks syncd and the shared-folder thread
+ * without waiting, and never feeds the state machine. It turns conditions into problems:
+ * raised once (an hs_event row, a mail), kept while they last (shown by `vipctl status`,
+ * no further mail), resolved once (an hs_event row, a mail with how long it lasted).
+ * Which conditions hold is decided by the pure problems_assess() (problems.c).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "clock.h"
+#include "conf.h"
+#include "ctl.h"
+#include "daemon.h"
+#include "db.h"
+#include "log.h"
+#include "loop.h"
+#include "notify.h"
+#include "problems.h"
+#include "shared.h"
+#include "watchd.h"
+
+#define RECENT_EVENTS 6
+
+struct condition {
+    int raised;
+    int64_t raised_wall_ns;         /* for the mail and for status */
+    int64_t raised_ns;
+    int64_t holding_since_ns;       /* 0: does not hold now (hold-down before raising) */
+    char detail[PROBLEM_DETAIL];    /* the latest numbers */
+};
+
+struct recent_event {
+    int64_t wall_ns;
+    int64_t epoch;
+    char kind[32];
+    char detail[160];
+};
+
+struct selfmon {
+    struct watchd *wd;
+    struct db *db;                  /* its own connection */
+    struct loop_timer *timer;
+    int64_t period_ns;
+    int64_t clock_offset_ns;        /* HOTSTANDBY_TEST_CLOCK_OFFSET (tests only) */
+    char shared_folder[CONF_STR];   /* what the prober checks */
+
+    int query_inflight;
+    int64_t query_sent_ns, query_sent_wall_ns;
+    struct problem_view view;
+    int64_t view_read_ns;
+
+    struct shared_prober *prober;
+    int64_t probe_asked_ns;
+    struct shared_result shared;
+    int shared_known;
+
+    int sync_inflight;
+    char sync_detail[2][PROBLEM_DETAIL];    /* failure, lag ("" = none) */
+
+    int64_t db_down_since_ns, db_down_since_wall_ns;
+    char db_why[200];
+    int64_t active_since_ns;        /* 0 while not active */
+    char claimed_from[64];          /* the holder our last claim replaced ("" = none) */
+
+    struct condition c[PK__COUNT];
+    struct recent_event recent[RECENT_EVENTS];
+    int n_recent;
+};
+
+/* ---- time for people: UTC and the node's own zone ---- */
+
+static void fmt_time(int64_t wall, char *buf, size_t len)
+{
+    time_t t = (time_t)(wall / NS_PER_SEC);
+    struct tm utc, loc;
+    char a[32], b[48];
+    gmtime_r(&t, &utc);
+    localtime_r(&t, &loc);
+    strftime(a, sizeof(a), "%Y-%m-%d %H:%M:%S", &utc);
+    strftime(b, sizeof(b), "%Y-%m-%d %H:%M:%S %Z", &loc);
+    snprintf(buf, len, "%s UTC (%s)", a, b);
+}
+
+static void fmt_iso(int64_t wall, char *buf, size_t len)
+{
+    time_t t = (time_t)(wall / NS_PER_SEC);
+    struct tm utc;
+    gmtime_r(&t, &utc);
+    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &utc);
+}
+
+/* ---- the mail ---- */
+
+static void append(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void append(char *buf, size_t len, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    if (used >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, len - used, fmt, ap);
+    va_end(ap);
+}
+
+static void mail(struct selfmon *sm, enum problem_kind k, const char *resolution)
+{
+    struct watchd *wd = sm->wd;
+    const struct condition *c = &sm->c[k];
+    const struct role *r = &wd->role;
+    char subject[256], body[3500] = "", when[96];
+    int64_t now = wall_ns();
+
+    snprintf(subject, sizeof(subject), "%s on %s%s", problem_name(k), wd->conf.node,
+             resolution ? " resolved" : "");
+    const char *holder = role_is_acting(r) ? wd->conf.node : r->row.holder;
+    append(body, sizeof(body), "cluster:   %s\nnode:      %s (%s)\nalert:     %s, %s\n",
+           wd->conf.cluster, wd->conf.node, role_public_name(r), problem_name(k),
+           resolution ? "RESOLVED" : "RAISED");
+    append(body, sizeof(body), "holder:    %s, epoch %" PRId64 "%s\n", *holder ? holder : "(none)",
+           role_is_acting(r) ? r->epoch : r->row.epoch,
+           r->row.paused ? "\npaused:    YES: no takeover and no fencing until `vipctl resume`"
+                         : "");
+    fmt_time(c->raised_wall_ns, when, sizeof(when));
+    append(body, sizeof(body), "raised:    %s\n", when);
+    if (resolution) {
+        fmt_time(now, when, sizeof(when));
+        append(body, sizeof(body), "resolved:  %s\nlasted:    %.1f s\n", when,
+               (double)(now - c->raised_wall_ns) / NS_PER_SEC);
+    }
+    append(body, sizeof(body), "detail:    %s\n", c->detail);
+    if (resolution)
+        append(body, sizeof(body), "now:       %s\n", resolution);
+    append(body, sizeof(body), "\nWhat to do: %s\n",
+           resolution ? "nothing; this mail closes the alert above." : problem_advice(k));
+    append(body, sizeof(body), "\nLast events on %s:\n", wd->conf.node);
+    for (int i = 0; i < sm->n_recent; i++) {
+        const struct recent_event *e = &sm->recent[i];
+        fmt_time(e->wall_ns, when, sizeof(when));
+        append(body, sizeof(body), "  %s  %s (epoch %" PRId64 "): %s\n", when, e->kind,
+               e->epoch, e->detail);
+    }
+    append(body, sizeof(body), "\nSee `vipctl status` and `vipctl events` on any node.\n");
+    notify_alert(wd->notifier, problem_name(k), subject, body);
+}
+
+/* ---- raising and resolving ---- */
+
+static int64_t shown_epoch(const struct watchd *wd)
+{
+    return role_is_acting(&wd->role) ? wd->role.epoch : wd->role.row.epoch;
+}
+
+static void raise_problem(struct selfmon *sm, enum problem_kind k)
+{
+    struct condition *c = &sm->c[k];
+    c->raised = 1;
+    c->raised_ns = now_ns();
+    c->raised_wall_ns = wall_ns();
+    watchd_event(sm->wd, shown_epoch(sm->wd), "problem", "%s: %s", problem_name(k), c->detail);
+    mail(sm, k, NULL);
+}
+
+static void resolve_problem(struct selfmon *sm, enum problem_kind k, const char *resolution)
+{
+    struct condition *c = &sm->c[k];
+    if (!c->raised)
+        return;
+    watchd_event(sm->wd, shown_epoch(sm->wd), "resolved", "%s: %s (after %.1f s)",
+                 problem_name(k), resolution, (double)(now_ns() - c->raised_ns) / NS_PER_SEC);
+    mail(sm, k, resolution);
+    c->raised = 0;
+    c->holding_since_ns = 0;
+}
+
+/* A condition observed now: raised once it has held for hold_ns, resolved when it stops. */
+static void observe(struct selfmon *sm, enum problem_kind k, int holds, const char *detail,
+                    int64_t hold_ns, const char *resolution)
+{
+    struct condition *c = &sm->c[k];
+    if (!holds) {
+        c->holding_since_ns = 0;
+        resolve_problem(sm, k, resolution);
+        return;
+    }
+    if (!c->holding_since_ns)
+        c->holding_since_ns = now_ns();
+    snprintf(c->detail, sizeof(c->detail), "%s", detail);
+    if (!c->raised && now_ns() - c->holding_since_ns >= hold_ns)
+        raise_problem(sm, k);
+}
+
+/* ---- role events (from watchd_event) ---- */
+
+static void remember(struct selfmon *sm, int64_t epoch, const char *kind, const char *detail)
+{
+    if (sm->n_recent == RECENT_EVENTS) {
+        memmove(&sm->recent[0], &sm->recent[1], sizeof(sm->recent[0]) * (RECENT_EVENTS - 1));
+        sm->n_recent--;
+    }
+    struct recent_event *e = &sm->recent[sm->n_recent++];
+    e->wall_ns = wall_ns();
+    e->epoch = epoch;
+    snprintf(e->kind, sizeof(e->kind), "%s", kind);
+    snprintf(e->detail, sizeof(e->detail), "%s", detail);
+}
+
+static void raise_now(struct selfmon *sm, enum problem_kind k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void raise_now(struct selfmon *sm, enum problem_kind k, const char *fmt, ...)
+{
+    struct condition *c = &sm->c[k];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->detail, sizeof(c->detail), fmt, ap);
+    va_end(ap);
+    if (!c->raised)
+        raise_problem(sm, k);
+}
+
+/* Events that are news without a condition behind them: one mail each (de-duplicated). */
+static void mail_once(struct selfmon *sm, const char *kind, int64_t epoch, const char *detail)
+{
+    struct watchd *wd = sm->wd;
+    char subject[256], body[1024];
+    snprintf(subject, sizeof(subject), "%s on %s", kind, wd->conf.node);
+    snprintf(body, sizeof(body),
+             "cluster:   %s\nnode:      %s\nevent:     %s\nepoch:     %" PRId64
+             "\ndetail:    %s\npaused:    %s\n\nSee `vipctl status` and `vipctl events`.\n",
+             wd->conf.cluster, wd->conf.node, kind, epoch, detail,
+             wd->role.row.paused ? "YES" : "no");
+    notify_alert(wd->notifier, kind, subject, body);
+}
+
+void selfmon_on_event(struct selfmon *sm, int64_t epoch, const char *kind, const char *detail)
+{
+    if (!sm)
+        return;
+    remember(sm, epoch, kind, detail);
+    struct watchd *wd = sm->wd;
+    if (strcmp(kind, "claimed") == 0) {
+        /* whom we replace, if anyone: the holder in our last read (the role machine has
+         * already written our own name into its copy of the row) */
+        snprintf(sm->claimed_from, sizeof(sm->claimed_from), "%s", sm->view.holder);
+    } else if (strcmp(kind, "active") == 0) {
+        sm->active_since_ns = now_ns();
+        if (wd->gained_by_grant)
+            raise_now(sm, PK_SWITCHOVER, "%s took over by planned switchover at epoch %" PRId64,
+                      wd->conf.node, epoch);
+        else if (*sm->claimed_from && strcmp(sm->claimed_from, wd->conf.node) != 0)
+            raise_now(sm, PK_TAKEOVER, "%s took over from %s at epoch %" PRId64
+                      ": the counter of %s stood still for takeover_timeout (%" PRId64 " ms)",
+                      wd->conf.node, sm->claimed_from, epoch, sm->claimed_from,
+                      wd->conf.takeover_timeout_ns / NS_PER_MS);
+        /* else the first claim of a cluster without holder: news, not a problem */
+    } else if (strcmp(kind, "fenced") == 0) {
+        raise_now(sm, PK_SELF_FENCE, "%s stopped acting at epoch %" PRId64 ": %s",
+                  wd->conf.node, epoch, detail);
+    } else if (strcmp(kind, "health-demotion") == 0) {
+        raise_now(sm, PK_HEALTH_DEMOTION, "%s gave the cluster up at epoch %" PRId64
+                  " after %d failed checks in a row: %s", wd->conf.node, epoch,
+                  wd->conf.check_failures, detail);
+    } else if (strcmp(kind, "switchover-refused") == 0 || strcmp(kind, "forced-up") == 0) {
+        mail_once(sm, kind, epoch, detail);
+    }
+}
+
+/* Event-raised problems end when the cluster is whole again. */
+static void resolve_role_problems(struct selfmon *sm, int standby_live)
+{
+    struct watchd *wd = sm->wd;
+    const struct role *r = &wd->role;
+    char why[PROBLEM_DETAIL];
+    if (r->state == ST_ACTIVE && standby_live) {
+        snprintf(why, sizeof(why), "the cluster is protected again: a standby renews its row");
+        resolve_problem(sm, PK_TAKEOVER, why);
+        resolve_problem(sm, PK_SWITCHOVER, why);
+    } else if (r->state == ST_STANDBY && r->row.holder[0]) {
+        snprintf(why, sizeof(why), "%s is no longer the active: %s holds the cluster at epoch "
+                 "%" PRId64, wd->conf.node, r->row.holder, r->row.epoch);
+        resolve_problem(sm, PK_TAKEOVER, why);
+        resolve_problem(sm, PK_SWITCHOVER, why);
+        snprintf(why, sizeof(why), "%s is a standby again; %s holds the cluster at epoch "
+                 "%" PRId64, wd->conf.node, r->row.holder, r->row.epoch);
+        if (db_connected(wd->db)) {
+            resolve_problem(sm, PK_SELF_FENCE, why);
+            resolve_problem(sm, PK_HEALTH_DEMOTION, why);
+        }
+    }
+}
+
+/* ---- the database: our own row's facts out, everyone's in ---- */
+
+#define SQL_SELFMON                                                                          \
+    "WITH mine AS (UPDATE hs_node SET shared_fsid = $3 WHERE cluster = $1 AND node = $2) "   \
+    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8, coalesce(c.holder, ''), " \
+    " c.paused, extract(epoch FROM clock_timestamp() - c.changed_at)::float8, "              \
+    " coalesce(n.node, ''), coalesce(n.version, ''), coalesce(n.config_digest, ''), "        \
+    " coalesce(n.shared_fsid, ''), coalesce(n.role, ''), "                                   \
+    " coalesce(extract(epoch FROM clock_timestamp() - n.seen_at)::float8, 1e9) "             \
+    "FROM hs_cluster c LEFT JOIN hs_node n ON n.cluster = c.cluster WHERE c.cluster = $1 "   \
+    "ORDER BY n.node LIMIT 16"
+
+static void read_view(struct selfmon *sm, PGresult *res, int64_t recv_wall)
+{
+    struct problem_view *v = &sm->view;
+    v->row_known = PQntuples(res) > 0;
+    v->n_nodes = 0;
+    if (!v->row_known)
+        return;
+    double db_ms = atof(PQgetvalue(res, 0, 0));
+    int64_t mid = (sm->query_sent_wall_ns + recv_wall) / 2 + sm->clock_offset_ns;
+    v->clock_known = 1;
+    v->skew_ns = (int64_t)(db_ms * 1e6) - mid;
+    v->skew_error_ns = (recv_wall - sm->query_sent_wall_ns) / 2;
+    snprintf(v->holder, sizeof(v->holder), "%s", PQgetvalue(res, 0, 1));
+    v->paused = PQgetvalue(res, 0, 2)[0] == 't';
+    v->paused_for_ns = (int64_t)(atof(PQgetvalue(res, 0, 3)) * 1e9);
+    for (int i = 0; i < PQntuples(res) && v->n_nodes < PROBLEM_NODES; i++) {
+        if (!*PQgetvalue(res, i, 4))
+            continue;
+        struct problem_node *n = &v->nodes[v->n_nodes++];
+        snprintf(n->name, sizeof(n->name), "%s", PQgetvalue(res, i, 4));
+        snprintf(n->version, sizeof(n->version), "%s", PQgetvalue(res, i, 5));
+        snprintf(n->digest, sizeof(n->digest), "%s", PQgetvalue(res, i, 6));
+        snprintf(n->fsid, sizeof(n->fsid), "%s", PQgetvalue(res, i, 7));
+        snprintf(n->role, sizeof(n->role), "%s", PQgetvalue(res, i, 8));
+        n->seen_ago_ns = (int64_t)(atof(PQgetvalue(res, i, 9)) * 1e9);
+    }
+}
+
+static void assess(struct selfmon *sm)
+{
+    struct watchd *wd = sm->wd;
+    struct problem_view *v = &sm->view;
+    struct problem_verdict verdict;
+    v->me = wd->conf.node;
+    v->version = daemon_version();
+    v->digest = wd->conf.config_digest;     /* heartbeatd publishes it in our row */
+    v->fsid = sm->shared_known && sm->shared.ok ? sm->shared.fsid : "";
+    v->active = wd->role.state == ST_ACTIVE;
+    problems_assess(v, &verdict);
+
+    int holder_view = v->active && strcmp(v->holder, wd->conf.node) == 0;
+    /* A standby that never was gets takeover_timeout to show up after we became active. */
+    int64_t missing_hold = 0;
+    if (sm->active_since_ns && now_ns() - sm->active_since_ns < wd->conf.takeover_timeout_ns)
+        missing_hold = wd->conf.takeover_timeout_ns - (now_ns() - sm->active_since_ns);
+    static const char *const ok_text[PK__COUNT] = {
+        [PK_STANDBY_MISSING] = "a standby renews its row again",
+        [PK_VERSION_MISMATCH] = "every live node runs the same version",
+        [PK_CONFIG_MISMATCH] = "every live node has the same shared settings",
+        [PK_SHARED_MISMATCH] = "every node sees the same shared filesystem",
+        [PK_PAUSED] = "the cluster was resumed",
+        [PK_CLOCK_SKEW] = "the clock of this node is within max_clock_skew of the database clock",
+    };
+    for (int k = PK_STANDBY_MISSING; k <= PK_PAUSED; k++) {
+        const char *resolution = holder_view ? ok_text[k] : "this node is no longer the active";
+        observe(sm, k, verdict.holds[k], verdict.detail[k],
+                k == PK_STANDBY_MISSING ? missing_hold : 0, resolution);
+    }
+    observe(sm, PK_CLOCK_SKEW, verdict.holds[PK_CLOCK_SKEW], verdict.detail[PK_CLOCK_SKEW], 0,
+            ok_text[PK_CLOCK_SKEW]);
+    resolve_role_problems(sm, !verdict.holds[PK_STANDBY_MISSING] && holder_view);
+}
+
+static void query_done(void *arg, PGresult *res, const char *err)
+{
+    struct selfmon *sm = arg;
+    sm->query_inflight = 0;
+    if (res == NULL) {
+        log_debug("selfmon: %s", err);
+        return;
+    }
+    read_view(sm, res, wall_ns());
+    sm->view_read_ns = now_ns();
+    assess(sm);
+}
+
+static void query(struct selfmon *sm)
+{
+    if (sm->query_inflight || !db_connected(sm->db))
+        return;
+    const char *fsid = sm->shared_known && sm->shared.ok ? sm->shared.fsid : "";
+    const char *params[] = {sm->wd->conf.cluster, sm->wd->conf.node, fsid};
+    sm->query_sent_ns = now_ns();
+    sm->query_sent_wall_ns = wall_ns();
+    if (db_query(sm->db, SQL_SELFMON, 3, params, query_done, sm) == 0)
+        sm->query_inflight = 1;
+}
+
+/* ---- this node's own conditions ---- */
+
+void selfmon_db_state(struct selfmon *sm, int connected, const char *why)
+{
+    if (!sm)
+        return;
+    if (connected) {
+        sm->db_down_since_ns = 0;
+        return;
+    }
+    if (!sm->db_down_since_ns) {
+        sm->db_down_since_ns = now_ns();
+        sm->db_down_since_wall_ns = wall_ns();
+    }
+    snprintf(sm->db_why, sizeof(sm->db_why), "%s", why ? why : "connection lost");
+}
+
+static void check_database(struct selfmon *sm)
+{
+    char detail[PROBLEM_DETAIL] = "", when[96], resolution[PROBLEM_DETAIL];
+    int down = !db_connected(sm->wd->db);
+    if (down && !sm->db_down_since_ns)
+        selfmon_db_state(sm, 0, NULL);
+    if (down) {
+        fmt_time(sm->db_down_since_wall_ns, when, sizeof(when));
+        snprintf(detail, sizeof(detail), "no connection since %s (%.1f s): %s", when,
+                 (double)(now_ns() - sm->db_down_since_ns) / NS_PER_SEC, sm->db_why);
+    }
+    snprintf(resolution, sizeof(resolution), "connected again; %s",
+             sm->c[PK_DATABASE].detail);
+    /* An active cut off that long has fenced: worth a mail. Shorter blips are logged. */
+    observe(sm, PK_DATABASE, down, detail, sm->wd->conf.fence_after_ns, resolution);
+}
+
+static void on_probe(void *arg, int fd, uint32_t events)
+{
+    struct selfmon *sm = arg;
+    if (shared_prober_read(sm->prober, &sm->shared) == 0)
+        sm->shared_known = 1;
+}
+
+static void check_shared(struct selfmon *sm)
+{
+    if (!sm->prober)
+        return;
+    int64_t stuck_after = 5 * NS_PER_SEC > 2 * sm->period_ns ? 5 * NS_PER_SEC : 2 * sm->period_ns;
+    char detail[PROBLEM_DETAIL];
+    if (shared_prober_ask(sm->prober) == 0) {
+        sm->probe_asked_ns = now_ns();
+    } else if (now_ns() - sm->probe_asked_ns > stuck_after) {
+        snprintf(detail, sizeof(detail), "the check of %s has not returned for %.0f s "
+                 "(a hung network mount?)", sm->wd->conf.shared_folder,
+                 (double)(now_ns() - sm->probe_asked_ns) / NS_PER_SEC);
+        observe(sm, PK_SHARED_FOLDER, 1, detail, 0, "");
+        return;
+    }
+    if (sm->shared_known)
+        observe(sm, PK_SHARED_FOLDER, !sm->shared.ok, sm->shared.why, 0,
+                "the shared folder is mounted and writable");
+}
+
+/* syncd reports its own problems (syncd/alert.c); we raise, mail and record them. */
+static void sync_reply(void *arg, json_t *reply, const char *err)
+{
+    struct selfmon *sm = arg;
+    sm->sync_inflight = 0;
+    if (reply == NULL)
+        return;     /* no syncd on this node, or it is busy: nothing learned */
+    char detail[2][PROBLEM_DETAIL] = {"", ""};
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(reply, "problems"), i, p) {
+        const char *kind = json_string_value(json_object_get(p, "kind"));
+        const char *text = json_string_value(json_object_get(p, "detail"));
+        int lag = kind && strcmp(kind, "sync-lag") == 0;
+        if (!kind || !text)
+            continue;
+        append(detail[lag], PROBLEM_DETAIL, "%s%s", *detail[lag] ? "; " : "", text);
+    }
+    observe(sm, PK_SYNC_FAILURE, *detail[0] != '\0', detail[0], 0,
+            "every standby is reachable and accepts the pushes");
+    observe(sm, PK_SYNC_LAG, *detail[1] != '\0', detail[1], 0,
+            "every standby has acknowledged the data written");
+}
+
+static void poll_syncd(struct selfmon *sm)
+{
+    if (sm->sync_inflight)
+        return;
+    char path[512];
+    conf_sock_path(&sm->wd->conf, "syncd", path, sizeof(path));
+    json_t *req = json_pack("{s:s}", "cmd", "status");
+    if (ctl_call_async(sm->wd->loop, path, req, NS_PER_SEC, sync_reply, sm) == 0)
+        sm->sync_inflight = 1;
+    json_decref(req);
+}
+
+static void on_tick(void *arg)
+{
+    struct selfmon *sm = arg;
+    loop_timer_after(sm->timer, sm->period_ns);
+    if (sm->wd->role.state != ST_ACTIVE)
+        sm->active_since_ns = 0;
+    check_database(sm);
+    check_shared(sm);
+    poll_syncd(sm);
+    query(sm);
+}
+
+/* ---- status ---- */
+
+json_t *selfmon_problems(const struct selfmon *sm)
+{
+    json_t *list = json_array();
+    if (!sm)
+        return list;
+    int64_t now = now_ns();
+    for (int k = 0; k < PK__COUNT; k++) {
+        const struct condition *c = &sm->c[k];
+        if (!c->raised)
+            continue;
+        char since[32];
+        fmt_iso(c->raised_wall_ns, since, sizeof(since));
+        json_array_append_new(list, json_pack("{s:s,s:s,s:s,s:I,s:s}", "kind", problem_name(k),
+                                              "node", sm->wd->conf.node, "since", since,
+                                              "for_s", (json_int_t)((now - c->raised_ns) /
+                                                                    NS_PER_SEC),
+                                              "detail", c->detail));
+    }
+    return list;
+}
+
+/* ---- life cycle ---- */
+
+static int64_t test_clock_offset(void)
+{
+    const char *s = getenv("HOTSTANDBY_TEST_CLOCK_OFFSET");
+    int64_t ns = 0;
+    if (!s || !*s)
+        return 0;
+    int neg = *s == '-';
+    if (conf_parse_duration(s + neg, &ns) < 0) {
+        log_warnx("HOTSTANDBY_TEST_CLOCK_OFFSET: '%s' is not a duration; ignored", s);
+        return 0;
+    }
+    log_warnx("HOTSTANDBY_TEST_CLOCK_OFFSET: this node's clock is taken as %s%lld ms off "
+              "(test only)", neg ? "-" : "+", (long long)(ns / NS_PER_MS));
+    return neg ? -ns : ns;
+}
+
+static int64_t period_for(const struct conf *c)
+{
+    int64_t p = c->interval_ns;
+    return p < NS_PER_SEC ? NS_PER_SEC : p > 10 * NS_PER_SEC ? 10 * NS_PER_SEC : p;
+}
+
+static void start_prober(struct selfmon *sm)
+{
+    struct watchd *wd = sm->wd;
+    snprintf(sm->shared_folder, sizeof(sm->shared_folder), "%s", wd->conf.shared_folder);
+    sm->shared_known = 0;
+    if (!*sm->shared_folder)
+        return;
+    sm->prober = shared_prober_new(sm->shared_folder, wd->conf.node);
+    if (sm->prober)
+        loop_add_fd(wd->loop, shared_prober_fd(sm->prober), EPOLLIN, on_probe, sm);
+    else
+        log_warnx("shared folder %s: cannot start its checker", sm->shared_folder);
+}
+
+static void stop_prober(struct selfmon *sm)
+{
+    if (!sm->prober)
+        return;
+    loop_del_fd(sm->wd->loop, shared_prober_fd(sm->prober));
+    shared_prober_free(sm->prober);
+    sm->prober = NULL;
+}
+
+struct selfmon *selfmon_new(struct watchd *wd)
+{
+    struct selfmon *sm = calloc(1, sizeof(*sm));
+    if (!sm)
+        fatal("calloc");
+    sm->wd = wd;
+    sm->period_ns = period_for(&wd->conf);
+    sm->clock_offset_ns = test_clock_offset();
+    sm->view.takeover_timeout_ns = wd->conf.takeover_timeout_ns;
+    sm->view.max_clock_skew_ns = wd->conf.max_clock_skew_ns;
+    sm->view.pause_alert_after_ns = wd->conf.pause_alert_after_ns;
+    /* Its own connection, with a deadline of its own: never in the role's queue. */
+    sm->db = db_new(wd->loop, wd->conf.database, 5 * NS_PER_SEC);
+    start_prober(sm);
+    sm->timer = loop_timer_new(wd->loop, on_tick, sm);
+    loop_timer_after(sm->timer, sm->period_ns);
+    return sm;
+}
+
+/* SIGHUP: thresholds and the shared settings' digest may have changed. */
+void selfmon_reload(struct selfmon *sm)
+{
+    if (!sm)
+        return;
+    const struct conf *c = &sm->wd->conf;
+    sm->period_ns = period_for(c);
+    sm->view.takeover_timeout_ns = c->takeover_timeout_ns;
+    sm->view.max_clock_skew_ns = c->max_clock_skew_ns;
+    sm->view.pause_alert_after_ns = c->pause_alert_after_ns;
+    if (strcmp(sm->shared_folder, c->shared_folder) != 0) {
+        stop_prober(sm);
+        start_prober(sm);
+        observe(sm, PK_SHARED_FOLDER, 0, "", 0, "[shared] folder changed by a reload");
+    }
+}
+
+void selfmon_free(struct selfmon *sm)
+{
+    if (!sm)
+        return;
+    stop_prober(sm);
+    /* its reply would come to freed memory: let a status call to syncd finish (<= 1 s) */
+    for (int i = 0; sm->sync_inflight && i < 15; i++)
+        loop_once(sm->wd->loop, 100);
+    loop_timer_free(sm->timer);
+    db_free(sm->db);
+    free(sm);
+}
