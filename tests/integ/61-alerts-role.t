@@ -13,8 +13,10 @@ HS_INTERVAL=300ms HS_TAKEOVER=3s     # margins for a loaded machine
 need jq /usr/bin/python3
 smtp_start
 mapfile -t NOTIFY < <(notify_lines "pause_alert_after = 2s")
-CONF_A=("check = test ! -e $T/a/broken" "check_interval = 2s" "check_failures = 2" "${NOTIFY[@]}")
-CONF_B=("check = true" "check_interval = 2s" "${NOTIFY[@]}")
+# one check for both (the shared settings must match): it fails on a node while
+# $T/NODE/broken exists
+CONF_A=("check = test ! -e $T/\$HOTSTANDBY_NODE/broken" "check_interval = 2s" "check_failures = 2" "${NOTIFY[@]}")
+CONF_B=("${CONF_A[@]}")
 start_pair
 sleep 2
 is "$(problem_kinds a)" "" "a healthy pair: no problems in vipctl status"
