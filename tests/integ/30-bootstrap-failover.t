@@ -32,7 +32,8 @@ t1=$(now_ms)
 diag "kill -> b active: $((t1 - t0)) ms (takeover_timeout $HS_TAKEOVER)"
 is "$(epoch)" "$((e1 + 1))" "epoch went up by one"
 check "b's service started at the new epoch" -- grep -q " start b $((e1 + 1))" "$HOOKS_LOG"
-takeover_mail() { grep -l "^Subject: .*takeover: b is active on b, epoch $((e1 + 1))" "$SMTP_DIR"/*.eml; }
+takeover_mail() { grep -l "^Subject: \[hotstandby\] t: takeover on b" "$SMTP_DIR"/*.eml &&
+                  grep -q "b took over from a at epoch $((e1 + 1))" "$SMTP_DIR"/*.eml; }
 check "a takeover alert for b reached the SMTP sink" -- wait_for 10 takeover_mail
 check "the alert went to the configured recipient" -- sh -c "grep -l 'ops@example.test' \$(ls '$SMTP_DIR'/*.env) >/dev/null"
 
