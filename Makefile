@@ -23,11 +23,11 @@ CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-p
 LDFLAGS   += $(SAN)
 
 LIBS_COMMON := $(shell pkg-config --libs libpq jansson libsystemd) -lpthread
-CFLAGS    += $(shell pkg-config --cflags libpq jansson libsystemd libssh2 libcurl libmnl ldns)
+CFLAGS    += $(shell pkg-config --cflags libpq jansson libsystemd libssh2 libcurl libmnl ldns krb5-gssapi)
 
 LIBS_heartbeatd := $(LIBS_COMMON)
 LIBS_watchd     := $(LIBS_COMMON) $(shell pkg-config --libs libcurl)
-LIBS_vipctl     := $(LIBS_COMMON) $(shell pkg-config --libs libmnl ldns libcurl)
+LIBS_vipctl     := $(LIBS_COMMON) $(shell pkg-config --libs libmnl ldns libcurl krb5-gssapi krb5)
 LIBS_syncd      := $(LIBS_COMMON) $(shell pkg-config --libs libssh2) -linotifytools
 LIBS_clone      := $(LIBS_COMMON) $(shell pkg-config --libs libssh2)
 
@@ -89,7 +89,7 @@ $(B)/libunit.a: $(UNIT_LINK)
 	ar rcs $@ $^
 $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(B)/libunit.a $(LIBHS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs cmocka libmnl ldns libssh2 libcurl) -linotifytools $(LIBS_COMMON)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs cmocka libmnl ldns libssh2 libcurl krb5-gssapi krb5) -linotifytools $(LIBS_COMMON)
 
 unit: $(UNIT_BINS)
 

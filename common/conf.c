@@ -68,6 +68,11 @@ static const struct key keys[] = {
     STR("dns", "tsig_name", tsig_name),
     PATHK("dns", "tsig_secret_file", tsig_secret_file),
     STR("dns", "tsig_algorithm", tsig_algorithm),
+    STR("dns", "realm", dns_realm),
+    STR("dns", "user", dns_user),
+    PATHK("dns", "password_file", dns_password_file),
+    PATHK("dns", "keytab", dns_keytab),
+    STR("dns", "kdc", dns_kdc),
 
     {"sync", "paths", K_LIST, OFF(sync_paths), OFF(n_sync_paths), 0, 0},
     PATHK("sync", "root", sync_root),
@@ -641,6 +646,54 @@ static int check_email_list(struct parser *p, const char *email)
     return 0;
 }
 
+/* Keys of the other [dns] type would do nothing: refuse them rather than ignore them. */
+static const char *const bind_only_keys[] = {"tsig_name", "tsig_secret_file", "tsig_algorithm"};
+static const char *const microsoft_only_keys[] = {"realm", "user", "password_file", "keytab",
+                                                  "kdc"};
+
+static int refuse_keys(struct parser *p, const char *const *keys_, size_t n, const char *type)
+{
+    for (size_t i = 0; i < n; i++)
+        REQUIRE(!line_of(p, "dns", keys_[i]), "dns", keys_[i], "only for type = %s", type);
+    return 0;
+}
+
+/* [dns] type = bind: TSIG with a shared secret; type = microsoft: GSS-TSIG (Kerberos). */
+static int validate_dns_keys(struct parser *p, struct conf *c)
+{
+    if (!strcmp(c->dns_type, "bind")) {
+        REQUIRE(*c->tsig_name, "dns", "tsig_name", "required when connection = hostname");
+        REQUIRE(*c->tsig_secret_file, "dns", "tsig_secret_file",
+                "required when connection = hostname");
+        return refuse_keys(p, microsoft_only_keys,
+                           sizeof(microsoft_only_keys) / sizeof(microsoft_only_keys[0]),
+                           "microsoft");
+    }
+    REQUIRE(!strcmp(c->dns_type, "microsoft"), "dns", "type", "'%s' is not bind or microsoft",
+            c->dns_type);
+    if (refuse_keys(p, bind_only_keys, sizeof(bind_only_keys) / sizeof(bind_only_keys[0]),
+                    "bind") < 0)
+        return -1;
+    REQUIRE(*c->dns_user, "dns", "user", "required when type = microsoft");
+    REQUIRE(!strpbrk(c->dns_user, "\\/ "), "dns", "user",
+            "'%s': give the account as user or user@REALM", c->dns_user);
+    REQUIRE(*c->dns_password_file || *c->dns_keytab, "dns", "password_file",
+            "type = microsoft needs password_file or keytab");
+    REQUIRE(!(*c->dns_password_file && *c->dns_keytab), "dns", "keytab",
+            "set password_file or keytab, not both");
+    if (!*c->dns_realm) {
+        /* The AD convention: the realm is the DNS domain in capitals. */
+        size_t n = strlen(c->dns_zone);
+        for (size_t i = 0; i < n && i + 1 < sizeof(c->dns_realm); i++)
+            c->dns_realm[i] = (char)toupper((unsigned char)c->dns_zone[i]);
+        if (n && c->dns_realm[n - 1] == '.')
+            c->dns_realm[n - 1] = '\0';
+    }
+    REQUIRE(valid_name(c->dns_realm), "dns", "realm", "'%s' is not a Kerberos realm",
+            c->dns_realm);
+    return 0;
+}
+
 static int validate(struct parser *p, struct conf *c)
 {
     REQUIRE(*c->cluster, "cluster", "name", "required ([cluster] name)");
@@ -677,12 +730,10 @@ static int validate(struct parser *p, struct conf *c)
         REQUIRE(*c->dns_server, "dns", "server", "required when connection = hostname");
         REQUIRE(*c->dns_zone, "dns", "zone", "required when connection = hostname");
         REQUIRE(*c->dns_hostname, "dns", "hostname", "required when connection = hostname");
-        REQUIRE(*c->tsig_name, "dns", "tsig_name", "required when connection = hostname");
-        REQUIRE(*c->tsig_secret_file, "dns", "tsig_secret_file",
-                "required when connection = hostname");
         REQUIRE(*c->address, "cluster", "address",
                 "required when connection = hostname (the record points at it)");
-        REQUIRE(!strcmp(c->dns_type, "bind"), "dns", "type", "only 'bind' is supported");
+        if (validate_dns_keys(p, c) < 0)
+            return -1;
     }
     for (int i = 0; i < c->n_sync_paths; i++)
         REQUIRE(clean_abs_path(c->sync_paths[i]), "sync", "paths",

@@ -59,6 +59,12 @@ struct conf {
     char tsig_name[CONF_STR];
     char tsig_secret_file[CONF_STR];
     char tsig_algorithm[32];
+    /* type = microsoft: GSS-TSIG with Kerberos credentials (vipctl/gsstsig.c) */
+    char dns_realm[CONF_STR];           /* default: the zone upper-cased */
+    char dns_user[CONF_STR];            /* user or user@REALM */
+    char dns_password_file[CONF_STR];   /* 0600; or dns_keytab */
+    char dns_keytab[CONF_STR];          /* 0600 */
+    char dns_kdc[CONF_STR];             /* host[:port]; default: the host of server */
 
     /* [sync] */
     char sync_paths[CONF_MAX_LIST][CONF_STR];

@@ -13,22 +13,25 @@
 # since the tests start their own instances.
 set -eu
 
-runtime=(libpq5 libssh2-1 libcurl4 libinotifytools0 libldns3 libmnl0 libjansson4 libsystemd0)
+runtime=(libpq5 libssh2-1 libcurl4 libinotifytools0 libldns3 libmnl0 libjansson4 libsystemd0
+         libgssapi-krb5-2 libkrb5-3)
 build=(
     build-essential pkg-config
     libpq-dev libssh2-1-dev libcurl4-openssl-dev libinotifytools0-dev
     libldns-dev libmnl-dev libjansson-dev libsystemd-dev libcmocka-dev
+    libkrb5-dev
 )
 test=(
     clang libclang-rt-14-dev
     postgresql openssh-server openssh-client bind9 bind9-utils bind9-dnsutils
     python3 python3-aiosmtpd
+    samba-ad-dc samba-ad-provision libfaketime
     iproute2 iputils-ping iputils-arping procps psmisc socat jq perl inotify-tools
     curl util-linux mandoc systemd
 )
 bench=(keepalived lsyncd rsync gnuplot-nox bc)
 # Services the tests run privately: when their package is installed by this script, they stay off.
-private_servers=(postgresql ssh named keepalived lsyncd)
+private_servers=(postgresql ssh named keepalived lsyncd samba-ad-dc smbd nmbd)
 
 POLICY=${HS_DEPS_POLICY:-/usr/sbin/policy-rc.d}
 SAVED=$POLICY.hotstandby-orig

@@ -253,7 +253,8 @@ int cmd_check(const struct conf *c)
 static int hostname_up(const struct conf *c)
 {
     char err[512];
-    if (dns_update(c, err, sizeof(err)) < 0) {
+    int microsoft = !strcmp(c->dns_type, "microsoft");
+    if ((microsoft ? dns_gss_update(c, err, sizeof(err)) : dns_update(c, err, sizeof(err))) < 0) {
         log_errx("up: %s", err);
         return EXIT_FAILED;
     }

@@ -255,27 +255,33 @@ static ldns_rr *rrset_delete(const char *name, ldns_rr_type type)
     return rr;
 }
 
-static int build_update(void *arg, uint8_t **wire, size_t *len, uint16_t *id)
+ldns_pkt *dns_update_pkt(const struct conf *c, const char *name)
 {
-    struct update_ctx *u = arg;
-    const struct conf *c = u->c;
     int v6 = strchr(c->address, ':') != NULL;
     char text[CONF_STR * 2 + 64];
-    snprintf(text, sizeof(text), "%s %lld IN %s %s", u->name,
+    snprintf(text, sizeof(text), "%s %lld IN %s %s", name,
              (long long)(c->dns_ttl_ns / NS_PER_SEC), v6 ? "AAAA" : "A", c->address);
     ldns_rr *add = NULL;
     if (ldns_rr_new_frm_str(&add, text, 0, NULL, NULL) != LDNS_STATUS_OK)
-        return -1;
+        return NULL;
     ldns_rr_list *up = ldns_rr_list_new();
-    ldns_rr_list_push_rr(up, rrset_delete(u->name, LDNS_RR_TYPE_A));
-    ldns_rr_list_push_rr(up, rrset_delete(u->name, LDNS_RR_TYPE_AAAA));
+    ldns_rr_list_push_rr(up, rrset_delete(name, LDNS_RR_TYPE_A));
+    ldns_rr_list_push_rr(up, rrset_delete(name, LDNS_RR_TYPE_AAAA));
     ldns_rr_list_push_rr(up, add);
     ldns_pkt *pkt = ldns_update_pkt_new(ldns_dname_new_frm_str(c->dns_zone), LDNS_RR_CLASS_IN,
                                         NULL, up, NULL);
     ldns_rr_list_deep_free(up);
+    if (pkt)
+        ldns_pkt_set_random_id(pkt);
+    return pkt;
+}
+
+static int build_update(void *arg, uint8_t **wire, size_t *len, uint16_t *id)
+{
+    struct update_ctx *u = arg;
+    ldns_pkt *pkt = dns_update_pkt(u->c, u->name);
     if (!pkt)
         return -1;
-    ldns_pkt_set_random_id(pkt);
     *id = ldns_pkt_id(pkt);
     int rc = -1;
     if (ldns_pkt_tsig_sign(pkt, u->key->name, u->key->secret_b64, TSIG_FUDGE,
@@ -296,7 +302,8 @@ static const char *rcode_hint(int rcode)
     switch (rcode) {
     case LDNS_RCODE_REFUSED:
         return "the server does not allow this key to update the zone (allow-update / "
-               "update-policy)";
+               "update-policy), or takes only GSS-TSIG updates (Active Directory: set [dns] "
+               "type = microsoft)";
     case LDNS_RCODE_NOTAUTH:
         return "the server is not authoritative for the zone, or rejected the TSIG";
     case LDNS_RCODE_NOTZONE:
@@ -310,7 +317,9 @@ static const char *rcode_hint(int rcode)
 
 static const char *tsig_error_name(int e)
 {
-    return e == 16 ? "BADSIG (wrong secret)" : e == 17 ? "BADKEY (the server does not know the key)"
+    return e == 16 ? "BADSIG (wrong secret)"
+         : e == 17 ? "BADKEY (the server does not know the key; an Active Directory server "
+                     "knows none: set [dns] type = microsoft)"
          : e == 18 ? "BADTIME (clocks differ by more than the fudge)" : e == 22 ? "BADTRUNC" : NULL;
 }
 
@@ -415,4 +424,18 @@ int dns_resolve(const struct conf *c, char addrs[][64], int max, char *err, size
         ldns_pkt_free(reply);
     }
     return count;
+}
+
+/* For dns_gss.c, which sends its own messages (TKEY, GSS-TSIG) to the same server. */
+int dns_server_sockaddr(const struct conf *c, struct sockaddr_storage *ss, socklen_t *sslen,
+                        char *err, size_t errlen)
+{
+    return server_addr(c->dns_server, ss, sslen, err, errlen);
+}
+
+ssize_t dns_exchange(const struct sockaddr_storage *ss, socklen_t sslen, const uint8_t *wire,
+                     size_t wlen, uint16_t id, int64_t deadline, uint8_t *buf, size_t buflen,
+                     const char **why)
+{
+    return one_attempt(ss, sslen, wire, wlen, id, deadline, buf, buflen, why);
 }

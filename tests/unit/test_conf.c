@@ -671,7 +671,44 @@ static void test_connection_rules(void **state)
               "t.conf: address: required when connection = hostname", NULL);
     parse_err(BASE "address = 192.0.2.1\nconnection = hostname\n[dns]\ntype = msdns\n"
                    "server = s\nzone = z\nhostname = h\ntsig_name = k\ntsig_secret_file = /k\n",
-              "t.conf:8: type: only 'bind' is supported", NULL);
+              "t.conf:8: type: 'msdns' is not bind or microsoft", NULL);
+}
+
+/* [dns] type = microsoft: GSS-TSIG keys; each type refuses the other's keys. */
+#define MS_BASE BASE "address = 192.0.2.1\nconnection = hostname\n[dns]\ntype = microsoft\n" \
+                "server = 192.0.2.53\nzone = ad.example.test.\nhostname = app\n"
+
+static void test_microsoft_keys(void **state)
+{
+    parse_ok(MS_BASE "user = hs-dns\npassword_file = /etc/hs/ad.pw\n");
+    assert_string_equal(conf.dns_type, "microsoft");
+    assert_string_equal(conf.dns_user, "hs-dns");
+    assert_string_equal(conf.dns_password_file, "/etc/hs/ad.pw");
+    assert_string_equal(conf.dns_realm, "AD.EXAMPLE.TEST"); /* the zone in capitals */
+    assert_string_equal(conf.dns_kdc, "");
+    parse_ok(MS_BASE "user = hs-dns@OTHER.TEST\nkeytab = /etc/hs/ad.keytab\nrealm = OTHER.TEST\n"
+                     "kdc = [2001:db8::88]:8888\n");
+    assert_string_equal(conf.dns_keytab, "/etc/hs/ad.keytab");
+    assert_string_equal(conf.dns_realm, "OTHER.TEST");
+    assert_string_equal(conf.dns_kdc, "[2001:db8::88]:8888");
+
+    parse_err(MS_BASE "password_file = /p\n", "t.conf: user: required when type = microsoft",
+              NULL);
+    parse_err(MS_BASE "user = u\n", "t.conf: password_file: type = microsoft needs "
+              "password_file or keytab", NULL);
+    parse_err(MS_BASE "user = u\npassword_file = /p\nkeytab = /k\n",
+              "t.conf:14: keytab: set password_file or keytab, not both", NULL);
+    parse_err(MS_BASE "user = u\npassword_file = p\n",
+              "t.conf:13: password_file: 'p' is not an absolute path", NULL);
+    parse_err(MS_BASE "user = AD\\u\npassword_file = /p\n",
+              "t.conf:12: user: 'AD\\u': give the account as user or user@REALM", NULL);
+    parse_err(MS_BASE "user = u\npassword_file = /p\nrealm = A B\n",
+              "t.conf:14: realm: 'A B' is not a Kerberos realm", NULL);
+    parse_err(MS_BASE "user = u\npassword_file = /p\ntsig_name = k\n",
+              "t.conf:14: tsig_name: only for type = bind", NULL);
+    parse_err(BASE "address = 192.0.2.1\nconnection = hostname\n[dns]\nserver = s\nzone = z\n"
+                   "hostname = h\ntsig_name = k\ntsig_secret_file = /k\nuser = u\n",
+              "t.conf:13: user: only for type = microsoft", NULL);
 }
 
 /* ---- secrets -------------------------------------------------------------------- */
@@ -884,6 +921,7 @@ int main(void)
         cmocka_unit_test(test_derived_defaults),
         cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_hostname_connection),
+        cmocka_unit_test(test_microsoft_keys),
         cmocka_unit_test(test_syntax),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_duration_keys),
