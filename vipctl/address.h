@@ -4,7 +4,6 @@
 
 #include <net/if.h>
 #include <sys/socket.h>
-#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -69,14 +68,9 @@ struct ldns_struct_pkt *dns_update_pkt(const struct conf *c, const char *name);
 /* Resolves [dns] hostname at [dns] server: fills addrs (text) and returns their number,
  * or -1 with err. */
 int dns_resolve(const struct conf *c, char addrs[][64], int max, char *err, size_t errlen);
-/* The [dns] server as a socket address; one datagram to it and the answer with id back
- * before deadline (ns of now_ns()): its length in buf, or -1 and *why. */
-struct sockaddr_storage;
+/* The [dns] server as a socket address. */
 int dns_server_sockaddr(const struct conf *c, struct sockaddr_storage *ss, socklen_t *sslen,
                         char *err, size_t errlen);
-ssize_t dns_exchange(const struct sockaddr_storage *ss, socklen_t sslen, const uint8_t *wire,
-                     size_t wlen, uint16_t id, int64_t deadline, uint8_t *buf, size_t buflen,
-                     const char **why);
 
 /* dns_gss.c: type = microsoft, the same update signed with GSS-TSIG (RFC 3645). */
 int dns_gss_update(const struct conf *c, char *err, size_t errlen);

@@ -432,10 +432,3 @@ int dns_server_sockaddr(const struct conf *c, struct sockaddr_storage *ss, sockl
 {
     return server_addr(c->dns_server, ss, sslen, err, errlen);
 }
-
-ssize_t dns_exchange(const struct sockaddr_storage *ss, socklen_t sslen, const uint8_t *wire,
-                     size_t wlen, uint16_t id, int64_t deadline, uint8_t *buf, size_t buflen,
-                     const char **why)
-{
-    return one_attempt(ss, sslen, wire, wlen, id, deadline, buf, buflen, why);
-}

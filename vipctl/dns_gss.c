@@ -14,11 +14,14 @@
  * which is why BIND's nsupdate -g reports "tsig verify failure" against a Samba DC. We accept
  * a MIC over either layout: both come from the same session key, neither can be forged.
  *
- * Each of the 3 attempts starts over with a fresh context and key name (a lost TKEY answer
+ * All of it over TCP, as Windows clients do: a Kerberos ticket with a PAC is often larger
+ * than a datagram should be. Each of the 3 attempts starts over with a fresh context and
+ * key name (a lost TKEY answer
  * leaves a half-made context on the server that a retransmission cannot resume); the
  * update itself is idempotent.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <ldns/ldns.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +35,11 @@
 #include "clock.h"
 #include "gsstsig.h"
 #include "log.h"
+#include "tcp.h"
 
-static const int ATTEMPT_MS[] = {500, 1000, 1500};
+/* Waits for each answer in attempt i: a domain controller under load takes its time to
+ * check a ticket; three attempts of two messages stay under 9 s. */
+static const int ATTEMPT_MS[] = {1000, 1500, 2000};
 #define N_ATTEMPTS (int)(sizeof(ATTEMPT_MS) / sizeof(ATTEMPT_MS[0]))
 #define TSIG_FUDGE 300
 #define TKEY_MODE_GSSAPI 3
@@ -55,25 +61,38 @@ struct gss_update {
     struct gsstsig_session *session;
 };
 
-/* One message out, its answer back; RETRY with err when nothing came. */
+/* One message out over TCP, its answer back into buf; RETRY with err when none came. */
 static ssize_t exchange(struct gss_update *u, ldns_pkt *pkt, uint8_t *buf, size_t buflen,
                         char *err, size_t errlen)
 {
     uint8_t *wire;
-    size_t wlen;
+    size_t wlen, replen = 0;
+    void *rep = NULL;
     if (ldns_pkt2wire(&wire, pkt, &wlen) != LDNS_STATUS_OK) {
         snprintf(err, errlen, "building the DNS message failed");
         return -1;
     }
-    const char *why = "no answer";
-    ssize_t n = dns_exchange(&u->ss, u->sslen, wire, wlen, ldns_pkt_id(pkt),
-                             now_ns() + u->wait_ns, buf, buflen, &why);
+    int rc = tcp_exchange(&u->ss, u->sslen, 2, wire, wlen, &rep, &replen, now_ns() + u->wait_ns);
+    int e = errno;
     free(wire);
-    if (n < 0) {
-        snprintf(err, errlen, "DNS server %s: %s", u->c->dns_server, why);
+    if (rc < 0) {
+        snprintf(err, errlen, "DNS server %s (TCP): %s", u->c->dns_server,
+                 e == ETIMEDOUT      ? "no answer"
+                 : e == ECONNREFUSED ? "nothing listening (connection refused)"
+                                     : strerror(e));
         return RETRY;
     }
-    return n;
+    const uint8_t *r = rep;
+    if (replen < 12 || replen > buflen || !(r[2] & 0x80) ||
+        ((r[0] << 8) | r[1]) != ldns_pkt_id(pkt)) {
+        snprintf(err, errlen, "DNS server %s: an answer that is not the answer to our "
+                 "message", u->c->dns_server);
+        free(rep);
+        return -1;
+    }
+    memcpy(buf, rep, replen);
+    free(rep);
+    return (ssize_t)replen;
 }
 
 static const char *rcode_name(int rcode)
@@ -460,7 +479,7 @@ static int verify_answer(struct gss_update *u, const uint8_t *buf, size_t n,
     for (size_t i = 0; i < 6 && ldns_rdf_size(ldns_rr_rdf(t, 1)) == 6; i++)
         signed_at = (signed_at << 8) | ldns_rdf_data(ldns_rr_rdf(t, 1))[i];
     for (int layout = 0; layout < (request_mac ? 2 : 1) && rc < 0; layout++) {
-        static uint8_t d[16384];
+        uint8_t d[16384];
         size_t dn = 0, skip = layout == 1 ? 2 : 0; /* layout 1: Samba's, no MAC length */
         if (request_mac && put(d, sizeof(d), &dn, ldns_rdf_data(request_mac) + skip,
                                ldns_rdf_size(request_mac) - skip) < 0)
