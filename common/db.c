@@ -15,6 +15,7 @@
 #include "log.h"
 #include "loop.h"
 #include "db_internal.h"
+#include "sql.h"
 
 #define DB_MAX_CHANNELS 4
 #define BACKOFF_MIN_NS (100 * NS_PER_MS)
@@ -45,7 +46,7 @@ struct db {
     struct loop_timer *deadline;
     struct loop_timer *retry;
     int64_t backoff_ns;
-    char channels[DB_MAX_CHANNELS][64];
+    char channels[DB_MAX_CHANNELS][80];   /* room for a quoted 63-byte name */
     int n_channels;
     db_state_cb state_cb;
     db_notify_cb notify_cb;
@@ -319,7 +320,7 @@ static void connect_async(struct db *d)
 
 static struct db_query *listen_query(const char *channel)
 {
-    char sql[96];
+    char sql[112];
     snprintf(sql, sizeof(sql), "LISTEN %s", channel);
     struct db_query *q = calloc(1, sizeof(*q));
     if (q == NULL)
@@ -444,3 +445,11 @@ int db_query(struct db *d, const char *sql, int nparams, const char *const *para
 
 int db_connected(const struct db *d) { return d->state == DB_UP; }
 
+void db_beat_channel(const char *cluster, char *out, size_t len)
+{
+    /* cut at 63 bytes as SQL_RENEW's left(..., 63); quoted for LISTEN. Cluster names are
+     * letters, digits, '-', '_' and '.' (conf.c): nothing inside needs escaping */
+    char name[64];
+    snprintf(name, sizeof(name), "%s%s", SQL_BEAT_CHANNEL_PREFIX, cluster);
+    snprintf(out, len, "\"%s\"", name);
+}

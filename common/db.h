@@ -28,6 +28,8 @@ void db_listen(struct db *d, const char *channel);
 int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
              db_result_cb cb, void *arg);
 int db_connected(const struct db *d);
+/* The channel heartbeatd's renewal notifies (SQL_RENEW), quoted for db_listen. */
+void db_beat_channel(const char *cluster, char *out, size_t len);
 
 /* Blocking variants for commands (vipctl, hotstandby-clone) and for tests. */
 PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t errlen);

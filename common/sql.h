@@ -38,11 +38,18 @@
     " changed_at = clock_timestamp() " \
     "WHERE cluster = $1 AND holder = $2 AND epoch = $4 RETURNING epoch"
 
-/* $1 cluster, $2 holder, $3 epoch: heartbeatd's guarded renewal (DESIGN §2); zero rows
- * means someone else holds the cluster */
+/*
+ * $1 cluster, $2 holder, $3 epoch: heartbeatd's guarded renewal (DESIGN §2); zero rows
+ * means someone else holds the cluster. It also announces itself on the cluster's own
+ * channel (db_beat_channel: the prefix and the name, cut at PostgreSQL's 63 bytes; names
+ * are ASCII), so a standby learns of each renewal at once instead of by polling; the
+ * notification goes out when the renewal commits, and only to that cluster's listeners.
+ */
+#define SQL_BEAT_CHANNEL_PREFIX "hs_beat."
 #define SQL_RENEW \
     "UPDATE hs_cluster SET heartbeat = heartbeat + 1 " \
-    "WHERE cluster = $1 AND holder = $2 AND epoch = $3 RETURNING heartbeat"
+    "WHERE cluster = $1 AND holder = $2 AND epoch = $3 " \
+    "RETURNING heartbeat, pg_notify(left('" SQL_BEAT_CHANNEL_PREFIX "' || cluster, 63), cluster)"
 
 /* $1 cluster, $2 node, $3 address, $4 priority, $5 version, $6 role, $7 state,
  * $8 config digest: heartbeatd's node row, written every interval (liveness for ranks

@@ -300,17 +300,13 @@ void watchd_read_row(struct watchd *wd)
 }
 
 /*
- * A standby counts takeover_timeout from its first read of a counter value, so it reads
- * a few times per interval: the takeover then comes at most a quarter interval later
- * than the timeout (the active renews once per interval; reading is cheap).
+ * A standby counts takeover_timeout from its first read of a counter value. Each renewal
+ * notifies the cluster's beat channel as it commits, and the standby reads the row on
+ * that notification, so it learns of a renewal within a round trip; the poll once per
+ * interval is the fallback for a lost notification (takeover then at most one interval
+ * later than the timeout).
  */
-static int64_t poll_period(const struct watchd *wd)
-{
-    if (role_is_acting(&wd->role))
-        return wd->conf.interval_ns;
-    int64_t p = wd->conf.interval_ns / 4;
-    return p < 50 * NS_PER_MS ? 50 * NS_PER_MS : p;
-}
+static int64_t poll_period(const struct watchd *wd) { return wd->conf.interval_ns; }
 
 static void on_poll(void *arg)
 {
@@ -323,7 +319,9 @@ static void on_poll(void *arg)
 static void on_notify(void *arg, const char *channel, const char *payload)
 {
     struct watchd *wd = arg;
-    if (strcmp(payload, wd->conf.cluster) == 0)
+    /* an acting node hears of its own renewals from heartbeatd */
+    int beat = strncmp(channel, SQL_BEAT_CHANNEL_PREFIX, strlen(SQL_BEAT_CHANNEL_PREFIX)) == 0;
+    if (strcmp(payload, wd->conf.cluster) == 0 && !(beat && role_is_acting(&wd->role)))
         watchd_read_row(wd);
 }
 
@@ -539,6 +537,9 @@ int main(int argc, char **argv)
     wd.db = db_new(wd.loop, wd.conf.database, deadline);
     db_set_callbacks(wd.db, on_db_state, on_notify, &wd);
     db_listen(wd.db, "hs_cluster");
+    char beat[80];
+    db_beat_channel(wd.conf.cluster, beat, sizeof(beat));
+    db_listen(wd.db, beat);
     setup_timers(&wd);
     wd.selfmon = selfmon_new(&wd);
 

@@ -7,13 +7,15 @@
  * completes at once, a demotion too).
  *
  *   hs-loadgen -d CONNINFO -n CLUSTERS [-i INTERVAL_MS] [-t TAKEOVER_MS] [-r RAMP_S]
- *              [-s SECONDS] [-k CRASHES] [-p PREFIX] [-o OUT.json]
+ *              [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-p PREFIX] [-o OUT.json]
  *
  * Nodes start spread over RAMP_S seconds; then SECONDS of measurement, during which
  * CRASHES actives (chosen at random, at random moments) lose power: their two daemons
  * stop and their connections close. It writes one JSON object: renewal latency, the
  * standby's lag in learning of a renewal, detection after a crash, queries per second
  * by kind, takeovers (caused = after a crash of that cluster's active) and fences.
+ * The standby listens to the renewals' NOTIFY and reads once per interval, as watchd does;
+ * -L -q 4 gives the earlier way (no listening, four reads per interval) for comparison.
  * Exit status: 0 when it ran (whatever it measured), 1 when it could not run, 2 usage.
  */
 #include <errno.h>
@@ -91,6 +93,8 @@ struct lg {
     int n_clusters;
     int64_t interval_ns, takeover_ns, fence_after_ns;
     int polls_per_interval;
+    int listen_beats;            /* the standby listens to the renewals' NOTIFY (watchd's way) */
+    int beat_notify_seen;
     struct cluster *clusters;
     int measuring;
     int64_t measure_start_ns, measure_end_ns;
@@ -397,7 +401,8 @@ static void read_row(struct node *n)
         n->row_inflight = 1;
 }
 
-/* As watchd/main.c's poll_period: a standby reads several times per interval. */
+/* As watchd/main.c's poll_period: once per interval, the renewal's NOTIFY does the rest
+ * (-q N: N reads per interval, the standby's way before it listened to renewals). */
 static int64_t poll_period(const struct node *n)
 {
     if (role_is_acting(&n->role))
@@ -416,7 +421,10 @@ static void on_poll(void *arg)
 static void on_notify(void *arg, const char *channel, const char *payload)
 {
     struct node *n = arg;
-    if (strcmp(payload, n->c->name) == 0)
+    int beat = strncmp(channel, SQL_BEAT_CHANNEL_PREFIX, strlen(SQL_BEAT_CHANNEL_PREFIX)) == 0;
+    if (n->lg->beat_notify_seen == 0 && beat)
+        n->lg->beat_notify_seen = 1;
+    if (strcmp(payload, n->c->name) == 0 && !(beat && role_is_acting(&n->role)))
         read_row(n);
 }
 
@@ -449,6 +457,11 @@ static void node_start(struct node *n)
     n->wd_db = db_new(lg->loop, lg->conninfo, wd_deadline);
     db_set_callbacks(n->wd_db, on_wd_db_state, on_notify, n);
     db_listen(n->wd_db, "hs_cluster");
+    if (lg->listen_beats) {
+        char beat[80];
+        db_beat_channel(n->c->name, beat, sizeof(beat));
+        db_listen(n->wd_db, beat);
+    }
     n->beat_timer = loop_timer_new(lg->loop, on_beat, n);
     n->poll_timer = loop_timer_new(lg->loop, on_poll, n);
     n->deadline_timer = loop_timer_new(lg->loop, on_deadline, n);
@@ -690,6 +703,8 @@ static void write_json(struct lg *lg, FILE *f)
                ", \"fence_after_ms\": %" PRId64 ", \"standby_reads_per_interval\": %d,\n",
             lg->interval_ns / NS_PER_MS, lg->takeover_ns / NS_PER_MS,
             lg->fence_after_ns / NS_PER_MS, lg->polls_per_interval);
+    fprintf(f, "  \"standby_listens_to_renewals\": %s, \"renewal_notify_seen\": %s,\n",
+            lg->listen_beats ? "true" : "false", lg->beat_notify_seen ? "true" : "false");
     fprintf(f, "  \"seconds\": %.3f,\n  \"queries\": {", secs);
     for (int k = 0; k < Q__COUNT; k++) {
         fprintf(f, "%s\"%s\": %" PRIu64, k ? ", " : "", qkind_name[k], lg->queries[k]);
@@ -729,7 +744,7 @@ static void write_json(struct lg *lg, FILE *f)
 static void usage(void)
 {
     fprintf(stderr, "usage: hs-loadgen -d CONNINFO -n CLUSTERS [-i INTERVAL_MS] [-t TAKEOVER_MS]"
-                    " [-r RAMP_S] [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL]"
+                    " [-r RAMP_S] [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L]"
                     " [-p PREFIX] [-o OUT.json]\n");
     exit(2);
 }
@@ -769,8 +784,9 @@ int main(int argc, char **argv)
     int ramp_s = 20, secs = 60, crashes = 0, c;
     lg.interval_ns = NS_PER_SEC;
     lg.takeover_ns = 3 * NS_PER_SEC;
-    lg.polls_per_interval = 4;
-    while ((c = getopt(argc, argv, "d:n:i:t:r:s:k:q:p:o:h")) != -1) {
+    lg.polls_per_interval = 1;
+    lg.listen_beats = 1;
+    while ((c = getopt(argc, argv, "d:n:i:t:r:s:k:q:p:o:Lh")) != -1) {
         switch (c) {
         case 'd': lg.conninfo = optarg; break;
         case 'n': lg.n_clusters = atoi(optarg); break;
@@ -780,6 +796,7 @@ int main(int argc, char **argv)
         case 's': secs = atoi(optarg); break;
         case 'k': crashes = atoi(optarg); break;
         case 'q': lg.polls_per_interval = atoi(optarg); break;
+        case 'L': lg.listen_beats = 0; break;
         case 'p': prefix = optarg; break;
         case 'o': out = optarg; break;
         default: usage();

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The standby learns of each renewal from the renewal's own NOTIFY (on the cluster's beat
+# channel) and falls back to one read per interval, instead of reading the row four times
+# per interval: counted from the server's statement log, so no timing is asserted.
+. "$(dirname "$0")/../lib/common.sh"
+. "$HS_TOP/tests/lib/pg.sh"
+HS_INTERVAL=1s HS_TAKEOVER=3s HS_CLUSTER=notify.t
+. "$HS_TOP/tests/lib/cluster.sh"
+
+pg_start
+psql_hs "ALTER SYSTEM SET log_statement = 'all'" >/dev/null
+psql_hs "ALTER SYSTEM SET log_line_prefix = '[%a] '" >/dev/null
+psql_hs "SELECT pg_reload_conf()" >/dev/null
+PG_LOG=$PG_SOCK/postgres.log
+base=$PG_CONNINFO
+PG_CONNINFO="$base application_name=hs-a" node_conf a 100
+PG_CONNINFO="$base application_name=hs-b" node_conf b 100
+node_start a
+node_start b
+check "a active" -- wait_role a active 10
+check "b standby" -- wait_role b standby 10
+
+listens() { grep -q "^\[hs-b\] .*LISTEN \"hs_beat.notify.t\"" "$PG_LOG"; }
+check "the standby listens on the cluster's beat channel" -- wait_for 5 listens
+
+# A window of whole seconds: renewals by a, row reads by b.
+from=$(stat -c %s "$PG_LOG")
+SECS=8
+sleep "$SECS"
+tail -c +$((from + 1)) "$PG_LOG" >"$T/window.log"
+renewals=$(grep -c '^\[hs-a\] .*UPDATE hs_cluster SET heartbeat = heartbeat + 1' "$T/window.log")
+reads=$(grep -c '^\[hs-b\] .*SELECT c.holder' "$T/window.log")
+diag "in ${SECS}s: $renewals renewals by a, $reads row reads by b"
+check "a renewed during the window" -- test "$renewals" -ge 2
+# per interval: one fallback poll and one read per renewal's NOTIFY (four polls before)
+check "b read the row at most about twice per interval ($reads in ${SECS}s)" -- \
+    test "$reads" -le $((SECS * 2 + 3))
+check "b read the row after the renewals ($reads reads for $renewals renewals)" -- \
+    test "$reads" -ge "$renewals"
+
+# The active does not read the row on its own renewals' notifications.
+a_reads=$(grep -c '^\[hs-a\] .*SELECT c.holder' "$T/window.log")
+check "a read the row about once per interval ($a_reads in ${SECS}s)" -- test "$a_reads" -le $((SECS + 3))
+
+# A takeover still happens when the notifications stop with the renewals.
+node_crash a
+check "b takes over after a's crash" -- wait_role b active 15
+done_testing
