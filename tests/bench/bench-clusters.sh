@@ -15,6 +15,8 @@
 # standby's lag in learning of a renewal, crash -> claim, queries/s (client count),
 # WAL bytes per cluster per second and transactions/s (pg_stat_database,
 # pg_current_wal_lsn), backend CPU, takeovers without a crash and fences.
+# The standby's way (renewal NOTIFY + one read per interval) at every count; at the largest
+# count also the earlier way (four reads per interval), the "peer" of the summary.
 # Goal (issue 13): at 1000 clusters renewal p99 <= 20 ms and no takeover that no crash caused.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
@@ -43,20 +45,27 @@ CONF
 pg_restart || bail "postgres did not restart with max_connections $((4 * max + 20))"
 DB="host=$PG_SOCK port=$PG_PORT dbname=hs user=postgres"
 
+# Each count with the standby's current way (NOTIFY + one read per interval); the largest
+# count (HS_BENCH_CLUSTERS_OLD) also with the earlier way (-L -q 4: four reads per interval,
+# no NOTIFY listening), for comparison in the same run.
+OLD=${HS_BENCH_CLUSTERS_OLD-$max}
 runs='[]'
-for n in $COUNTS; do
+for spec in $COUNTS ${OLD:+old:$OLD}; do
+    n=${spec#old:}
+    mode=() label=notify
+    [ "$spec" != "$n" ] && mode=(-L -q 4) label=poll4
     bench_tmp_ok
     crashes=$(( n / 100 < 2 ? 2 : n / 100 ))
     ramp=$(( n / 25 < 5 ? 5 : n / 25 ))   # 1000 clusters: 4000 connections over 40 s
-    log "$n clusters: ramp ${ramp}s, then ${SECS}s measured, $crashes power cuts"
-    out=$T/run-$n.json
+    log "$n clusters ($label): ramp ${ramp}s, then ${SECS}s measured, $crashes power cuts"
+    out=$T/run-$label-$n.json
     "$T/hs-loadgen" -d "$DB" -n "$n" -i "$INTERVAL_MS" -t "$TAKEOVER_MS" -r "$ramp" -s "$SECS" \
-        -k "$crashes" -p "c${n}x" -o "$out" 2>"$T/loadgen-$n.log" ||
-        { log "hs-loadgen failed: $(tail -n 5 "$T/loadgen-$n.log")"; exit 1; }
-    log "loadgen: $(grep -c 'connect timed out' "$T/loadgen-$n.log") connects missed their deadline; $(grep -v 'connect timed out' "$T/loadgen-$n.log" | tail -n 3)"
-    run=$(cat "$out")
+        -k "$crashes" -p "c${n}${label}x" "${mode[@]}" -o "$out" 2>"$T/loadgen-$label-$n.log" ||
+        { log "hs-loadgen failed: $(tail -n 5 "$T/loadgen-$label-$n.log")"; exit 1; }
+    log "loadgen: $(grep -c 'connect timed out' "$T/loadgen-$label-$n.log") connects missed their deadline; $(grep -v 'connect timed out\|connected to' "$T/loadgen-$label-$n.log" | tail -n 3)"
+    run=$(jq --arg m "$label" '. + {mode: $m}' "$out")
     runs=$(jq --argjson r "$run" '. + [$r]' <<<"$runs")
-    jq -c '{clusters, renewal_p50: .renewal_ms.p50, renewal_p99: .renewal_ms.p99,
+    jq -c '{clusters, mode, renewal_p50: .renewal_ms.p50, renewal_p99: .renewal_ms.p99,
             lag_p50: .standby_lag_ms.p50, lag_p99: .standby_lag_ms.p99, qps: .queries_per_s,
             wal_per_cluster: .server.wal_bytes_per_cluster_per_s, uncaused: .takeovers_uncaused,
             fences, detect: .crash_to_claim_ms.p50}' <<<"$run" | sed 's/^/# /' >&2
@@ -74,27 +83,40 @@ standby's compare-and-set answered; queries/s counted by the client; WAL and tra
 from pg_stat_database and pg_current_wal_lsn over the window; server CPU = utime + stime \
 of every process in pg_stat_activity (backends and background workers). The window starts once \
 every session is up and every cluster has one active and one standby (settle_s)."
-summary=$(jq '[.[] | . as $r |
-    {metric: "\(.clusters) clusters: renewal latency", unit: "ms", n: .renewal_ms.n,
+summary=$(jq '
+    (map(select(.mode == "poll4")) | first) as $old |
+    def r1: if . == null then null else . * 10 | round / 10 end;
+    def vs($new; $o): if $o != null and $new != null and $o != 0 then ($new / $o * 100 | round / 100) else null end;
+    [.[] | select(.mode == "notify") | . as $r | (if $old != null and $old.clusters == .clusters then $old else null end) as $o |
+    {metric: "\(.clusters) clusters: renewal latency p50 / p99", unit: "ms", n: .renewal_ms.n,
      p50: .renewal_ms.p50, p99: .renewal_ms.p99}
-      + (if .clusters == 1000 then {goal: "p99 <= 20", met: (.renewal_ms.p99 <= 20)} else {} end),
-    {metric: "\(.clusters) clusters: takeovers without a crash / fences", unit: "",
+      + (if $o then {peer: "4 reads/interval \($o.renewal_ms.p50) / \($o.renewal_ms.p99)",
+                     ratio: vs(.renewal_ms.p99; $o.renewal_ms.p99)} else {} end)
+      + (if .clusters == 1000 then {goal: "p99 <= 20", met: (.renewal_ms.p99 != null and .renewal_ms.p99 <= 20)} else {} end),
+    {metric: "\(.clusters) clusters: takeovers without a power cut / fences", unit: "",
      value: "\(.takeovers_uncaused) / \(.fences)"}
       + (if .clusters == 1000 then {goal: "0 / 0", met: (.takeovers_uncaused == 0 and .fences == 0)} else {} end),
-    {metric: "\(.clusters) clusters: standby learns of a renewal", unit: "ms",
-     n: .standby_lag_ms.n, p50: .standby_lag_ms.p50, p99: .standby_lag_ms.p99},
+    {metric: "\(.clusters) clusters: standby learns of a renewal p50 / p99", unit: "ms",
+     n: .standby_lag_ms.n, p50: .standby_lag_ms.p50, p99: .standby_lag_ms.p99}
+      + (if $o then {peer: "4 reads/interval \($o.standby_lag_ms.p50) / \($o.standby_lag_ms.p99)",
+                     ratio: vs(.standby_lag_ms.p99; $o.standby_lag_ms.p99)} else {} end),
     {metric: "\(.clusters) clusters: power cut -> claim (\(.crashes) cuts)", unit: "ms",
      n: .crash_to_claim_ms.n, p50: .crash_to_claim_ms.p50, p99: .crash_to_claim_ms.p99},
-    {metric: "\(.clusters) clusters: queries/s, server xact/s", unit: "/s",
-     value: "\(.queries_per_s | round) / \(.server.xact_per_s | round)"},
-    {metric: "\(.clusters) clusters: WAL per cluster, server CPU", unit: "B/s, %",
-     value: "\(.server.wal_bytes_per_cluster_per_s | round) / \(.server.cpu_percent)"}]' <<<"$runs")
+    {metric: "\(.clusters) clusters: queries/s (client), xact/s (server)", unit: "/s",
+     hotstandby: "\(.queries_per_s | round) / \(.server.xact_per_s | round)"}
+      + (if $o then {peer: "4 reads/interval \($o.queries_per_s | round) / \($o.server.xact_per_s | round)",
+                     ratio: vs(.queries_per_s; $o.queries_per_s)} else {} end),
+    {metric: "\(.clusters) clusters: WAL per cluster", unit: "B/s", value: (.server.wal_bytes_per_cluster_per_s | round)},
+    {metric: "\(.clusters) clusters: CPU postgres / load generator", unit: "% of a core",
+     hotstandby: "\(.server.cpu_percent | r1) / \(.loadgen_cpu_percent | r1)"}
+      + (if $o then {peer: "4 reads/interval \($o.server.cpu_percent | r1) / \($o.loadgen_cpu_percent | r1)",
+                     ratio: vs(.server.cpu_percent; $o.server.cpu_percent)} else {} end)]' <<<"$runs")
 jq -n --argjson meta "$(bench_meta)" --argjson runs "$runs" --arg method "$method" \
     --argjson summary "$summary" --argjson secs "$SECS" \
     '{bench: "bench-clusters", meta: $meta, seconds_per_count: $secs, method: $method,
       runs: $runs, summary: $summary}' >"$BENCH_RESULTS/$NAME.json"
 
-jq -r '.runs[] | "\(.clusters) \(.renewal_ms.p50) \(.renewal_ms.p99) \(.standby_lag_ms.p50) \(.standby_lag_ms.p99) \(.queries_per_s) \(.server.wal_bytes_per_s) \(.server.cpu_percent) \(.loadgen_cpu_percent)"' \
+jq -r '.runs[] | select(.mode == "notify") | "\(.clusters) \(.renewal_ms.p50) \(.renewal_ms.p99) \(.standby_lag_ms.p50) \(.standby_lag_ms.p99) \(.queries_per_s) \(.server.wal_bytes_per_s) \(.server.cpu_percent) \(.loadgen_cpu_percent)"' \
     "$BENCH_RESULTS/$NAME.json" >"$T/plot.dat"
 gnuplot <<EOF
 set terminal pngcairo size 1000,700 noenhanced

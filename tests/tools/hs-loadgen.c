@@ -85,6 +85,7 @@ struct node {
     struct loop_timer *deadline_timer;
     int row_inflight, row_again;
     int64_t claim_sent_ns;
+    int started, hb_up_once, wd_up_once;
 };
 
 struct lg {
@@ -94,6 +95,7 @@ struct lg {
     int64_t interval_ns, takeover_ns, fence_after_ns;
     int polls_per_interval;
     int listen_beats;            /* the standby listens to the renewals' NOTIFY (watchd's way) */
+    int connecting;              /* nodes started whose two sessions are not both up yet */
     int beat_notify_seen;
     struct cluster *clusters;
     int measuring;
@@ -209,9 +211,20 @@ static void on_beat(void *arg)
         node_seen(n);
 }
 
+static void node_up_once(struct node *n, int *flag)
+{
+    if (*flag)
+        return;
+    *flag = 1;
+    if (n->hb_up_once && n->wd_up_once)
+        n->lg->connecting--;
+}
+
 static void on_hb_db_state(void *arg, int connected, const char *why)
 {
     struct node *n = arg;
+    if (connected)
+        node_up_once(n, &n->hb_up_once);
     if (connected && !n->dead) {
         renew(n);
         node_seen(n);
@@ -431,6 +444,8 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 static void on_wd_db_state(void *arg, int connected, const char *why)
 {
     struct node *n = arg;
+    if (connected)
+        node_up_once(n, &n->wd_up_once);
     n->row_inflight = 0;
     if (connected)
         read_row(n);
@@ -452,6 +467,8 @@ static void node_start(struct node *n)
     int64_t hb_deadline = lg->fence_after_ns < 2 * NS_PER_SEC ? lg->fence_after_ns : 2 * NS_PER_SEC;
     int64_t wd_deadline = lg->fence_after_ns / 2 > 5 * NS_PER_SEC ? 5 * NS_PER_SEC
                                                                   : lg->fence_after_ns / 2;
+    n->started = 1;
+    lg->connecting++;
     n->hb_db = db_new(lg->loop, lg->conninfo, hb_deadline);
     db_set_callbacks(n->hb_db, on_hb_db_state, NULL, n);
     n->wd_db = db_new(lg->loop, lg->conninfo, wd_deadline);
@@ -510,17 +527,25 @@ struct starter {
     int64_t every_ns;
 };
 
+/*
+ * Nodes start at most every every_ns, and only while fewer than START_WINDOW are still
+ * connecting: a loaded server takes long to start backends, and a storm of connects that
+ * miss their deadline and retry would only measure the storm.
+ */
+#define START_WINDOW 8
 static void on_start_next(void *arg)
 {
     struct starter *s = arg;
     struct lg *lg = s->lg;
     int total = lg->n_clusters * 2;
-    if (s->next < total) {
+    if (s->next >= total)
+        return;
+    if (lg->connecting < START_WINDOW) {
         struct cluster *c = &lg->clusters[s->next / 2];
         node_start(c->nodes[s->next % 2]);
         s->next++;
-        loop_timer_after(s->t, s->every_ns);
     }
+    loop_timer_after(s->t, s->every_ns > 5 * NS_PER_MS ? s->every_ns : 5 * NS_PER_MS);
 }
 
 /* ---- the server's side of the window: transactions, WAL, CPU of its processes ---- */
@@ -580,7 +605,7 @@ static int settled(const struct lg *lg)
         int active = 0, standby = 0;
         for (int j = 0; j < 2; j++) {
             const struct node *n = c->nodes[j];
-            if (n->hb_db == NULL || !db_connected(n->hb_db) || !db_connected(n->wd_db))
+            if (!n->started || !db_connected(n->hb_db) || !db_connected(n->wd_db))
                 return 0;
             active += n->role.state == ST_ACTIVE;
             standby += n->role.state == ST_STANDBY;
@@ -597,7 +622,7 @@ static void settle_report(const struct lg *lg)
     for (int i = 0; i < lg->n_clusters; i++)
         for (int j = 0; j < 2; j++) {
             const struct node *n = lg->clusters[i].nodes[j];
-            up += n->hb_db && db_connected(n->hb_db) && db_connected(n->wd_db);
+            up += n->started && db_connected(n->hb_db) && db_connected(n->wd_db);
             active += n->role.state == ST_ACTIVE;
             standby += n->role.state == ST_STANDBY;
         }
@@ -619,7 +644,7 @@ static void on_phase(void *arg)
     switch (lg->phase) {
     case 0:
         /* measure a steady state: every session up, every cluster one active, one standby */
-        if (!settled(lg) && now_ns() < lg->settle_limit_ns) {
+        if (!settled(lg) && (now_ns() < lg->settle_limit_ns || lg->connecting > 0)) {
             settle_report(lg);
             loop_timer_after(lg->phase_timer, NS_PER_SEC);
             return;
