@@ -107,6 +107,7 @@ summary=$(jq '
       + (if $o then {peer: "4 reads/interval \($o.queries_per_s | round) / \($o.server.xact_per_s | round)",
                      ratio: vs(.queries_per_s; $o.queries_per_s)} else {} end),
     {metric: "\(.clusters) clusters: WAL per cluster", unit: "B/s", value: (.server.wal_bytes_per_cluster_per_s | round)},
+    {metric: "\(.clusters) clusters: machine busy (all CPUs, everything on it)", unit: "%", value: (.machine.busy_percent | r1)},
     {metric: "\(.clusters) clusters: CPU postgres / load generator", unit: "% of a core",
      hotstandby: "\(.server.cpu_percent | r1) / \(.loadgen_cpu_percent | r1)"}
       + (if $o then {peer: "4 reads/interval \($o.server.cpu_percent | r1) / \($o.loadgen_cpu_percent | r1)",

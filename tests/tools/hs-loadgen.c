@@ -51,6 +51,7 @@ struct server_snap {
     int ok;
     int64_t at_ns;
     int64_t xact, wal_bytes, cpu_ticks;
+    int64_t machine_busy, machine_total;   /* /proc/stat: what everything on the machine used */
 };
 
 
@@ -573,10 +574,25 @@ static int64_t proc_ticks(const char *pid)
     "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, " \
     "(SELECT string_agg(pid::text, ' ') FROM pg_stat_activity)"
 
+static void machine_ticks(struct server_snap *s)
+{
+    long long v[8] = {0};
+    FILE *f = fopen("/proc/stat", "r");
+    if (f == NULL)
+        return;
+    if (fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3],
+               &v[4], &v[5], &v[6], &v[7]) == 8) {
+        s->machine_total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+        s->machine_busy = s->machine_total - v[3] - v[4];   /* minus idle and iowait */
+    }
+    fclose(f);
+}
+
 static void server_snap_done(void *arg, PGresult *res, const char *err)
 {
     struct server_snap *s = arg;
     s->at_ns = now_ns();
+    machine_ticks(s);
     if (res == NULL || PQntuples(res) != 1) {
         fprintf(stderr, "hs-loadgen: server counters: %s\n", err ? err : "no row");
         return;
@@ -758,6 +774,12 @@ static void write_json(struct lg *lg, FILE *f)
                 wal / lg->n_clusters,
                 (double)(lg->server1.cpu_ticks - lg->server0.cpu_ticks) /
                     (double)sysconf(_SC_CLK_TCK) / ssecs * 100);
+        int64_t ticks = lg->server1.machine_total - lg->server0.machine_total;
+        fprintf(f, "  \"machine\": {\"cpus\": %ld, \"busy_percent\": %.1f},\n",
+                sysconf(_SC_NPROCESSORS_ONLN),
+                ticks > 0 ? (double)(lg->server1.machine_busy - lg->server0.machine_busy) /
+                                (double)ticks * 100
+                          : 0.0);
     }
     print_stats(f, "renewal_ms", &lg->renewal_ms, 0);
     print_stats(f, "standby_lag_ms", &lg->lag_ms, 0);
