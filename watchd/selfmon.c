@@ -7,12 +7,15 @@
  * no further mail), resolved once (an hs_event row, a mail with how long it lasted).
  * Which conditions hold is decided by the pure problems_assess() (problems.c).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "conf.h"
@@ -151,6 +154,78 @@ static void mail(struct selfmon *sm, enum problem_kind k, const char *resolution
     notify_alert(wd->notifier, problem_name(k), subject, body);
 }
 
+/* ---- open problems survive a restart (run_dir/watchd.problems), so each gets its
+ * resolved mail even when the daemon was restarted in between ---- */
+
+static void state_path(const struct selfmon *sm, char *buf, size_t len, const char *suffix)
+{
+    snprintf(buf, len, "%s/watchd.problems%s", sm->wd->conf.run_dir, suffix);
+}
+
+static void save(const struct selfmon *sm)
+{
+    char path[CONF_STR + 32], tmp[CONF_STR + 32];
+    state_path(sm, path, sizeof(path), "");
+    state_path(sm, tmp, sizeof(tmp), ".tmp");
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        log_warnx("%s: %s", tmp, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    for (int k = 0; k < PK__COUNT; k++) {
+        const struct condition *c = &sm->c[k];
+        char detail[PROBLEM_DETAIL];
+        if (!c->raised)
+            continue;
+        snprintf(detail, sizeof(detail), "%s", c->detail);
+        for (char *q = detail; *q; q++)
+            if (*q == '\t' || *q == '\n')
+                *q = ' ';
+        fprintf(f, "%s\t%" PRId64 "\t%s\n", problem_name(k), c->raised_wall_ns, detail);
+    }
+    if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
+        log_warnx("%s: %s", tmp, strerror(errno));
+        return;
+    }
+    if (rename(tmp, path) < 0)
+        log_warnx("%s: %s", path, strerror(errno));
+}
+
+static void load(struct selfmon *sm)
+{
+    char path[CONF_STR + 32], line[PROBLEM_DETAIL + 128];
+    state_path(sm, path, sizeof(path), "");
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        char *wall = strchr(line, '\t'), *detail = wall ? strchr(wall + 1, '\t') : NULL;
+        if (!detail)
+            continue;
+        *wall++ = *detail++ = '\0';
+        detail[strcspn(detail, "\n")] = '\0';
+        for (int k = 0; k < PK__COUNT; k++) {
+            struct condition *c = &sm->c[k];
+            if (strcmp(line, problem_name(k)) != 0)
+                continue;
+            c->raised = 1;
+            c->raised_wall_ns = strtoll(wall, NULL, 10);
+            int64_t ago = wall_ns() - c->raised_wall_ns;
+            c->raised_ns = now_ns() - (ago > 0 ? ago : 0);
+            snprintf(c->detail, sizeof(c->detail), "%s", detail);
+            log_info("problem %s, raised before this start, is still open: %s", line, detail);
+        }
+    }
+    fclose(f);
+}
+
 /* ---- raising and resolving ---- */
 
 static int64_t shown_epoch(const struct watchd *wd)
@@ -164,6 +239,7 @@ static void raise_problem(struct selfmon *sm, enum problem_kind k)
     c->raised = 1;
     c->raised_ns = now_ns();
     c->raised_wall_ns = wall_ns();
+    save(sm);
     watchd_event(sm->wd, shown_epoch(sm->wd), "problem", "%s: %s", problem_name(k), c->detail);
     mail(sm, k, NULL);
 }
@@ -178,6 +254,7 @@ static void resolve_problem(struct selfmon *sm, enum problem_kind k, const char 
     mail(sm, k, resolution);
     c->raised = 0;
     c->holding_since_ns = 0;
+    save(sm);
 }
 
 /* A condition observed now: raised once it has held for hold_ns, resolved when it stops. */
@@ -439,8 +516,10 @@ static void on_probe(void *arg, int fd, uint32_t events)
 
 static void check_shared(struct selfmon *sm)
 {
-    if (!sm->prober)
+    if (!sm->prober) {
+        observe(sm, PK_SHARED_FOLDER, 0, "", 0, "[shared] folder is not set any more");
         return;
+    }
     int64_t stuck_after = 5 * NS_PER_SEC > 2 * sm->period_ns ? 5 * NS_PER_SEC : 2 * sm->period_ns;
     char detail[PROBLEM_DETAIL];
     if (shared_prober_ask(sm->prober) == 0) {
@@ -583,6 +662,7 @@ struct selfmon *selfmon_new(struct watchd *wd)
     sm->wd = wd;
     sm->period_ns = period_for(&wd->conf);
     sm->clock_offset_ns = test_clock_offset();
+    load(sm);
     sm->view.takeover_timeout_ns = wd->conf.takeover_timeout_ns;
     sm->view.max_clock_skew_ns = wd->conf.max_clock_skew_ns;
     sm->view.pause_alert_after_ns = wd->conf.pause_alert_after_ns;
