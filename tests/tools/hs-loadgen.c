@@ -660,7 +660,9 @@ static void on_phase(void *arg)
     switch (lg->phase) {
     case 0:
         /* measure a steady state: every session up, every cluster one active, one standby */
-        if (!settled(lg) && (now_ns() < lg->settle_limit_ns || lg->connecting > 0)) {
+        int64_t now = now_ns();
+        if (!settled(lg) && (now < lg->settle_limit_ns ||
+                             (lg->connecting > 0 && now < lg->settle_limit_ns + 120 * NS_PER_SEC))) {
             settle_report(lg);
             loop_timer_after(lg->phase_timer, NS_PER_SEC);
             return;
