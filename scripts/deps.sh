@@ -25,13 +25,13 @@ test=(
     clang libclang-rt-14-dev
     postgresql openssh-server openssh-client bind9 bind9-utils bind9-dnsutils
     python3 python3-aiosmtpd
-    samba-ad-dc samba-ad-provision libfaketime
+    samba-ad-dc samba-ad-provision libfaketime krb5-kdc krb5-admin-server
     iproute2 iputils-ping iputils-arping procps psmisc socat jq perl inotify-tools
     curl util-linux mandoc systemd
 )
 bench=(keepalived lsyncd rsync gnuplot-nox bc)
 # Services the tests run privately: when their package is installed by this script, they stay off.
-private_servers=(postgresql ssh named keepalived lsyncd samba-ad-dc smbd nmbd)
+private_servers=(postgresql ssh named keepalived lsyncd samba-ad-dc smbd nmbd krb5-kdc krb5-admin-server)
 
 POLICY=${HS_DEPS_POLICY:-/usr/sbin/policy-rc.d}
 SAVED=$POLICY.hotstandby-orig
