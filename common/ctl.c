@@ -2,6 +2,10 @@
  * ctl.c: control sockets (DESIGN §4). SOCK_SEQPACKET keeps message boundaries, so one
  * recv is one JSON object. The server checks SO_PEERCRED on accept, answers malformed
  * input itself and never blocks on a slow peer (a full socket buffer drops the peer).
+ * It holds at most CTL_MAX_CONNS connections, closes those idle for CTL_IDLE_TIMEOUT_NS
+ * (unless the owner keeps them) and, when the process runs out of descriptors, stops
+ * listening for a moment instead of spinning on a listener that stays ready. Clients
+ * never block past their deadline, not even on a peer that is stopped with a full backlog.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -27,6 +32,8 @@ struct ctl_conn {
     uid_t uid;
     int refs;       /* holders waiting to reply (ctl_conn_hold) */
     int closed;     /* peer gone: fd closed, freed when the last holder lets go */
+    int kept;       /* a daemon's connection: never closed for being idle */
+    int64_t last_active_ns;
     struct ctl_conn *next;
 };
 
@@ -37,7 +44,15 @@ struct ctl_server {
     uid_t allowed_uid;
     struct ctl_handlers h;
     struct ctl_conn *conns;
+    int n_conns;
+    int max_conns;
+    int64_t idle_timeout_ns;
+    struct loop_timer *idle_sweep;
+    struct loop_timer *resume_accept;   /* listener paused after EMFILE/ENFILE */
 };
+
+#define ACCEPT_PAUSE_NS (250 * NS_PER_MS)
+#define ACCEPTS_PER_WAKEUP 16
 
 json_t *ctl_parse(const char *buf, size_t len, char *err, size_t errlen)
 {
@@ -107,6 +122,7 @@ static void conn_close(struct ctl_conn *c)
     for (pp = &s->conns; *pp; pp = &(*pp)->next) {
         if (*pp == c) {
             *pp = c->next;
+            s->n_conns--;
             break;
         }
     }
@@ -119,6 +135,10 @@ static void conn_close(struct ctl_conn *c)
 }
 
 void ctl_conn_hold(struct ctl_conn *c) { c->refs++; }
+
+void ctl_conn_keep(struct ctl_conn *c) { c->kept = 1; }
+
+uid_t ctl_conn_uid(const struct ctl_conn *c) { return c->uid; }
 
 void ctl_conn_release(struct ctl_conn *c)
 {
@@ -181,6 +201,7 @@ static void conn_readable(void *arg, int fd, uint32_t events)
         conn_close(c);
         return;
     }
+    c->last_active_ns = now_ns();
     if ((size_t)n > CTL_MAX_MSG) {
         log_warnx("control: pid %d sent %zd bytes, more than %d; refused", (int)c->pid, n,
                   CTL_MAX_MSG);
@@ -203,45 +224,103 @@ static void conn_readable(void *arg, int fd, uint32_t events)
     json_decref(msg);
 }
 
-static void server_accept(void *arg, int fd, uint32_t events)
+/* Closes connections that said nothing for idle_timeout_ns: a client that connects and
+ * waits must not hold one of the max_conns places for ever. */
+static void idle_sweep(void *arg)
 {
     struct ctl_server *s = arg;
+    int64_t now = now_ns();
+    struct ctl_conn *c = s->conns, *next;
+    for (; c; c = next) {
+        next = c->next;
+        if (!c->kept && c->refs == 0 && now - c->last_active_ns >= s->idle_timeout_ns) {
+            log_warnx("control: %s: pid %d idle for %lld ms; closed", s->path, (int)c->pid,
+                      (long long)(s->idle_timeout_ns / NS_PER_MS));
+            conn_close(c);
+        }
+    }
+    if (s->conns)
+        loop_timer_after(s->idle_sweep, s->idle_timeout_ns / 4);
+}
+
+static void resume_accept(void *arg)
+{
+    struct ctl_server *s = arg;
+    loop_mod_fd(s->loop, s->fd, EPOLLIN);
+}
+
+/* Returns 1 to go on accepting, 0 to stop for this wakeup. */
+static int accept_one(struct ctl_server *s)
+{
     struct ucred cred;
     socklen_t len = sizeof(cred);
 
-    int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int cfd = accept4(s->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (cfd < 0) {
-        if (errno != EAGAIN && errno != EINTR)
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* the listener stays ready while we cannot take the connection: stop
+             * watching it for a moment instead of spinning on it */
+            log_warn("control: accept on %s; not accepting for %lld ms", s->path,
+                     (long long)(ACCEPT_PAUSE_NS / NS_PER_MS));
+            loop_mod_fd(s->loop, s->fd, 0);
+            loop_timer_after(s->resume_accept, ACCEPT_PAUSE_NS);
+        } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
             log_warn("control: accept on %s", s->path);
-        return;
+        }
+        return 0;
     }
     if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
         log_warn("control: SO_PEERCRED");
         close(cfd);
-        return;
+        return 1;
     }
     if (cred.uid != 0 && cred.uid != s->allowed_uid) {
         log_warnx("control: refused pid %d uid %d on %s: not root or the configured user",
                   (int)cred.pid, (int)cred.uid, s->path);
         close(cfd);
-        return;
+        return 1;
+    }
+    if (s->n_conns >= s->max_conns) {
+        log_warnx("control: refused pid %d on %s: %d connections already open", (int)cred.pid,
+                  s->path, s->n_conns);
+        close(cfd);
+        return 1;
     }
     struct ctl_conn *c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(cfd);
-        return;
+        return 0;
     }
     c->server = s;
     c->fd = cfd;
     c->pid = cred.pid;
     c->uid = cred.uid;
+    c->last_active_ns = now_ns();
     if (loop_add_fd(s->loop, cfd, EPOLLIN, conn_readable, c) < 0) {
         close(cfd);
         free(c);
-        return;
+        return 0;
     }
     c->next = s->conns;
     s->conns = c;
+    s->n_conns++;
+    if (!loop_timer_armed(s->idle_sweep))
+        loop_timer_after(s->idle_sweep, s->idle_timeout_ns / 4);
+    return 1;
+}
+
+static void server_accept(void *arg, int fd, uint32_t events)
+{
+    struct ctl_server *s = arg;
+    /* bounded, so a flood of connections cannot starve the rest of the loop */
+    for (int i = 0; i < ACCEPTS_PER_WAKEUP && accept_one(s); i++)
+        ;
+}
+
+void ctl_server_limits(struct ctl_server *s, int max_conns, int64_t idle_timeout_ns)
+{
+    s->max_conns = max_conns;
+    s->idle_timeout_ns = idle_timeout_ns;
 }
 
 struct ctl_server *ctl_server_open(struct loop *l, const char *path, uid_t allowed_uid,
@@ -274,6 +353,13 @@ struct ctl_server *ctl_server_open(struct loop *l, const char *path, uid_t allow
         close(fd);
         return NULL;
     }
+    /* the configured user reaches the 0600 socket as its owner; root reaches it anyway */
+    if (allowed_uid != 0 && chown(path, allowed_uid, (gid_t)-1) < 0) {
+        log_warn("control: chown %s to uid %d", path, (int)allowed_uid);
+        close(fd);
+        unlink(path);
+        return NULL;
+    }
     struct ctl_server *s = calloc(1, sizeof(*s));
     if (s == NULL)
         fatal("calloc");
@@ -281,9 +367,15 @@ struct ctl_server *ctl_server_open(struct loop *l, const char *path, uid_t allow
     s->fd = fd;
     s->allowed_uid = allowed_uid;
     s->h = *h;
+    s->max_conns = CTL_MAX_CONNS;
+    s->idle_timeout_ns = CTL_IDLE_TIMEOUT_NS;
+    s->idle_sweep = loop_timer_new(l, idle_sweep, s);
+    s->resume_accept = loop_timer_new(l, resume_accept, s);
     snprintf(s->path, sizeof(s->path), "%s", path);
     if (loop_add_fd(l, fd, EPOLLIN, server_accept, s) < 0) {
         close(fd);
+        loop_timer_free(s->idle_sweep);
+        loop_timer_free(s->resume_accept);
         free(s);
         return NULL;
     }
@@ -299,12 +391,27 @@ void ctl_server_close(struct ctl_server *s)
     loop_del_fd(s->loop, s->fd);
     close(s->fd);
     unlink(s->path);
+    loop_timer_free(s->idle_sweep);
+    loop_timer_free(s->resume_accept);
     free(s);
 }
 
 /* ---- client side ---- */
 
-int ctl_connect(const char *path)
+#define CONNECT_RETRY_NS (10 * NS_PER_MS)
+
+static void sleep_ns(int64_t ns)
+{
+    struct timespec ts = {ns / NS_PER_SEC, ns % NS_PER_SEC};
+    nanosleep(&ts, NULL);
+}
+
+/*
+ * A Unix socket connect never waits in the kernel when nonblocking: a peer whose backlog
+ * is full (stopped, or hung) answers EAGAIN at once, so we retry until the deadline and a
+ * stopped daemon costs its caller the deadline, never more.
+ */
+int ctl_connect_until(const char *path, int64_t deadline_ns)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -312,17 +419,29 @@ int ctl_connect(const char *path)
         return -1;
     }
     snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+    for (;;) {
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            break;
         int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
+        int64_t left = deadline_ns - now_ns();
+        if (e == EINTR)
+            continue;
+        if (e != EAGAIN || left <= 0) {
+            close(fd);
+            errno = e == EAGAIN ? ETIMEDOUT : e;
+            return -1;
+        }
+        sleep_ns(left < CONNECT_RETRY_NS ? left : CONNECT_RETRY_NS);
     }
+    /* callers that send with ctl_send expect a blocking socket, as before */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     return fd;
 }
+
+int ctl_connect(const char *path) { return ctl_connect_until(path, 0); }
 
 int ctl_send(int fd, json_t *msg)
 {
@@ -334,6 +453,30 @@ int ctl_send(int fd, json_t *msg)
     do
         n = send(fd, s, len, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
+    free(s);
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+/* A send that gives up at the deadline (a stopped peer whose buffer is full). */
+static int send_until(int fd, json_t *msg, int64_t deadline_ns)
+{
+    char *s = json_dumps(msg, JSON_COMPACT);
+    if (s == NULL)
+        return -1;
+    size_t len = strlen(s);
+    ssize_t n;
+    for (;;) {
+        n = send(fd, s, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0 || (errno != EINTR && errno != EAGAIN))
+            break;
+        int64_t left = (deadline_ns - now_ns()) / NS_PER_MS;
+        if (left <= 0) {
+            errno = ETIMEDOUT;
+            break;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        poll(&p, 1, (int)left);
+    }
     free(s);
     return n == (ssize_t)len ? 0 : -1;
 }
@@ -382,13 +525,15 @@ json_t *ctl_call(const char *path, json_t *req, int timeout_ms, char *err, size_
     int64_t deadline = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
     json_int_t id = next_id++;
 
-    int fd = ctl_connect(path);
+    int fd = ctl_connect_until(path, deadline);
     if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path, errno == ETIMEDOUT
+                 ? "connect timed out (the daemon is not accepting: stopped or hung?)"
+                 : strerror(errno));
         return NULL;
     }
     json_object_set_new(req, "id", json_integer(id));
-    if (ctl_send(fd, req) < 0) {
+    if (send_until(fd, req, deadline) < 0) {
         snprintf(err, errlen, "%s: send: %s", path, strerror(errno));
         close(fd);
         return NULL;
@@ -470,7 +615,8 @@ int ctl_call_async(struct loop *l, const char *path, json_t *req, int64_t timeou
     a->cb = cb;
     a->arg = arg;
     json_object_set_new(req, "id", json_integer(a->id));
-    if (ctl_send(fd, req) < 0 || loop_add_fd(l, fd, EPOLLIN, async_readable, a) < 0) {
+    /* on a loop nothing may wait: a peer that cannot take the request now has failed */
+    if (send_until(fd, req, 0) < 0 || loop_add_fd(l, fd, EPOLLIN, async_readable, a) < 0) {
         close(fd);
         free(a);
         return -1;

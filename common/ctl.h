@@ -7,6 +7,9 @@
 #include <sys/types.h>
 
 #define CTL_MAX_MSG 65536
+/* Per server socket: connections held at once, and how long one may stay silent. */
+#define CTL_MAX_CONNS 32
+#define CTL_IDLE_TIMEOUT_NS (INT64_C(10) * 1000000000)
 
 struct loop;
 struct ctl_server;
@@ -33,6 +36,8 @@ struct ctl_handlers {
 struct ctl_server *ctl_server_open(struct loop *l, const char *path, uid_t allowed_uid,
                                    const struct ctl_handlers *h);
 void ctl_server_close(struct ctl_server *s);
+/* Overrides CTL_MAX_CONNS and CTL_IDLE_TIMEOUT_NS (tests). */
+void ctl_server_limits(struct ctl_server *s, int max_conns, int64_t idle_timeout_ns);
 
 /* Reply to req (copies its "id"). ok=true plus the fields of body (may be NULL; stolen). */
 void ctl_reply(struct ctl_conn *c, json_t *req, json_t *body);
@@ -44,6 +49,10 @@ int ctl_conn_send(struct ctl_conn *c, json_t *msg);
  * meanwhile, sends fail quietly and the memory lives until the release. */
 void ctl_conn_hold(struct ctl_conn *c);
 void ctl_conn_release(struct ctl_conn *c);
+/* A daemon's long-lived connection (heartbeatd's hello): exempt from the idle timeout. */
+void ctl_conn_keep(struct ctl_conn *c);
+/* The peer's uid from SO_PEERCRED. */
+uid_t ctl_conn_uid(const struct ctl_conn *c);
 
 /*
  * Message validation, shared by server and client and driven by the fuzzer:
@@ -51,8 +60,14 @@ void ctl_conn_release(struct ctl_conn *c);
  */
 json_t *ctl_parse(const char *buf, size_t len, char *err, size_t errlen);
 
-/* Client side (blocking, with timeouts; for vipctl and for daemons talking to daemons). */
-int ctl_connect(const char *path);                   /* returns fd or -1 (errno set) */
+/*
+ * Client side (blocking, with timeouts; for vipctl and for daemons talking to daemons).
+ * ctl_connect_until retries a peer whose backlog is full until deadline_ns (CLOCK_BOOTTIME;
+ * ETIMEDOUT then); ctl_connect tries once and never waits (for event loops). Both return a
+ * blocking fd or -1 (errno set).
+ */
+int ctl_connect_until(const char *path, int64_t deadline_ns);
+int ctl_connect(const char *path);
 int ctl_send(int fd, json_t *msg);                    /* 0 or -1 */
 json_t *ctl_recv(int fd, int timeout_ms);             /* next message, or NULL */
 /* Sends req (adds an "id"), returns the reply with that id (events in between are dropped). */

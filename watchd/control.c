@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "ctl.h"
@@ -119,7 +120,16 @@ static void hello(struct watchd *wd, struct ctl_conn *c, json_t *req)
         ctl_error(c, req, "hello: unknown daemon");
         return;
     }
+    /* the operator user may reach the socket, but only a daemon of ours (running as we
+     * do) may feed renewals into the state machine */
+    if (ctl_conn_uid(c) != geteuid()) {
+        log_warnx("control: hello as heartbeatd from uid %d refused: daemons run as uid %d",
+                  (int)ctl_conn_uid(c), (int)geteuid());
+        ctl_error(c, req, "hello: only uid %d may speak as a daemon", (int)geteuid());
+        return;
+    }
     wd->heartbeatd = c;
+    ctl_conn_keep(c);
     log_info("heartbeatd connected");
     ctl_reply(c, req, NULL);
     /* it writes our role into the node row: tell it where we are now */
@@ -167,7 +177,9 @@ static void on_event(void *arg, struct ctl_conn *c, json_t *msg, const char *eve
         if (!json_is_integer(sent))
             return;
         in.event = EV_RENEWED;
-        in.sent_ns = json_integer_value(sent);
+        /* a send time in the future would stretch the lease past its end: clamp to now */
+        int64_t now = now_ns();
+        in.sent_ns = json_integer_value(sent) > now ? now : json_integer_value(sent);
     } else if (strcmp(event, "lost") == 0) {
         in.event = EV_LOST;
     } else {

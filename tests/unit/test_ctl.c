@@ -9,12 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "clock.h"
 #include "ctl.h"
 #include "log.h"
 #include "loop.h"
@@ -161,6 +165,108 @@ static void test_server(void **state)
     rmdir(dir);
 }
 
+/* A listener that never accepts (a stopped daemon) with its backlog filled. */
+static int stopped_peer(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    int lfd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(lfd, 1), 0);
+    for (int i = 0; i < 64; i++) {
+        int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+            assert_int_equal(errno, EAGAIN);   /* backlog full */
+            close(fd);
+            return lfd;
+        }
+        /* left open on purpose: they fill the backlog (closed with the process) */
+    }
+    fail_msg("backlog never filled");
+    return -1;
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+static void async_cb(void *arg, json_t *reply, const char *err) { *(int *)arg = 1; }
+
+static void test_stopped_peer(void **state)
+{
+    char dir[] = "/tmp/hs-ctl-XXXXXX", path[128], err[256];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/stopped.sock", dir);
+    int lfd = stopped_peer(path);
+    /* the old blocking connect hung here for ever: the alarm turns that into a failure */
+    struct sigaction sa_alarm = {.sa_handler = on_alarm};   /* no SA_RESTART */
+    sigaction(SIGALRM, &sa_alarm, NULL);
+    alarm(5);
+    int64_t t0 = now_ns();
+    json_t *r = ctl_call(path, json_pack("{s:s}", "cmd", "status"), 300, err, sizeof(err));
+    int64_t took = now_ns() - t0;
+    assert_null(r);
+    if (took > 3 * NS_PER_SEC)
+        fail_msg("ctl_call with a 300 ms timeout took %lld ms", (long long)(took / NS_PER_MS));
+    assert_non_null(strstr(err, "timed out"));
+    /* on an event loop nothing waits at all: the call fails at once */
+    struct loop *l = loop_new();
+    int called = 0;
+    t0 = now_ns();
+    json_t *req = json_pack("{s:s}", "cmd", "role");
+    assert_int_equal(ctl_call_async(l, path, req, NS_PER_SEC, async_cb, &called), -1);
+    json_decref(req);
+    assert_true(now_ns() - t0 < NS_PER_SEC);
+    alarm(0);
+    loop_free(l);
+    close(lfd);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* At most max_conns connections; one that stays silent is closed after the idle timeout. */
+static void test_server_limits(void **state)
+{
+    char dir[] = "/tmp/hs-ctl-XXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/t.sock", dir);
+    struct loop *l = loop_new();
+    struct srv s = {0};
+    struct ctl_handlers h = {.request = on_request, .arg = &s};
+    struct ctl_server *srv = ctl_server_open(l, path, 0, &h);
+    assert_non_null(srv);
+    ctl_server_limits(srv, 3, 200 * NS_PER_MS);
+    int fds[5];
+    for (int i = 0; i < 5; i++) {
+        fds[i] = ctl_connect(path);
+        assert_true(fds[i] >= 0);
+        loop_once(l, 10);
+    }
+    for (int i = 0; i < 5; i++) {
+        char c;
+        ssize_t n = recv(fds[i], &c, 1, MSG_DONTWAIT);
+        if (i < 3)
+            assert_true(n < 0 && errno == EAGAIN);   /* held */
+        else
+            assert_int_equal(n, 0);                   /* closed at once: over the cap */
+    }
+    /* fds[0] talks every ~20 ms for 0.6 s, the others stay silent */
+    int64_t until = now_ns() + 600 * NS_PER_MS;
+    while (now_ns() < until) {
+        json_t *r = roundtrip(l, fds[0], "{\"id\":1,\"cmd\":\"ping\"}", 21);
+        assert_non_null(r);   /* active within the timeout: still served */
+        json_decref(r);
+        loop_once(l, 20);
+    }
+    char c;
+    assert_int_equal(recv(fds[1], &c, 1, MSG_DONTWAIT), 0);   /* idle: closed */
+    assert_int_equal(recv(fds[2], &c, 1, MSG_DONTWAIT), 0);
+    for (int i = 0; i < 5; i++)
+        close(fds[i]);
+    loop_once(l, 10);
+    ctl_server_close(srv);
+    loop_free(l);
+    rmdir(dir);
+}
+
 int main(void)
 {
     log_init("test_ctl", 0);
@@ -169,6 +275,8 @@ int main(void)
         cmocka_unit_test(test_parse_invalid),
         cmocka_unit_test(test_parse_oversized),
         cmocka_unit_test(test_server),
+        cmocka_unit_test(test_stopped_peer),
+        cmocka_unit_test(test_server_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
