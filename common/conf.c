@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
+#include <libpq-fe.h>
+
 #include "clock.h"
 #include "conf.h"
 #include "sha256.h"
@@ -585,6 +587,13 @@ static int parse_line(struct parser *p, char *line, char *section, size_t seclen
     return set_value(p, k, val, c);
 }
 
+static size_t key_index(const char *section, const char *name)
+{
+    size_t idx = 0;
+    find_key(section, name, &idx);
+    return idx;
+}
+
 static int line_of(struct parser *p, const char *section, const char *name)
 {
     size_t idx;
@@ -694,6 +703,62 @@ static int validate_dns_keys(struct parser *p, struct conf *c)
     return 0;
 }
 
+/* A libpq passfile others can read is ignored by libpq with only a warning on stderr,
+ * and authentication then fails for no visible reason: say so at -t. */
+static int check_passfile(struct parser *p, int line, const char *path)
+{
+    struct stat st;
+    if (*path != '/')
+        return perr(p, line, "database", "passfile '%s' is not an absolute path", path);
+    if (stat(path, &st) < 0)
+        return perr(p, line, "database", "passfile %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return perr(p, line, "database", "passfile %s: not a regular file", path);
+    if (st.st_mode & (S_IRWXG | S_IRWXO))
+        return perr(p, line, "database", "passfile %s is accessible by group or others "
+                    "(mode %04o); chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+    return 0;
+}
+
+/* Secrets come from files only others cannot read (DESIGN §9): a password written in the
+ * conninfo is accepted only when this file itself is private; else database_file or a
+ * libpq passfile holds it. */
+static int check_conninfo(struct parser *p, const struct conf *c)
+{
+    int line = line_of(p, "cluster", "database");
+    if (!line || (!strchr(c->database, '=') && strncmp(c->database, "postgres", 8) != 0))
+        return 0;   /* from database_file (0600), or a bare database name */
+    /* conf_parse's text came from no file: its caller answers for it */
+    const char *file = p->key_file[key_index("cluster", "database")];
+    struct stat st;
+    int file_private = !p->allow_include ||
+                       (stat(file, &st) == 0 && !(st.st_mode & (S_IRWXG | S_IRWXO)));
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(c->database, &why);
+    if (opts == NULL) {
+        char msg[256];
+        snprintf(msg, sizeof(msg), "%s", why ? why : "out of memory");
+        for (char *q = msg; *q; q++)
+            if (*q == '\n')
+                *q = *(q + 1) ? ' ' : '\0';
+        PQfreemem(why);
+        return perr(at_key(p, "cluster", "database"), line, "database", "not a libpq conninfo: %s", msg);
+    }
+    int rc = 0;
+    for (PQconninfoOption *o = opts; o->keyword && rc == 0; o++) {
+        if (o->val == NULL || !*o->val)
+            continue;
+        if (!strcmp(o->keyword, "password") && !file_private)
+            rc = perr(at_key(p, "cluster", "database"), line, "database", "holds a password but %s is readable by group or "
+                      "others: chmod 600 it, or move the conninfo to database_file, or use "
+                      "a libpq passfile", file);
+        else if (!strcmp(o->keyword, "passfile"))
+            rc = check_passfile(at_key(p, "cluster", "database"), line, o->val);
+    }
+    PQconninfoFree(opts);
+    return rc;
+}
+
 static int validate(struct parser *p, struct conf *c)
 {
     REQUIRE(*c->cluster, "cluster", "name", "required ([cluster] name)");
@@ -703,6 +768,8 @@ static int validate(struct parser *p, struct conf *c)
     REQUIRE(*c->database, "cluster", "database", "required (database or database_file)");
     REQUIRE(!(line_of(p, "cluster", "database") && line_of(p, "cluster", "database_file")),
             "cluster", "database_file", "set database or database_file, not both");
+    if (check_conninfo(p, c) < 0)
+        return -1;
     if (!c->fence_after_ns)
         c->fence_after_ns = c->takeover_timeout_ns / 2;
     REQUIRE(c->interval_ns < c->takeover_timeout_ns, "heartbeat", "interval",

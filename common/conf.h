@@ -109,7 +109,9 @@ struct conf {
 
 /* Fills c from path. On error returns -1 and writes "file:line: key: why" into err. */
 int conf_load(const char *path, struct conf *c, char *err, size_t errlen);
-/* Parses a buffer (used by conf_load, the unit tests and the fuzzer). */
+/* Parses a buffer (used by conf_load, the unit tests and the fuzzer). conf_load refuses a
+ * password in [cluster] database unless the file is private (0600); conf_parse cannot
+ * know where the text came from and leaves that check to its caller. */
 int conf_parse(const char *name, const char *text, size_t len, struct conf *c, char *err,
                size_t errlen);
 void conf_defaults(struct conf *c);

@@ -18,6 +18,9 @@ struct daemon_opts {
  */
 int daemon_args(int argc, char **argv, const char *prog, const char *usage,
                 struct daemon_opts *o);
+/* No core dumps, not dumpable (no ptrace by other users): called before any secret is
+ * read, by every binary that reads one (daemon_conf does it for the daemons). */
+void daemon_protect_secrets(void);
 /* Loads the config; on error prints "prog: file:line: key: why" and returns 2. With -t,
  * returns 0 on success so the caller exits. Otherwise returns -1 to go on. */
 int daemon_conf(const char *prog, const struct daemon_opts *o, struct conf *c);

@@ -43,27 +43,41 @@ int spawn_running(void) { return n_running; }
 
 static int pidfd_open_(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
 
-/* environ plus extra, extra winning on equal keys. Caller frees the array only. */
+/*
+ * What a child sees (DESIGN §10): the variables its caller passes (HOTSTANDBY_*) plus
+ * these few from our own environment. Nothing else: NOTIFY_SOCKET or WATCHDOG_* would let
+ * a hook speak for the daemon to systemd, and whatever else the daemon was started with
+ * is none of the hook's business. The sanitizer options only matter to the test builds.
+ */
+static const char *const inherited[] = {"PATH=", "LANG=", "LC_ALL=", "TZ=", "ASAN_OPTIONS=",
+                                        "UBSAN_OPTIONS=", "LSAN_OPTIONS="};
+#define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static int is_inherited(const char *var, int *is_path)
+{
+    for (size_t i = 0; i < sizeof(inherited) / sizeof(inherited[0]); i++)
+        if (strncmp(var, inherited[i], strlen(inherited[i])) == 0)
+            return *is_path |= i == 0, 1;
+    return 0;
+}
+
+/* The inherited variables plus extra. Caller frees the array only. */
 static char **build_env(char *const extra[])
 {
-    size_t n = 0, m = 0;
+    size_t n = 0, m = 0, k = 0;
     while (environ[n])
         n++;
     while (extra && extra[m])
         m++;
-    char **env = calloc(n + m + 1, sizeof(char *));
+    char **env = calloc(n + m + 2, sizeof(char *));
     if (env == NULL)
         return NULL;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        int shadowed = 0;
-        const char *eq = strchr(environ[i], '=');
-        size_t klen = eq ? (size_t)(eq - environ[i]) + 1 : strlen(environ[i]);
-        for (size_t j = 0; j < m && !shadowed; j++)
-            shadowed = strncmp(environ[i], extra[j], klen) == 0;
-        if (!shadowed)
+    int have_path = 0;
+    for (size_t i = 0; i < n; i++)
+        if (is_inherited(environ[i], &have_path))
             env[k++] = environ[i];
-    }
+    if (!have_path)
+        env[k++] = DEFAULT_PATH;
     for (size_t j = 0; j < m; j++)
         env[k++] = extra[j];
     return env;

@@ -11,8 +11,9 @@ struct loop;
 typedef void (*spawn_done_cb)(void *arg, int status);
 
 /*
- * Starts argv (argv[0] a path) with env_extra ("KEY=VALUE", NULL-terminated, added to
- * the environment) in its own process group. Its stdout/stderr lines go to the log as
+ * Starts argv (argv[0] a path) with env_extra ("KEY=VALUE", NULL-terminated) and PATH,
+ * LANG, LC_ALL, TZ from ours as its whole environment, in its own process group. Its
+ * stdout/stderr lines go to the log as
  * "name: line". After timeout_ns the group gets SIGTERM, then SIGKILL a second later.
  * Returns a handle id > 0, or -1.
  */

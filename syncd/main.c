@@ -447,6 +447,7 @@ int main(int argc, char **argv)
     log_init("syncd", debug);
     static struct syncd sd;   /* large (the configuration); one per process */
     char err[1024];
+    daemon_protect_secrets();
     if (conf_load(conf_path, &sd.conf, err, sizeof(err)) < 0) {
         fprintf(stderr, "syncd: %s\n", err);
         return 2;

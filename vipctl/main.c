@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "ctl.h"
 #include "db.h"
+#include "daemon.h"
 #include "log.h"
 #include "sql.h"
 #include "vipctl.h"
@@ -146,6 +147,7 @@ int main(int argc, char **argv)
     log_init("vipctl", debug);
     struct conf c;
     char err[1024];
+    daemon_protect_secrets();
     if (conf_load(conf_path, &c, err, sizeof(err)) < 0) {
         fprintf(stderr, "vipctl: %s\n", err);
         return EXIT_USAGE;

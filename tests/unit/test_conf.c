@@ -795,6 +795,49 @@ static void test_database_file(void **state)
     parse_err(text, "t.conf:5: database_file: set database or database_file, not both", NULL);
 }
 
+/* A password in the conninfo only in a file others cannot read (issue 9, point 12). */
+static void test_database_password(void **state)
+{
+    char text[1024], path[256];
+    static const char *with_pw[] = {
+        "host=127.0.0.1 dbname=hs password=s3cret",
+        "host=127.0.0.1 dbname=hs password = 's3cret'",
+        "postgresql://hs:s3cret@127.0.0.1/hs",
+    };
+    for (size_t i = 0; i < sizeof(with_pw) / sizeof(with_pw[0]); i++) {
+        snprintf(text, sizeof(text), "[cluster]\nname = c\nnode = a\ndatabase = %s\n", with_pw[i]);
+        snprintf(path, sizeof(path), "%s", write_file("pw.conf", text, 0644));
+        assert_int_equal(conf_load(path, &conf, err, sizeof(err)), -1);
+        char want[512];
+        snprintf(want, sizeof(want), "%s:4: database: holds a password but %s is readable", path,
+                 path);
+        if (strstr(err, want) == NULL)
+            fail_msg("%s: got '%s'", with_pw[i], err);
+        assert_null(strstr(err, "s3cret"));   /* the error never shows the secret */
+        chmod(path, 0600);
+        assert_int_equal(conf_load(path, &conf, err, sizeof(err)), 0);
+    }
+    /* without a password a world-readable file is fine */
+    snprintf(path, sizeof(path), "%s",
+             write_file("nopw.conf", BASE, 0644));
+    assert_int_equal(conf_load(path, &conf, err, sizeof(err)), 0);
+
+    /* a passfile must be absolute, exist and be private, as libpq itself wants it */
+    const char *pass = write_file("pgpass", "*:*:*:*:s3cret\n", 0644);
+    snprintf(text, sizeof(text), "[cluster]\nname = c\nnode = a\ndatabase = dbname=hs passfile=%s\n",
+             pass);
+    char want[512];
+    snprintf(want, sizeof(want), "t.conf:4: database: passfile %s is accessible by group or "
+             "others (mode 0644)", pass);
+    parse_err(text, want, NULL);
+    chmod(pass, 0600);
+    parse_ok(text);
+    parse_err("[cluster]\nname = c\nnode = a\ndatabase = dbname=hs passfile=pgpass\n",
+              "t.conf:4: database: passfile 'pgpass' is not an absolute path", NULL);
+    parse_err("[cluster]\nname = c\nnode = a\ndatabase = host=h nosuchkey=1\n",
+              "t.conf:4: database: not a libpq conninfo: invalid connection option", NULL);
+}
+
 /* ---- conf_load and helpers ------------------------------------------------------ */
 
 static void test_load(void **state)
@@ -940,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_read_secret),
         cmocka_unit_test(test_read_secret_refusals),
         cmocka_unit_test(test_database_file),
+        cmocka_unit_test(test_database_password),
         cmocka_unit_test(test_load),
         cmocka_unit_test(test_small_err_buffer),
         cmocka_unit_test(test_include_node_file),
