@@ -149,10 +149,18 @@ int dns_fqdn(const struct conf *c, char *out, size_t len, char *err, size_t errl
     return 0;
 }
 
+/*
+ * Whether an answer with the right id is the server's: 1 take it, 0 ignore it and keep
+ * waiting (anyone on the path can send a datagram with the right id and port; only the
+ * key holder can sign it).
+ */
+typedef int (*accept_fn)(void *arg, const uint8_t *buf, size_t n);
+
 /* One datagram out and the matching answer back before deadline; else -1 and *why. */
 static ssize_t one_attempt(const struct sockaddr_storage *ss, socklen_t sslen,
                            const uint8_t *wire, size_t wlen, uint16_t id, int64_t deadline,
-                           uint8_t *buf, size_t buflen, const char **why)
+                           accept_fn accept, void *arg, uint8_t *buf, size_t buflen,
+                           const char **why)
 {
     int fd = socket(ss->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (const struct sockaddr *)ss, sslen) < 0 ||
@@ -181,7 +189,8 @@ static ssize_t one_attempt(const struct sockaddr_storage *ss, socklen_t sslen,
             break;
         }
         /* An answer to something else (a late one from an earlier attempt): keep waiting. */
-        if (n >= 12 && (buf[2] & 0x80) && ((buf[0] << 8) | buf[1]) == id) {
+        if (n >= 12 && (buf[2] & 0x80) && ((buf[0] << 8) | buf[1]) == id &&
+            (accept == NULL || accept(arg, buf, (size_t)n))) {
             got = n;
             break;
         }
@@ -205,8 +214,8 @@ static void sleep_until_ns(int64_t t)
  */
 typedef int (*build_fn)(void *arg, uint8_t **wire, size_t *len, uint16_t *id);
 
-static ssize_t transact(const struct conf *c, build_fn build, void *arg, uint8_t *buf,
-                        size_t buflen, int attempts, char *err, size_t errlen)
+static ssize_t transact(const struct conf *c, build_fn build, accept_fn accept, void *arg,
+                        uint8_t *buf, size_t buflen, int attempts, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -225,7 +234,8 @@ static ssize_t transact(const struct conf *c, build_fn build, void *arg, uint8_t
             return -1;
         }
         int64_t deadline = now_ns() + ATTEMPT_MS[i] * NS_PER_MS;
-        ssize_t n = one_attempt(&ss, sslen, wire, wlen, id, deadline, buf, buflen, &why);
+        ssize_t n = one_attempt(&ss, sslen, wire, wlen, id, deadline, accept, arg, buf, buflen,
+                                &why);
         free(wire);
         if (n > 0)
             return n;
@@ -242,6 +252,7 @@ struct update_ctx {
     const struct tsig_key *key;
     char name[CONF_STR + 2];
     ldns_rdf *request_mac;      /* the MAC of the last request sent, to verify the answer */
+    char unverified[512];       /* what the last answer that did not verify said */
 };
 
 static ldns_rr *rrset_delete(const char *name, ldns_rr_type type)
@@ -323,6 +334,54 @@ static const char *tsig_error_name(int e)
          : e == 18 ? "BADTIME (clocks differ by more than the fudge)" : e == 22 ? "BADTRUNC" : NULL;
 }
 
+/* What an error answer says, with the TSIG error when there is one. */
+static void describe_error(const struct update_ctx *u, ldns_pkt *reply, char *out, size_t len)
+{
+    int rcode = ldns_pkt_get_rcode(reply);
+    ldns_rr *tsig = ldns_pkt_tsig(reply);
+    const char *terr = NULL;
+    if (tsig && ldns_rr_rd_count(tsig) > 5)
+        terr = tsig_error_name(ldns_rdf2native_int16(ldns_rr_rdf(tsig, 5)));
+    ldns_lookup_table *lt = ldns_lookup_by_id(ldns_rcodes, rcode);
+    snprintf(out, len, "answered %s%s%s: %s", lt ? lt->name : "error",
+             terr ? ", TSIG error " : "", terr ? terr : "",
+             terr ? "check [dns] tsig_name, tsig_algorithm and tsig_secret_file against "
+                    "the server's key" : rcode_hint(rcode));
+}
+
+/*
+ * An answer counts only if its TSIG verifies against our request (RFC 8945 §5.3): an
+ * unsigned REFUSED from anyone who saw the query must not fail a promotion. One that does
+ * not verify is noted (a server that does not know our key cannot sign its BADKEY) and
+ * we keep waiting for the real one.
+ */
+static int verified_answer(void *arg, const uint8_t *buf, size_t n)
+{
+    struct update_ctx *u = arg;
+    ldns_pkt *reply = NULL;
+    if (ldns_wire2pkt(&reply, buf, n) != LDNS_STATUS_OK) {
+        snprintf(u->unverified, sizeof(u->unverified), "a malformed answer");
+        return 0;
+    }
+    ldns_rr *tsig = ldns_pkt_tsig(reply);
+    int ok = tsig && ldns_pkt_tsig_verify(reply, (uint8_t *)buf, n, u->key->name,
+                                          u->key->secret_b64, u->request_mac);
+    if (!ok) {
+        char what[400];
+        if (ldns_pkt_get_rcode(reply) == LDNS_RCODE_NOERROR)
+            snprintf(what, sizeof(what), "answered NOERROR");
+        else
+            describe_error(u, reply, what, sizeof(what));
+        snprintf(u->unverified, sizeof(u->unverified), "%s (TSIG %s)", what,
+                 tsig ? "does not verify" : "missing");
+        log_warnx("DNS server %s: ignored an answer whose TSIG %s: %s", u->c->dns_server,
+                  tsig ? "does not verify" : "is missing", what);
+    }
+    ldns_pkt_free(reply);
+    return ok;
+}
+
+/* buf holds an answer that verified: act on its RCODE. */
 static int check_answer(struct update_ctx *u, uint8_t *buf, size_t n, char *err, size_t errlen)
 {
     ldns_pkt *reply = NULL;
@@ -330,28 +389,13 @@ static int check_answer(struct update_ctx *u, uint8_t *buf, size_t n, char *err,
         snprintf(err, errlen, "DNS server %s: malformed answer", u->c->dns_server);
         return -1;
     }
-    int rc = -1, rcode = ldns_pkt_get_rcode(reply);
-    ldns_rr *tsig = ldns_pkt_tsig(reply);
-    if (rcode != LDNS_RCODE_NOERROR) {
-        const char *terr = NULL;
-        if (tsig && ldns_rr_rd_count(tsig) > 5)
-            terr = tsig_error_name(ldns_rdf2native_int16(ldns_rr_rdf(tsig, 5)));
-        ldns_lookup_table *lt = ldns_lookup_by_id(ldns_rcodes, rcode);
-        snprintf(err, errlen, "DNS server %s answered %s%s%s: %s", u->c->dns_server,
-                 lt ? lt->name : "error", terr ? ", TSIG error " : "", terr ? terr : "",
-                 terr ? "check [dns] tsig_name, tsig_algorithm and tsig_secret_file against "
-                        "the server's key" : rcode_hint(rcode));
-        goto out;
+    int rc = 0;
+    if (ldns_pkt_get_rcode(reply) != LDNS_RCODE_NOERROR) {
+        char what[400];
+        describe_error(u, reply, what, sizeof(what));
+        snprintf(err, errlen, "DNS server %s %s", u->c->dns_server, what);
+        rc = -1;
     }
-    /* A NOERROR that does not prove it came from the key holder proves nothing. */
-    if (!tsig || !ldns_pkt_tsig_verify(reply, buf, n, u->key->name, u->key->secret_b64,
-                                       u->request_mac)) {
-        snprintf(err, errlen, "DNS server %s: answer's TSIG %s", u->c->dns_server,
-                 tsig ? "does not verify" : "is missing");
-        goto out;
-    }
-    rc = 0;
-out:
     ldns_pkt_free(reply);
     return rc;
 }
@@ -369,7 +413,13 @@ int dns_update(const struct conf *c, char *err, size_t errlen)
     if (dns_fqdn(c, u.name, sizeof(u.name), err, errlen) < 0 || load_key(c, &key, err, errlen) < 0)
         return -1;
     uint8_t buf[4096];
-    ssize_t n = transact(c, build_update, &u, buf, sizeof(buf), N_ATTEMPTS, err, errlen);
+    ssize_t n = transact(c, build_update, verified_answer, &u, buf, sizeof(buf), N_ATTEMPTS,
+                         err, errlen);
+    if (n < 0 && u.unverified[0]) {
+        size_t l = strlen(err);
+        snprintf(err + l, errlen - l, "; the only answers did not verify, the last one %s",
+                 u.unverified);
+    }
     int rc = n < 0 ? -1 : check_answer(&u, buf, (size_t)n, err, errlen);
     ldns_rdf_deep_free(u.request_mac);
     explicit_bzero(&key, sizeof(key));
@@ -405,7 +455,7 @@ int dns_resolve(const struct conf *c, char addrs[][64], int max, char *err, size
     for (size_t t = 0; t < 2; t++) {
         struct query_ctx q = {name, types[t]};
         uint8_t buf[4096];
-        ssize_t n = transact(c, build_query, &q, buf, sizeof(buf), 2, err, errlen);
+        ssize_t n = transact(c, build_query, NULL, &q, buf, sizeof(buf), 2, err, errlen);
         if (n < 0)
             return -1;
         ldns_pkt *reply = NULL;

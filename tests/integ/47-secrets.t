@@ -34,8 +34,8 @@ printf '%s password=%s\n' "$APP" "$PW" >"$T/a/db.conninfo"
 chmod 600 "$T/a/db.conninfo"
 sed -i "s|^database = .*|database_file = $T/a/db.conninfo|" "$T/a/hotstandby.conf"
 chmod 644 "$T/a/hotstandby.conf"
-# a check hook shows what a hook's environment holds
-node_conf_add a "check = env > $T/a/hook.env"
+# the start hook shows what a hook's environment holds
+sed -i "s|^start = |start = env > $T/a/hook.env; |" "$T/a/hotstandby.conf"
 node_conf b 100
 printf '127.0.0.1:%s:hs:hsapp:%s\n' "$PG_PORT" "$PW" >"$T/b/pgpass"
 chmod 644 "$T/b/pgpass"
@@ -52,7 +52,7 @@ check "b (passfile) reaches the database as a standby" -- wait_for 10 sh -c \
     "'$HS_BIN/vipctl' -c '$T/b/hotstandby.conf' status --json | jq -e '.watchd.role == \"standby\" and .watchd.database == true'"
 
 # --- hooks get a clean environment
-check "the check hook ran" -- wait_for 10 test -s "$T/a/hook.env"
+check "the start hook ran" -- wait_for 10 test -s "$T/a/hook.env"
 check "hook sees HOTSTANDBY_NODE" -- grep -q '^HOTSTANDBY_NODE=a$' "$T/a/hook.env"
 check "hook sees HOTSTANDBY_EPOCH" -- grep -q '^HOTSTANDBY_EPOCH=[0-9]' "$T/a/hook.env"
 check "hook sees PATH" -- grep -q '^PATH=' "$T/a/hook.env"
