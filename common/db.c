@@ -3,6 +3,10 @@
  * an asynchronous connect and nothing bounds a query, so every connect and every
  * query here runs under our own CLOCK_BOOTTIME deadline; missing it drops the
  * connection, because a server that hangs must never hang a daemon's decisions.
+ * The arbiter must not lose a committed compare-and-set (DESIGN §3): every session runs
+ * with synchronous_commit = on, a server that turns out read-only (a replica first in a
+ * multi-host conninfo, an old primary fenced by a failover manager) is left for the next
+ * host, and asynchronous replication of the arbiter is reported as a risk.
  */
 #include <errno.h>
 #include <poll.h>
@@ -52,6 +56,7 @@ struct db {
     db_notify_cb notify_cb;
     void *cb_arg;
     char last_error[256];
+    char replication_risk[256];   /* "" when the arbiter's replication looks safe */
     int reported_down;         /* log a failure once when it starts, once when it clears */
     int closing;
 };
@@ -59,6 +64,31 @@ struct db {
 static void connect_async(struct db *d);
 static void db_dispatch(struct db *d);
 static struct db_query *listen_query(const char *channel);
+static struct db_query *internal_query(const char *sql);
+static void replication_checked(void *arg, PGresult *res, const char *err);
+
+/* Several hosts and no say on which: a read-only one (a replica) must be passed over. */
+int db_wants_read_write(const char *conninfo)
+{
+    PQconninfoOption *opts = PQconninfoParse(conninfo, NULL);
+    if (opts == NULL)
+        return 0;   /* a bare database name, or something libpq will reject itself */
+    int hosts = 0, told = 0;
+    for (PQconninfoOption *o = opts; o->keyword; o++) {
+        if (o->val == NULL || !*o->val)
+            continue;
+        if (!strcmp(o->keyword, "target_session_attrs"))
+            told = 1;
+        else if (!strcmp(o->keyword, "host") || !strcmp(o->keyword, "hostaddr")) {
+            int n = 1;
+            for (const char *c = o->val; *c; c++)
+                n += *c == ',';
+            hosts = n > hosts ? n : hosts;
+        }
+    }
+    PQconninfoFree(opts);
+    return hosts > 1 && !told;
+}
 
 /* Our defaults come first so that anything in the operator's conninfo overrides them. */
 PGconn *db_start_connect(const char *conninfo, int64_t deadline_ns)
@@ -70,10 +100,45 @@ PGconn *db_start_connect(const char *conninfo, int64_t deadline_ns)
     snprintf(ctimeout, sizeof(ctimeout), "%ld", deadline_ms / 1000 > 2 ? deadline_ms / 1000 : 2);
     const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval",
                           "keepalives_count", "tcp_user_timeout", "connect_timeout",
-                          "application_name", "dbname", NULL};
-    const char *vals[] = {"1", idle, "1", "3", user_timeout, ctimeout, "hotstandby", conninfo,
-                          NULL};
+                          "application_name", "target_session_attrs", "dbname", NULL};
+    const char *vals[] = {"1", idle, "1", "3", user_timeout, ctimeout, "hotstandby",
+                          db_wants_read_write(conninfo) ? "read-write" : "any", conninfo, NULL};
     return PQconnectStartParams(keys, vals, 1);
+}
+
+int db_error_means_reconnect(const char *sqlstate)
+{
+    if (sqlstate == NULL || strlen(sqlstate) != 5)
+        return 0;
+    /* 25xxx: read-only transaction and the like (a replica, default_transaction_read_only);
+     * 08xxx: connection exceptions; 57P01..57P04: shutdown, crash, starting, dropped */
+    return !strncmp(sqlstate, "25", 2) || !strncmp(sqlstate, "08", 2) ||
+           !strncmp(sqlstate, "57P0", 4);
+}
+
+const char db_replication_sql[] =
+    "SELECT count(*), count(*) FILTER (WHERE sync_state IN ('sync', 'quorum')), "
+    "current_setting('synchronous_standby_names') FROM pg_stat_replication";
+
+int db_replication_verdict(const PGresult *res, char *why, size_t len)
+{
+    why[0] = '\0';
+    if (PQntuples(res) != 1 || PQnfields(res) != 3)
+        return -1;
+    long replicas = atol(PQgetvalue(res, 0, 0)), sync = atol(PQgetvalue(res, 0, 1));
+    const char *names = PQgetvalue(res, 0, 2);
+    if (replicas == 0)
+        return 0;   /* no replica: nothing to lose in a failover of the arbiter */
+    if (!*names)
+        snprintf(why, len, "the arbiter replicates asynchronously to %ld replica%s "
+                 "(synchronous_standby_names is empty): a failover of the database may lose "
+                 "a committed claim and hand out an epoch twice", replicas,
+                 replicas == 1 ? "" : "s");
+    else if (sync == 0)
+        snprintf(why, len, "none of the arbiter's %ld replica%s is synchronous (sync_state): "
+                 "a failover of the database may lose a committed claim", replicas,
+                 replicas == 1 ? "" : "s");
+    return why[0] ? 1 : 0;
 }
 
 void db_one_line(char *s)
@@ -188,6 +253,18 @@ static void query_done(struct db *d)
                 log_warnx("database: %s: %s", q->sql, why);
             if (q->cb && !q->internal)
                 q->cb(q->arg, NULL, why);
+            const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (db_error_means_reconnect(state) && d->conn) {
+                /* this server cannot take our writes (any more): the next host may */
+                char drop[600];
+                snprintf(drop, sizeof(drop), "%s:%s: %s (SQLSTATE %s); reconnecting",
+                         PQhost(d->conn), PQport(d->conn), why, state);
+                PQclear(res);
+                query_free(q);
+                d->reported_down = 0;   /* a new fault: say so even if one was logged */
+                db_drop(d, drop);
+                return;
+            }
         }
         PQclear(res);
         query_free(q);
@@ -227,9 +304,11 @@ static void on_connected(struct db *d)
         log_info("database: connected to %s:%s", PQhost(d->conn), PQport(d->conn));
         d->reported_down = 0;
     }
-    /* LISTEN is per session: renew it before anyone relies on notifications. */
-    for (int i = d->n_channels - 1; i >= 0; i--) {
-        struct db_query *q = listen_query(d->channels[i]);
+    /* LISTEN is per session: renew it before anyone relies on notifications; and no
+     * write of ours may be acknowledged before it is durable. */
+    for (int i = d->n_channels - 1; i >= -1; i--) {
+        struct db_query *q = i >= 0 ? listen_query(d->channels[i])
+                                    : internal_query("SET synchronous_commit = on");
         q->next = d->head;
         d->head = q;
         if (d->tail == NULL)
@@ -238,6 +317,8 @@ static void on_connected(struct db *d)
     watch_fd(d, EPOLLIN);
     if (d->state_cb)
         d->state_cb(d->cb_arg, 1, NULL);
+    if (d->state == DB_UP)
+        db_query(d, db_replication_sql, 0, NULL, replication_checked, d);
     if (d->state == DB_UP)
         db_dispatch(d);
 }
@@ -318,16 +399,21 @@ static void connect_async(struct db *d)
     watch_fd(d, EPOLLOUT);
 }
 
-static struct db_query *listen_query(const char *channel)
+static struct db_query *internal_query(const char *sql)
 {
-    char sql[112];
-    snprintf(sql, sizeof(sql), "LISTEN %s", channel);
     struct db_query *q = calloc(1, sizeof(*q));
     if (q == NULL)
         fatal("calloc");
     q->sql = strdup(sql);
     q->internal = 1;   /* not reported to anyone */
     return q;
+}
+
+static struct db_query *listen_query(const char *channel)
+{
+    char sql[112];
+    snprintf(sql, sizeof(sql), "LISTEN %s", channel);
+    return internal_query(sql);
 }
 
 static void enqueue(struct db *d, struct db_query *q)
@@ -453,3 +539,26 @@ void db_beat_channel(const char *cluster, char *out, size_t len)
     snprintf(name, sizeof(name), "%s%s", SQL_BEAT_CHANNEL_PREFIX, cluster);
     snprintf(out, len, "\"%s\"", name);
 }
+
+const char *db_replication_risk(const struct db *d)
+{
+    return d->replication_risk[0] ? d->replication_risk : NULL;
+}
+
+static void replication_checked(void *arg, PGresult *res, const char *err)
+{
+    struct db *d = arg;
+    char why[sizeof(d->replication_risk)];
+    if (res == NULL || d->closing)
+        return;   /* dropped or refused (pg_stat_replication hidden): nothing to say */
+    if (db_replication_verdict(res, why, sizeof(why)) < 0)
+        return;
+    if (strcmp(why, d->replication_risk) != 0) {
+        if (why[0])
+            log_warnx("database: %s", why);
+        else if (d->replication_risk[0])
+            log_info("database: the arbiter's replication is synchronous again");
+    }
+    snprintf(d->replication_risk, sizeof(d->replication_risk), "%s", why);
+}
+

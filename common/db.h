@@ -30,11 +30,27 @@ int db_query(struct db *d, const char *sql, int nparams, const char *const *para
 int db_connected(const struct db *d);
 /* The channel heartbeatd's renewal notifies (SQL_RENEW), quoted for db_listen. */
 void db_beat_channel(const char *cluster, char *out, size_t len);
+/* Why the arbiter may lose a committed write (asynchronous replication), or NULL. Checked
+ * after every connect; a change is logged. */
+const char *db_replication_risk(const struct db *d);
 
-/* Blocking variants for commands (vipctl, hotstandby-clone) and for tests. */
+/* Blocking variants for commands (vipctl, hotstandby-clone) and for tests. The
+ * connection runs with synchronous_commit = on, like the daemons'. */
 PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t errlen);
 PGresult *db_exec_wait(PGconn *conn, const char *sql, int nparams, const char *const *params,
                        int timeout_ms, char *err, size_t errlen);
+
+/*
+ * The arbiter's replication (for watchd's status and hotstandby-clone's preflight):
+ * run db_replication_sql and pass its result to db_replication_verdict, which returns 1 and
+ * fills why when replicas exist but none is synchronous, 0 when safe, -1 on a bad result.
+ * db_check_replication does both on a blocking connection (-1: query failed, why says so).
+ */
+extern const char db_replication_sql[];
+int db_replication_verdict(const PGresult *res, char *why, size_t len);
+int db_check_replication(PGconn *conn, int timeout_ms, char *why, size_t len);
+/* SQLSTATEs after which a connection is dropped and the next host tried. */
+int db_error_means_reconnect(const char *sqlstate);
 
 /* Where make install puts schema.sql (for the operator who applies it by hand). */
 #ifndef HS_PKGDATADIR

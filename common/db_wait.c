@@ -38,6 +38,14 @@ PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t 
     while (PQstatus(conn) != CONNECTION_BAD) {
         if (st == PGRES_POLLING_OK) {
             PQsetnonblocking(conn, 1);
+            int left = (int)((deadline - now_ns()) / NS_PER_MS);
+            PGresult *r = db_exec_wait(conn, "SET synchronous_commit = on", 0, NULL,
+                                       left > 0 ? left : 1, err, errlen);
+            if (r == NULL) {
+                PQfinish(conn);
+                return NULL;
+            }
+            PQclear(r);
             return conn;
         }
         if (st == PGRES_POLLING_FAILED)
@@ -117,6 +125,18 @@ fail:
     snprintf(err, errlen, "%s", PQerrorMessage(conn));
     db_one_line(err);
     return NULL;
+}
+
+int db_check_replication(PGconn *conn, int timeout_ms, char *why, size_t len)
+{
+    PGresult *r = db_exec_wait(conn, db_replication_sql, 0, NULL, timeout_ms, why, len);
+    if (r == NULL)
+        return -1;
+    int rc = db_replication_verdict(r, why, len);
+    if (rc < 0)
+        snprintf(why, len, "unexpected answer from pg_stat_replication");
+    PQclear(r);
+    return rc;
 }
 
 /* Same key for every hotstandby process: "hsschema" as an int64. */

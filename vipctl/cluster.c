@@ -101,6 +101,8 @@ static void print_table(json_t *out)
            json_integer_value(json_object_get(out, "heartbeat")));
     if (json_is_true(json_object_get(out, "paused")))
         printf("PAUSED     no takeover and no fencing until `vipctl resume`\n");
+    if ((s = json_string_value(json_object_get(json_object_get(out, "watchd"), "arbiter_risk"))))
+        printf("ARBITER    RISK: %s\n", s);
     if (json_object_get(out, "database_error"))
         printf("database   UNREACHABLE: %s\n",
                json_string_value(json_object_get(out, "database_error")));

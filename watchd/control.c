@@ -40,6 +40,9 @@ static void status(struct watchd *wd, struct ctl_conn *c, json_t *req)
     }
     json_object_set_new(body, "connection", json_string(connection_name(wd->conf.connection)));
     json_object_set_new(body, "problems", selfmon_problems(wd->selfmon));
+    const char *risk = db_replication_risk(wd->db);
+    if (risk != NULL)
+        json_object_set_new(body, "arbiter_risk", json_string(risk));
     ctl_reply(c, req, body);
 }
 
