@@ -4,6 +4,8 @@
 # capped and idle ones closed; a client never hangs on a stopped daemon with a full
 # backlog; only the daemons' uid may say hello as heartbeatd and a renewal's send time is
 # clamped to now; [cluster] user reaches the socket; text from a peer cannot forge a log line.
+# Throughout, a's syncd socket belongs to a "stopped syncd" whose backlog is full: watchd
+# must neither hang on it when it tells syncd its role nor be slowed in a fence.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
 . "$HS_TOP/tests/lib/cluster.sh"
@@ -14,8 +16,14 @@ pg_start
 node_conf a 100
 sed -i '/^run_dir = /a user = nobody' "$T/a/hotstandby.conf"
 chmod 644 "$T/a/hotstandby.conf"
+node_conf b 100
+$ABUSE stopped "$T/a/run/syncd.sock" 600 >"$T/stopped.out" &
+at_exit "kill $!"
+wait_for 5 grep -q ready "$T/stopped.out" || bail "stopped syncd stand-in did not start"
 node_start a
-check "a active" -- wait_role a active 10
+check "a active (watchd did not hang telling a stopped syncd its role)" -- wait_role a active 10
+node_start b
+check "b standby" -- wait_role b standby 10
 sock=$T/a/run/watchd.sock
 wpid=$(node_pid a watchd)
 
@@ -59,7 +67,6 @@ check "EMFILE made watchd stop accepting for a moment" -- grep -q "not accepting
 check "after the flood watchd answers status" -- wait_for 15 sh -c "$CTL '$sock' '{\"id\":1,\"cmd\":\"status\"}' | jq -e '.ok == true'"
 is "$(node_role a)" active "a is still active"
 is "$(wc -l <"$HOOKS_LOG")" "$hooks0" "no hook ran during the flood (it did not fence a)"
-prlimit --pid "$wpid" --nofile=1024:1024
 
 # --- a forged renewal (point 10): root may say hello, but a send time in the future is
 # clamped, so the lease cannot be stretched past fence_after
@@ -68,6 +75,11 @@ out=$($ABUSE forge-renewal "$sock" "$ep" | tail -n 1)
 left=$(echo "$out" | jq -r '.lease_ms_left // empty')
 check "a renewal sent 'in the future' does not extend the lease (lease_ms_left=$left)" -- \
     sh -c "[ -n '$left' ] && [ '$left' -le 750 ]"
+# heartbeatd's connection was taken over by the forger and its renewals are ignored: a must
+# fence on time, its stopped syncd notwithstanding, and b take over
+check "a fences (its stop hook ran)" -- wait_for 10 grep -q " stop a 1$" "$HOOKS_LOG"
+check "b takes over" -- wait_role b active 10
+check "no two nodes were ever active at once" -- hooks_no_overlap
 
 # --- a stopped daemon with a full backlog (point 9): a client gives up at its deadline
 kill -STOP "$wpid"

@@ -6,6 +6,8 @@
   idle SECS           open one connection, send nothing; print the seconds until the daemon
                       closed it, or "open" after SECS
   fill SECS           fill the backlog of a daemon that does not accept (stopped), hold SECS
+  stopped SECS        stand in for a stopped daemon: listen on SOCKET, never accept, fill
+                      the backlog; prints "ready" and holds it for SECS
   forge-renewal EPOCH hello as heartbeatd, then a "renewed" event with a send time far in
                       the future; prints the hello reply and then watchd's status reply"""
 import json
@@ -73,6 +75,20 @@ def fill(path, secs):
     time.sleep(secs)
 
 
+def stopped(path, secs):
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    srv.bind(path)
+    srv.listen(1)
+    held = []
+    for _ in range(64):
+        try:
+            held.append(conn(path, block=False))
+        except BlockingIOError:
+            break
+    print("ready", flush=True)
+    time.sleep(secs)
+
+
 def call(s, msg):
     s.send(json.dumps(msg).encode())
     s.settimeout(2)
@@ -96,4 +112,5 @@ mode, path = sys.argv[1], sys.argv[2]
 arg = sys.argv[3] if len(sys.argv) > 3 else "0"
 {"flood": lambda: flood(path, float(arg)), "cap": lambda: cap(path, int(arg)),
  "idle": lambda: idle(path, float(arg)), "fill": lambda: fill(path, float(arg)),
+ "stopped": lambda: stopped(path, float(arg)),
  "forge-renewal": lambda: forge_renewal(path, int(arg))}[mode]()
