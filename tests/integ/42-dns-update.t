@@ -4,7 +4,7 @@
 # a dead server and a secret file others can read all fail clearly and change nothing.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HS_TOP/tests/lib/named.sh"
-need "$HS_BIN/vipctl" python3
+need "$HS_BIN/vipctl" /usr/bin/python3
 
 ZONE=hs.test
 NAME=app.$ZONE
@@ -78,7 +78,7 @@ is "$(records)" "192.0.2.22" "key not allowed: the record is unchanged"
 
 # --- dead servers: a UDP sink that never answers, and a port nobody listens on -------------
 sink_port=$(free_port)
-python3 -c '
+/usr/bin/python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
@@ -118,7 +118,7 @@ check "nothing listening: gives up within 5 s" -- test $((t1 - t0)) -lt 5000
 # A forger that echoes every request back as a NOERROR answer: its TSIG is the request's,
 # not a signature over the answer, so it must not verify.
 forge_port=$(free_port)
-python3 -c '
+/usr/bin/python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
