@@ -473,6 +473,7 @@ static int on_reply(struct peer *p, uint8_t type, const uint8_t *pl, size_t len,
         p->state = PS_READY;
         p->flags = m->flags;
         p->backoff_ns = 0;
+        p->retries = 0;
         if (p->last_error[0])
             log_info("peer %s: connected again", p->cp.node);
         else
@@ -498,11 +499,18 @@ static int on_reply(struct peer *p, uint8_t type, const uint8_t *pl, size_t len,
                 sync_opq_push(&p->pending, o);
             return 0;
         }
-        log_warnx("peer %s: %s", p->cp.node, m->path2);
         p->st.errors++;
         p->refused_ns = now_ns();
         p->refused_count++;
         snprintf(p->refused, sizeof(p->refused), "%s", m->path2);
+        if (m->code == PE_FAILED) {
+            /* Out of re-checks (a full disk, say): the peer lacks what we hold, so no flush
+             * may call it in sync. Start over; the reconnect reconciles everything. */
+            snprintf(err, sizeof(err), "could not apply: %s; reconnecting", m->path2);
+            p->backoff_ns = BACKOFF_MAX_NS / 2;   /* peer_fail doubles it: a slow re-check */
+            peer_fail(p, err);
+            return -1;
+        }
         return 0;
     case PT_MANIFEST: {
         if (!p->wait_manifest)
