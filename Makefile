@@ -48,7 +48,7 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 .SECONDARY:
-.PHONY: all check unit fuzz bench demo install uninstall units clean format FORCE
+.PHONY: all check unit fuzz bench demo install uninstall units clean format FORCE drill
 all: $(BINS)
 
 PATH_DEFS := -DHS_SYSCONFDIR='"$(sysconfdir)"' -DHS_PKGDATADIR='"$(pkgdatadir)"' -DHS_SBINDIR='"$(sbindir)"'
@@ -113,6 +113,12 @@ fuzz:
 
 bench: all $(B)/tests/hs-loadgen
 	tests/bench/run-all
+
+# The fault drill: FAULTS random faults (default 500), SEED replays a run, NODES (2 or 3).
+# HS_BIN=$$PWD/build-san runs it on the sanitizer build.
+FAULTS ?= 500
+drill: all
+	tests/drill/drill -n $(FAULTS) $(if $(SEED),-s $(SEED)) $(if $(NODES),-N $(NODES))
 
 demo:
 	bash scripts/deps.sh

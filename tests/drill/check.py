@@ -1,0 +1,325 @@
+#!/usr/bin/python3
+"""The drill's checkers (run by tests/drill/drill).
+
+  check.py files  D T NODE FAULT     after FAULT settled: every file acknowledged between the
+                                     previous settle and FAULT is on NODE (the active), intact
+  check.py report D T SEED INTERVAL_MS TAKEOVER_MS SLACK_MS NODE...
+                                     the timeline per fault, the checkers, the summary line;
+                                     exit 1 on any violation
+
+Records (D/records): "<boottime_ns> <who> <kind> ...". Acting (DESIGN §3), per node: from
+the start hook's spawn ("start") to the stop hook's end ("stop"), and from the address
+appearing ("vip-add") to its removal ("vip-del"). A node that is frozen whole ("freeze") or
+powered off ("off") does not act; after "thaw" it acts again only if no newer epoch started
+meanwhile — otherwise its service refuses its stale epoch (the fencing token), and the
+time until its stop hook ends is a "stale window", bounded by takeover_timeout.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from agents import content, read  # noqa: E402
+
+MS = 1000000
+
+
+def load(path):
+    out = []
+    try:
+        with open(path) as f:
+            for line in f:
+                p = line.split()
+                if len(p) >= 3 and p[0].isdigit():
+                    out.append((int(p[0]), p[1], p[2], p[3:]))
+    except OSError:
+        pass
+    out.sort(key=lambda r: r[0])
+    return out
+
+
+def faults_of(recs):
+    """[(index, t, kind, role, node, expect, params, t_ref, t_settled)]"""
+    fs = []
+    for t, who, kind, rest in recs:
+        if who != "nemesis":
+            continue
+        if kind == "fault":
+            fs.append({"i": int(rest[0]), "t": t, "kind": rest[1], "role": rest[2], "node": rest[3],
+                       "expect": rest[4], "params": rest[5:], "ref": t, "settled": None})
+        elif kind == "cut" and fs:
+            fs[-1]["ref"] = t
+        elif kind == "settled" and fs and int(rest[0]) == fs[-1]["i"]:
+            fs[-1]["settled"] = t
+        elif kind == "vipctl-switchover-rc" and fs:
+            fs[-1]["switchover_rc"] = int(rest[0])
+    return fs
+
+
+def acked(recs):
+    """[(t_ack, node, seq)] minus the seqs whose write failed."""
+    failed = {int(r[3][1]) for r in recs if r[1] == "writer" and r[2] == "write-failed"}
+    out = []
+    for t, who, kind, rest in recs:
+        if kind == "acked":
+            lo, hi = (int(x) for x in rest[1].split("-"))
+            out += [(t, who, s) for s in range(lo, hi + 1) if s not in failed]
+    return out
+
+
+def file_ok(path, seq):
+    try:
+        with open(path, "rb") as f:
+            return f.read() == content(seq)
+    except OSError:
+        return False
+
+
+def cmd_files(d, t, node, fault):
+    recs = load(os.path.join(d, "records"))
+    fs = faults_of(recs)
+    cur = [f for f in fs if f["i"] == int(fault)]
+    if not cur or node == "-":
+        return 0
+    prev = [f for f in fs if f["i"] < int(fault) and f["settled"]]
+    since = prev[-1]["settled"] if prev else 0
+    lost = 0
+    for ta, _, seq in acked(recs):
+        if since <= ta < cur[0]["t"]:
+            if not file_ok(os.path.join(t, node, "root", "data", "w-%d" % seq), seq):
+                lost += 1
+                with open(os.path.join(d, "records"), "a") as f:
+                    f.write("%d checker lost %s w-%d fault=%s acked=%d\n"
+                            % (ta, node, seq, fault, ta))
+    if lost:
+        print("# LOST: %d acknowledged files are missing or wrong on %s after fault %s" % (lost, node, fault))
+    return 0
+
+
+class Report:
+    def __init__(self, d, t, seed, interval, takeover, slack, nodes):
+        self.d, self.t, self.seed, self.nodes = d, t, seed, nodes
+        self.interval, self.takeover, self.slack = interval * MS, takeover * MS, slack * MS
+        self.recs = load(os.path.join(d, "records"))
+        self.client = load(os.path.join(d, "client"))
+        self.fs = faults_of(self.recs)
+        rt0, bt0 = (int(x) for x in open(os.path.join(d, "clocks")).read().split())
+        self.events = []
+        try:
+            for line in open(os.path.join(d, "events")):
+                p = line.split()
+                if len(p) >= 4:
+                    self.events.append((int(p[3]) * MS - (rt0 - bt0), p[0], int(p[1]), p[2]))
+        except OSError:
+            pass
+        self.events.sort()
+        self.violations = []   # (kind, t, text)
+        self.stale_max = 0
+
+    def fault_at(self, t):
+        cur = None
+        for f in self.fs:
+            if f["t"] <= t:
+                cur = f
+        return cur
+
+    def violation(self, kind, t, text):
+        self.violations.append((kind, t, text))
+
+    # (1) no two nodes acting at once
+    def acting(self):
+        spans = []                    # (from, to, node, what)
+        open_ = {}                    # (node, what) -> (from, epoch)
+        frozen = {}                   # node -> {(node, what): (from, epoch)}
+        newest = 0
+        stale = {}                    # node -> thaw time
+        for t, who, kind, rest in self.recs:
+            if kind == "start":
+                e = int(rest[0])
+                newest = max(newest, e)
+                open_.setdefault((who, "service"), (t, e))
+            elif kind == "refuse":
+                self.violation("epoch", t, "%s: start at epoch %s refused (%s): a stale epoch was acted on"
+                               % (who, rest[0], " ".join(rest[1:])))
+            elif kind == "stop":
+                if (who, "service") in open_:
+                    f, e = open_.pop((who, "service"))
+                    spans.append((f, t, who, "service@%d" % e))
+                if who in stale:
+                    w = t - stale.pop(who)
+                    self.stale_max = max(self.stale_max, w)
+                    if w > self.takeover:
+                        self.violation("overlap", t, "%s: stale after thaw for %d ms before its stop ended"
+                                       % (who, w // MS))
+            elif kind == "vip-add":
+                open_.setdefault((who, "vip"), (t, 0))
+            elif kind == "vip-del":
+                if (who, "vip") in open_:
+                    f, _ = open_.pop((who, "vip"))
+                    spans.append((f, t, who, "vip"))
+            elif kind in ("freeze", "off"):
+                held = {k: v for k, v in open_.items() if k[0] == who}
+                for k, (f, e) in held.items():
+                    spans.append((f, t, who, k[1] + ("@%d" % e if e else "")))
+                    del open_[k]
+                if kind == "freeze":
+                    frozen[who] = held
+                stale.pop(who, None)
+            elif kind == "thaw":
+                held = frozen.pop(who, {})
+                svc = held.get((who, "service"))
+                if svc and svc[1] < newest:
+                    stale[who] = t       # its service refuses: not acting, but must stop soon
+                    continue
+                if not svc and (who, "vip") in held and newest > 0:
+                    stale[who] = t
+                    continue
+                for k, (_, e) in held.items():
+                    open_[k] = (t, e)
+        end = max([r[0] for r in self.recs] + [0]) + 1
+        for (who, what), (f, e) in open_.items():
+            spans.append((f, end, who, what + ("@%d" % e if e else "")))
+        spans.sort()
+        for i, a in enumerate(spans):
+            for b in spans[i + 1:]:
+                if b[0] >= a[1]:
+                    continue
+                if a[2] != b[2]:
+                    lo, hi = max(a[0], b[0]), min(a[1], b[1])
+                    self.violation("overlap", lo, "%s %s and %s %s acting together for %.1f ms"
+                                   % (a[2], a[3], b[2], b[3], (hi - lo) / MS))
+
+    # (2) epochs strictly increase; none handed out twice
+    def epochs(self):
+        last, seen = 0, {}
+        for t, node, e, kind in self.events:
+            if kind not in ("claimed", "granted"):
+                continue
+            if e in seen:
+                self.violation("epoch", t, "epoch %d handed out twice (%s, then %s)" % (e, seen[e], node))
+            elif e <= last:
+                self.violation("epoch", t, "epoch %d claimed by %s after epoch %d" % (e, node, last))
+            seen[e] = node
+            last = max(last, e)
+        last_node, last_e = None, 0
+        for t, who, kind, rest in self.recs:
+            if kind == "start":
+                e = int(rest[0])
+                if who != last_node and e <= last_e:
+                    self.violation("epoch", t, "%s started at epoch %d after %s at %d" % (who, e, last_node, last_e))
+                last_node, last_e = who, max(e, last_e)
+
+    # (4) liveness, and the timeline
+    def timeline(self):
+        stuck, bound = 0, self.takeover + 2 * self.interval + self.slack
+        lines = []
+        for k, f in enumerate(self.fs):
+            nxt = self.fs[k + 1]["t"] if k + 1 < len(self.fs) else 1 << 62
+            ref = f["ref"]
+            ev = [e for e in self.events if ref <= e[0] < nxt]
+            claims = [e for e in ev if e[3] == "claimed"]
+            grants = [e for e in ev if e[3] == "granted"]
+            gains = [e for e in ev if e[3] in ("claimed", "granted")]
+            detect = ev[0] if ev else None
+            gain = gains[0] if gains else None
+            parts = ["fault %d: %s %s%s %s" % (f["i"], f["kind"], f["node"],
+                                               "(%s)" % f["role"] if f["role"] != "-" else "",
+                                               " ".join(f["params"]))]
+            rel = lambda t: "+%d ms" % ((t - ref) // MS)   # noqa: E731
+            if detect:
+                parts.append("detect %s (%s %s)" % (rel(detect[0]), detect[1], detect[3]))
+            if gain:
+                parts.append("%s %s by %s@%d" % (gain[3].replace("claimed", "claim").replace("granted", "handoff"),
+                                                 rel(gain[0]), gain[1], gain[2]))
+                up = [r for r in self.recs if r[2] == "up" and r[1] == gain[1] and r[0] >= gain[0]
+                      and int(r[3][0]) == gain[2] and r[0] < nxt]
+                if up:
+                    parts.append("service up %s" % rel(up[0][0]))
+                want = "%s:%d" % (gain[1], gain[2])
+                served = [c for c in self.client if c[0] >= gain[0] and c[2] == want]
+                if served and served[0][0] < nxt:
+                    parts.append("client served %s" % rel(served[0][0]))
+            else:
+                parts.append("no takeover")
+            lines.append(" -> ".join(parts))
+            if f["expect"] == "takeover":
+                if len(claims) != 1:
+                    stuck += 1
+                    self.violation("stuck", ref, "fault %d (%s): %d takeovers, want exactly one"
+                                   % (f["i"], f["kind"], len(claims)))
+                elif claims[0][0] - ref > bound:
+                    stuck += 1
+                    self.violation("stuck", ref, "fault %d (%s): takeover after %d ms, bound %d ms"
+                                   % (f["i"], f["kind"], (claims[0][0] - ref) // MS, bound // MS))
+            elif f["expect"] == "handoff":
+                # a refused switchover (vipctl exit 3: no live standby yet) hands nothing over
+                want = 1 if f.get("switchover_rc", 0) == 0 else 0
+                if len(grants) != want:
+                    self.violation("stuck", ref, "fault %d (%s): %d handoffs after vipctl exit %d, want %d"
+                                   % (f["i"], f["kind"], len(grants), f.get("switchover_rc", 0), want))
+            elif f["expect"] == "demote" and not gains:
+                self.violation("stuck", ref, "fault %d (%s): no new holder after the demotion"
+                               % (f["i"], f["kind"]))
+        for t, who, kind, rest in self.recs:
+            if who == "nemesis" and kind == "stuck":
+                self.violation("stuck", t, "fault %s: the cluster did not settle" % rest[0])
+        return lines
+
+    # (3) files; (5) crashes and leaks
+    def files_and_crashes(self):
+        for t, who, kind, rest in self.recs:
+            if who == "checker" and kind == "lost":
+                self.violation("lost", t, " ".join(rest))
+            elif kind == "crash":
+                self.violation("crash", t, "%s: %s" % (who, " ".join(rest)))
+            elif kind == "leak":
+                self.violation("crash", t, "%s leaked %s" % (who, " ".join(rest)))
+            elif who == "sanitizer":
+                self.violation("crash", t, "sanitizer report in %s" % " ".join(rest))
+        # at the end, every acknowledged file on the active; no torn file anywhere
+        newest = read(os.path.join(self.d, "newest"), "0")
+        act = [n for n in self.nodes if newest != "0" and read(os.path.join(self.d, "state-" + n)) == newest]
+        for ta, _, seq in acked(self.recs):
+            for n in act:
+                if not file_ok(os.path.join(self.t, n, "root", "data", "w-%d" % seq), seq):
+                    self.violation("lost", ta, "w-%d (acknowledged) missing or wrong on the final active %s" % (seq, n))
+        for n in self.nodes:
+            data = os.path.join(self.t, n, "root", "data")
+            for name in os.listdir(data):
+                if name.startswith("w-") and name[2:].isdigit():
+                    if not file_ok(os.path.join(data, name), int(name[2:])):
+                        self.violation("lost", 0, "%s: %s is torn or wrong" % (n, name))
+
+    def context(self, t):
+        lo, hi = t - 2000 * MS, t + 2000 * MS
+        rows = [r for r in self.recs if lo <= r[0] <= hi and r[2] not in ("acked",)]
+        rows += [(e[0], e[1], "event:" + e[3], [str(e[2])]) for e in self.events if lo <= e[0] <= hi]
+        rows += [(c[0], "client", c[2], []) for c in self.client if lo <= c[0] <= hi]
+        rows.sort(key=lambda r: r[0])
+        for r in rows[:60]:
+            print("#     %+8.1f ms  %s %s %s" % ((r[0] - t) / MS, r[1], r[2], " ".join(r[3])))
+
+    def run(self):
+        lines = self.timeline()
+        self.acting()
+        self.epochs()
+        self.files_and_crashes()
+        for line in lines:
+            print("# " + line)
+        count = lambda k: sum(1 for v in self.violations if v[0] == k)   # noqa: E731
+        print("# stale windows after a thaw: longest %d ms" % (self.stale_max // MS))
+        for kind, t, text in self.violations:
+            f = self.fault_at(t)
+            print("# VIOLATION (%s) seed %s, fault %s: %s" % (kind, self.seed,
+                  "%d %s %s" % (f["i"], f["kind"], " ".join(f["params"])) if f else "-", text))
+            if t:
+                self.context(t)
+        print("faults %d, overlaps %d, lost %d, stuck %d, crashes %d"
+              % (len(self.fs), count("overlap") + count("epoch"), count("lost"), count("stuck"), count("crash")))
+        return 1 if self.violations else 0
+
+
+if __name__ == "__main__":
+    cmd, a = sys.argv[1], sys.argv[2:]
+    if cmd == "files":
+        sys.exit(cmd_files(*a))
+    sys.exit(Report(a[0], a[1], a[2], int(a[3]), int(a[4]), int(a[5]), a[6:]).run())

@@ -1,0 +1,439 @@
+# tests/drill/lib.sh: the drill's cluster (sourced by tests/drill/drill after common.sh,
+# pg.sh and netns.sh). Everything lives in $T; records go to $D/records, one line each:
+# "<CLOCK_BOOTTIME ns> <who> <kind> [...]".
+
+D=$T/drill
+VIP=192.0.2.100
+PORT=8080
+# Timings: DRILL_PROFILE=fast is the documented fast profile scaled down (a takeover in
+# about 2 s); the default leaves hooks and vipctl room on a loaded 2-core machine (a bare
+# shell hook can take half a second there), so that what the checkers find is the
+# daemons' doing, not the hooks overrunning their budget. DRILL_*_MS override each value.
+if [ "${DRILL_PROFILE:-}" = fast ]; then
+    _p=(250 2000 800 600)
+else
+    _p=(300 5000 1500 2000)
+fi
+INTERVAL_MS=${DRILL_INTERVAL_MS:-${_p[0]}}
+TAKEOVER_MS=${DRILL_TAKEOVER_MS:-${_p[1]}}
+FENCE_MS=${DRILL_FENCE_MS:-${_p[2]}}
+HOOK_MS=${DRILL_HOOK_MS:-${_p[3]}}
+SETTLE_S=30
+DAEMONS="syncd heartbeatd watchd"
+
+drill_now() { "$D/hsclock"; }
+drill_rec() { echo "$(drill_now) $*" >>"$D/records"; }
+
+# The seeded sequence. Results go to R, never through $(...): a subshell's RANDOM does not
+# advance the parent's, so the sequence would repeat itself.
+#   rnd N: R = 0..N-1      rnd_s LO_MS HI_MS: R = seconds (for sleep), LO..HI ms
+rnd() { R=$((RANDOM % $1)); }
+rnd_s() {
+    local ms=$(($1 + (RANDOM * 32768 + RANDOM) % ($2 - $1 + 1)))
+    R=$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))
+}
+
+# ---- setup -----------------------------------------------------------------------------
+drill_setup() {
+    mkdir -p "$D"
+    cc -O2 -o "$D/hsclock" "$HS_TOP/tests/drill/hsclock.c" || bail "cannot build hsclock"
+    : >"$D/records"
+    : >"$D/client"
+    echo 0 >"$D/newest"
+    NODES=()
+    local i
+    for ((i = 0; i < NODE_COUNT; i++)); do NODES+=("$(printf "\\x$(printf %x $((97 + i)))")"); done
+    netns_lan_setup "${NODES[@]}" cl db db2
+    echo "$(date +%s%N) $(drill_now)" >"$D/clocks"   # realtime vs boottime, for hs_event times
+    drill_pg_setup
+    drill_ssh_setup
+    local n
+    for n in "${NODES[@]}"; do
+        mkdir -p "$T/$n/root/data" "$T/$n/run"
+        drill_node_conf "$n"
+        # a small tmpfs: the nemesis fills it to see a standby with a full disk
+        mount -t tmpfs -o size=64m drill "$T/$n/root/data" || bail "mount tmpfs"
+        at_exit "umount -l '$T/$n/root/data'"
+    done
+    for n in "${NODES[@]}"; do drill_node_boot "$n"; done
+    ip netns exec "$(netns_ns cl)" /usr/bin/python3 "$HS_TOP/tests/drill/agents.py" client "$D" "$VIP" "$PORT" &
+    disown $!
+    /usr/bin/python3 "$HS_TOP/tests/drill/agents.py" writer "$D" "$HS_BIN/syncd" "${NODES[@]}" \
+        2>>"$D/writer.log" &
+    WRITER_PID=$!
+    at_exit "kill $WRITER_PID"
+}
+
+# The arbiter: a PostgreSQL primary in namespace db and a synchronous standby in db2 (the
+# nodes' conninfo names both, target_session_attrs=read-write). PG_DATA/PG_SOCK always
+# describe the current primary (psql_hs uses them), PG2_* the standby.
+drill_pg_setup() {
+    pg_start
+    pg_stop
+    cat >>"$PG_DATA/postgresql.conf" <<EOF
+listen_addresses = '*'
+synchronous_standby_names = '*'
+wal_keep_size = 64MB
+EOF
+    printf '%s\n' "host all all 192.0.2.0/24 trust" "host replication all 192.0.2.0/24 trust" \
+        >>"$PG_DATA/pg_hba.conf"
+    PG_NS=db PG2_NS=db2
+    PG2_DATA=$T/pgdata2 PG2_SOCK=$T/pgsock2
+    at_exit 'drill_pg_stop_ns "$PG2_DATA"; drill_pg_stop_ns "$PG_DATA"'
+    drill_pg_start || bail "postgres did not start in its namespace"
+    drill_pg_standby || bail "the standby PostgreSQL did not start: $(tail -n 3 "$D/pg.log")"
+}
+drill_pg_ctl() {   # drill_pg_ctl NS DATA SOCK start|promote
+    netns_exec "$1" runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$2" -l "$3/postgres.log" -w -t 30 "$4" >/dev/null
+}
+drill_pg_start() { drill_pg_ctl "$PG_NS" "$PG_DATA" "$PG_SOCK" start; }
+drill_pg_stop_ns() { runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$1" -m immediate -w stop >/dev/null 2>&1; }
+drill_pg_addr() { netns_addr4 "$PG_NS"; }
+drill_psql() { psql_hs "$1" || { sleep 0.5; psql_hs "$1"; }; }   # one retry: a busy machine
+
+# (Re)builds the standby in PG2_NS from the primary and starts it. Commits on the primary
+# wait for it (synchronous_standby_names): until it streams, the arbiter stalls.
+drill_pg_standby() {
+    [ -n "$PG2_DATA" ] || return 1
+    drill_pg_stop_ns "$PG2_DATA"
+    rm -rf "$PG2_DATA"
+    mkdir -p "$PG2_DATA" "$PG2_SOCK"
+    chown postgres: "$PG2_DATA" "$PG2_SOCK"
+    chmod 700 "$PG2_DATA"
+    netns_exec "$PG2_NS" runuser -u postgres -- "$PG_BINDIR/pg_basebackup" -h "$(drill_pg_addr)" \
+        -p "$PG_PORT" -U postgres -D "$PG2_DATA" -R -X stream >>"$D/pg.log" 2>&1 || return 1
+    sed -i "s|^unix_socket_directories.*|unix_socket_directories = '$PG2_SOCK'|" "$PG2_DATA/postgresql.conf"
+    drill_pg_ctl "$PG2_NS" "$PG2_DATA" "$PG2_SOCK" start
+}
+
+# The arbiter's own failover: the primary dies, the standby is promoted, and the old
+# primary's namespace gets a fresh standby of the new one.
+drill_pg_failover() {
+    drill_pg_stop_ns "$PG_DATA"
+    drill_rec nemesis db-primary-killed "$PG_NS"
+    drill_pg_ctl "$PG2_NS" "$PG2_DATA" "$PG2_SOCK" promote || return 1
+    drill_rec nemesis db-promoted "$PG2_NS"
+    local ns=$PG_NS data=$PG_DATA sock=$PG_SOCK
+    PG_NS=$PG2_NS PG_DATA=$PG2_DATA PG_SOCK=$PG2_SOCK
+    PG2_NS=$ns PG2_DATA=$data PG2_SOCK=$sock
+    drill_pg_standby
+}
+
+drill_ssh_setup() {
+    SSHD_DIR=$T/sshd
+    mkdir -p "$SSHD_DIR" /run/sshd
+    chmod 700 "$SSHD_DIR"
+    ssh-keygen -q -t ed25519 -N '' -C drill-host -f "$SSHD_DIR/host_ed25519" || bail "ssh-keygen"
+    ssh-keygen -q -t ed25519 -N '' -C drill-user -f "$SSHD_DIR/user_ed25519" || bail "ssh-keygen"
+    cp "$SSHD_DIR/user_ed25519.pub" "$SSHD_DIR/authorized_keys"
+    local n
+    : >"$SSHD_DIR/known_hosts"
+    for n in "${NODES[@]}"; do
+        echo "$(netns_addr4 "$n") $(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")" >>"$SSHD_DIR/known_hosts"
+    done
+    cat >"$SSHD_DIR/sshd_config" <<EOF
+Port 22
+ListenAddress 0.0.0.0
+HostKey $SSHD_DIR/host_ed25519
+AuthorizedKeysFile $SSHD_DIR/authorized_keys
+PermitRootLogin prohibit-password
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+LogLevel ERROR
+MaxStartups 100
+Subsystem sftp internal-sftp
+EOF
+    # The receiver is run by the peer's sshd: it finds its node from its namespace.
+    cat >"$D/serve" <<EOF
+#!/bin/sh
+ns=\$(ip netns identify)
+exec "$HS_BIN/syncd" --serve -c "$T/\${ns#$NETNS_PREFIX-}/hotstandby.conf"
+EOF
+    chmod 755 "$D/serve"
+}
+
+drill_node_conf() {
+    local n=$1 p peers=
+    for p in "${NODES[@]}"; do
+        [ "$p" = "$n" ] || peers="${peers:+$peers,}$p=$(netns_addr4 "$p")"
+    done
+    local svc="$HS_TOP/tests/drill/service.sh $D"
+    cat >"$T/$n/hotstandby.conf" <<EOF
+[cluster]
+name = drill
+node = $n
+address = $(netns_addr4 "$n")
+primary = a
+connection = vip
+database = host=$(netns_addr4 db),$(netns_addr4 db2) port=$PG_PORT,$PG_PORT dbname=hs user=postgres target_session_attrs=read-write
+run_dir = $T/$n/run
+[heartbeat]
+interval = ${INTERVAL_MS}ms
+takeover_timeout = ${TAKEOVER_MS}ms
+fence_after = ${FENCE_MS}ms
+[vip]
+address = $VIP
+interface = eth0
+garp_count = 2
+garp_interval = 100ms
+[service]
+start = $svc start
+stop = $svc stop
+check = $svc check
+check_interval = ${HOOK_MS}ms
+check_failures = 2
+hook_timeout = ${HOOK_MS}ms
+[sync]
+root = $T/$n/root
+paths = /data
+exclude = .filler
+peers = $peers
+ssh_key = $SSHD_DIR/user_ed25519
+known_hosts = $SSHD_DIR/known_hosts
+remote_command = $D/serve
+EOF
+}
+
+# ---- node processes --------------------------------------------------------------------
+# Daemons are started with ip netns exec (which execs), so $! is the daemon itself.
+drill_daemon_start() {
+    local n=$1 d=$2
+    ip netns exec "$(netns_ns "$n")" "$HS_BIN/$d" -c "$T/$n/hotstandby.conf" >>"$T/$n/$d.log" 2>&1 &
+    echo $! >"$T/$n/$d.pid"
+}
+drill_pid() { cat "$T/$1/$2.pid" 2>/dev/null; }
+drill_sshd_start() {
+    ip netns exec "$(netns_ns "$1")" /usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" \
+        -o "PidFile=$T/$1/sshd.pid" -E "$T/$1/sshd.log" &
+    echo $! >"$T/$1/sshd.pid"
+    disown $!   # the nemesis kills it: no job notice
+}
+drill_node_boot() {
+    local n=$1 d
+    drill_sshd_start "$n"
+    ip netns exec "$(netns_ns "$n")" /usr/bin/python3 "$HS_TOP/tests/drill/agents.py" serve "$D" "$n" "$PORT" &
+    disown $!
+    for d in $DAEMONS; do drill_daemon_start "$n" "$d"; done
+    if ! [ -e "$D/vipmon-$n.pid" ] || ! kill -0 "$(cat "$D/vipmon-$n.pid")" 2>/dev/null; then
+        /usr/bin/python3 "$HS_TOP/tests/drill/agents.py" vipmon "$D" "$n" "$(netns_ns "$n")" "$VIP" &
+        at_exit "kill $!"
+        wait_for 5 test -s "$D/vipmon-$n.pid"
+    fi
+}
+
+# Every process of node N's namespace except the address monitor (it watches, it is not
+# part of the node).
+drill_node_pids() {
+    local spare
+    spare=$(cat "$D/vipmon-$1.pid" 2>/dev/null)
+    ip netns pids "$(netns_ns "$1")" 2>/dev/null | grep -vx "${spare:-none}"
+}
+
+# A power cut: every process of the node dies at once, its link goes down; when it comes
+# back (drill_power_on) it has lost its addresses, as a rebooted machine would.
+drill_power_off() {
+    local n=$1 pids
+    pids=$(drill_node_pids "$n")
+    [ -n "$pids" ] && kill -STOP $pids 2>/dev/null
+    drill_rec "$n" off
+    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+    ip -n "$(netns_ns "$n")" link set eth0 down
+    rm -f "$D/state-$n"   # the service died with the machine
+    _drill_wait_dead $pids
+}
+drill_power_on() {
+    local n=$1
+    ip -n "$(netns_ns "$n")" addr del "$VIP/24" dev eth0 2>/dev/null
+    ip -n "$(netns_ns "$n")" link set eth0 up
+    drill_rec "$n" on
+    drill_node_boot "$n"
+}
+_drill_wait_dead() {
+    local p i
+    for p in "$@"; do
+        for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.02; done
+        wait "$p" 2>/dev/null
+    done
+    return 0
+}
+
+drill_freeze_node() {
+    local pids
+    pids=$(drill_node_pids "$1")
+    kill -STOP $pids 2>/dev/null
+    drill_rec "$1" freeze
+    echo "$pids" >"$T/$1/frozen"
+}
+drill_thaw_node() {
+    # processes started during the freeze (none should be) are stopped too, so thaw all
+    local pids
+    pids=$(drill_node_pids "$1")
+    drill_rec "$1" thaw
+    kill -CONT $pids 2>/dev/null
+    rm -f "$T/$1/frozen"
+}
+
+# A daemon that the nemesis did not kill and that is not running has crashed.
+drill_check_alive() {
+    local n d pid rc bad=0
+    for n in "${NODES[@]}"; do
+        for d in $DAEMONS; do
+            pid=$(drill_pid "$n" "$d")
+            kill -0 "$pid" 2>/dev/null && continue
+            wait "$pid" 2>/dev/null
+            rc=$?
+            drill_rec "$n" crash "$d" "rc=$rc"
+            echo "# CRASH: $d on $n exited $rc; its log ends:"
+            tail -n 15 "$T/$n/$d.log" | sed 's/^/#   /'
+            drill_daemon_start "$n" "$d"
+            bad=1
+        done
+    done
+    return $bad
+}
+
+# ---- observation -----------------------------------------------------------------------
+drill_role() {
+    timeout 3 ip netns exec "$(netns_ns "$1")" "$HS_BIN/vipctl" -c "$T/$1/hotstandby.conf" status --json 2>/dev/null |
+        jq -r '.watchd.role // "stopped"' 2>/dev/null
+}
+drill_active() {
+    local n act=
+    for n in "${NODES[@]}"; do [ "$(drill_role "$n")" = active ] && act="$act$n"; done
+    echo "${act:--}"
+}
+# the node serving the newest epoch, per the service's own state
+drill_serving() {
+    local n newest
+    newest=$(cat "$D/newest")
+    for n in "${NODES[@]}"; do [ "$(cat "$D/state-$n" 2>/dev/null)" = "$newest" ] && { echo "$n"; return; }; done
+    echo -
+}
+drill_standbys() {
+    local n act
+    act=$(drill_serving)
+    for n in "${NODES[@]}"; do [ "$n" = "$act" ] || echo "$n"; done
+}
+
+# Settled: the row names a holder at epoch E, that node serves E (the newest), no other node
+# serves, the address is only on the holder, the client is answered by it at E; then
+# (the costly part, asked once the rest holds) every watchd says active or standby.
+_vip_on() {   # nodes whose last address record is an add
+    awk '$3 == "vip-add" { on[$2] = 1 } $3 == "vip-del" || $3 == "off" { on[$2] = 0 }
+         END { for (n in on) if (on[n]) printf "%s", n }' "$D/records"
+}
+_drill_settled_cheap() {
+    local row holder e n
+    row=$(psql_hs "SELECT coalesce(holder, '') || ':' || epoch FROM hs_cluster WHERE cluster='drill'" 2>/dev/null)
+    holder=${row%:*} e=${row#*:}
+    [ -n "$holder" ] && [ "$(cat "$D/newest")" = "$e" ] || return 1
+    for n in "${NODES[@]}"; do
+        if [ "$n" = "$holder" ]; then [ "$(cat "$D/state-$n" 2>/dev/null)" = "$e" ] || return 1
+        else [ ! -e "$D/state-$n" ] || return 1; fi
+    done
+    [ "$(_vip_on)" = "$holder" ] || return 1
+    [ "$(tail -n 1 "$D/client" | cut -d' ' -f3)" = "$row" ] || return 1
+    SETTLED_HOLDER=$holder
+}
+_drill_settled() {
+    _drill_settled_cheap || return 1
+    local n r
+    for n in "${NODES[@]}"; do
+        r=$(drill_role "$n")
+        if [ "$n" = "$SETTLED_HOLDER" ]; then [ "$r" = active ] || return 1
+        else [ "$r" = standby ] || return 1; fi
+    done
+}
+drill_wait_settled() {
+    local end=$((SECONDS + SETTLE_S)) rc=1
+    while [ $SECONDS -lt $end ]; do
+        _drill_settled && { rc=0; break; }
+        sleep 0.2
+    done
+    drill_check_alive || true
+    return $rc
+}
+
+drill_repair_all() {
+    local n
+    for n in "${NODES[@]}"; do
+        [ -e "$T/$n/frozen" ] && drill_thaw_node "$n"
+        ip -n "$(netns_ns "$n")" link set eth0 up
+        ip -n "$(netns_ns "$n")" route del blackhole "$(netns_addr4 db)/32" 2>/dev/null
+        ip -n "$(netns_ns "$n")" route del blackhole "$(netns_addr4 db2)/32" 2>/dev/null
+    done
+    rm -f "$D"/slow-* "$D"/hang-check-*
+}
+
+# Files acknowledged since the previous fault's settle must be on the active now.
+drill_check_files() {
+    /usr/bin/python3 "$HS_TOP/tests/drill/check.py" files "$D" "$T" "$(drill_serving)" "$1"
+}
+
+drill_dump() {
+    local f
+    for f in "$T"/?/watchd.log "$T"/?/heartbeatd.log "$T"/?/syncd.log; do
+        [ -f "$f" ] || continue
+        echo "# ---- $f"
+        tail -n 25 "$f" | sed 's/^/#   /'
+    done
+    echo "# ---- records"
+    tail -n 30 "$D/records" | sed 's/^/#   /'
+}
+
+# ---- the end ---------------------------------------------------------------------------
+drill_finish() {
+    touch "$D/writer-stop"   # it stops between two files: killed, it could leave a torn one
+    timeout 15 tail --pid="$WRITER_PID" -f /dev/null
+    kill "$WRITER_PID" 2>/dev/null
+    wait "$WRITER_PID" 2>/dev/null
+    local act
+    act=$(drill_serving)
+    [ "$act" != - ] && timeout 30 "$HS_BIN/syncd" ctl -c "$T/$act/hotstandby.conf" \
+        '{"cmd":"flush","timeout_ms":20000}' >/dev/null 2>&1
+    drill_check_alive
+    drill_psql "SELECT node, epoch, kind, (extract(epoch FROM at)*1000)::bigint, replace(coalesce(detail,''), ' ', '_')
+             FROM hs_event WHERE cluster='drill' ORDER BY id" | tr '|' ' ' >"$D/events"
+    # stop the daemons cleanly: each must exit 0 (the sanitizer build exits 99 on a leak)
+    local n d pid rc
+    for n in "${NODES[@]}"; do
+        for d in watchd heartbeatd syncd; do
+            pid=$(drill_pid "$n" "$d")
+            kill -TERM "$pid" 2>/dev/null
+            timeout 20 tail --pid="$pid" -f /dev/null
+            wait "$pid" 2>/dev/null
+            rc=$?
+            [ $rc = 0 ] || drill_rec "$n" crash "$d" "stop-rc=$rc"
+        done
+    done
+    drill_leaks
+    /usr/bin/python3 "$HS_TOP/tests/drill/check.py" report "$D" "$T" "$SEED" \
+        "$INTERVAL_MS" "$TAKEOVER_MS" "${DRILL_SLACK_MS:-500}" "${NODES[@]}"
+}
+
+# After a clean stop nothing of ours may be left: no hook, no receiver, no temp file.
+_drill_lingering() {   # processes of the node other than sshd's listener and the TCP server
+    local p
+    for p in $(drill_node_pids "$1"); do
+        [ "$p" = "$(cat "$T/$1/sshd.pid" 2>/dev/null)" ] && continue
+        case $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) in *agents.py\ serve*|"") ;; *) echo "$p" ;; esac
+    done
+}
+drill_leaks() {
+    local n p left i
+    for n in "${NODES[@]}"; do   # receivers end when their sender has gone: give them time
+        for i in $(seq 50); do [ -z "$(_drill_lingering "$n")" ] && break; sleep 0.2; done
+    done
+    for n in "${NODES[@]}"; do
+        for p in $(_drill_lingering "$n"); do
+            left=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)
+            [ -n "$left" ] && drill_rec "$n" leak process "${left// /_}"
+        done
+        for p in $(find "$T/$n/root" -name '.hs-tmp.*' 2>/dev/null); do drill_rec "$n" leak tempfile "$p"; done
+    done
+    grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T"/?/*.log 2>/dev/null |
+        while read -r f; do drill_rec sanitizer report "$f"; done
+}
