@@ -46,9 +46,9 @@ check "naming it" -- sh -c "echo '$out' | grep -q 'passfile $T/b/pgpass is acces
 chmod 600 "$T/b/pgpass"
 
 NOTIFY_SOCKET=$T/nowhere.sock WATCHDOG_USEC=100000000 HS_SECRET_OF_THE_SHELL=leak node_start a
-check "a (database_file with a password) becomes active" -- wait_role a active 10
+check "a (database_file with a password) becomes active" -- wait_role a active 30
 node_start b
-check "b (passfile) reaches the database as a standby" -- wait_for 10 sh -c \
+check "b (passfile) reaches the database as a standby" -- wait_for 30 sh -c \
     "'$HS_BIN/vipctl' -c '$T/b/hotstandby.conf' status --json | jq -e '.watchd.role == \"standby\" and .watchd.database == true'"
 
 # --- hooks get a clean environment

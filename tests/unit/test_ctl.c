@@ -201,8 +201,10 @@ static void test_stopped_peer(void **state)
     sigaction(SIGALRM, &sa_alarm, NULL);
     alarm(5);
     int64_t t0 = now_ns();
-    json_t *r = ctl_call(path, json_pack("{s:s}", "cmd", "status"), 300, err, sizeof(err));
+    json_t *status = json_pack("{s:s}", "cmd", "status");
+    json_t *r = ctl_call(path, status, 300, err, sizeof(err));
     int64_t took = now_ns() - t0;
+    json_decref(status);
     assert_null(r);
     if (took > 3 * NS_PER_SEC)
         fail_msg("ctl_call with a 300 ms timeout took %lld ms", (long long)(took / NS_PER_MS));
