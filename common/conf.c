@@ -105,6 +105,7 @@ static const struct key keys[] = {
     DUR("service", "check_interval", check_interval_ns, 50, 3600000),
     INT("service", "check_failures", check_failures, 1, 1000),
     DUR("service", "hook_timeout", hook_timeout_ns, 100, 3600000),
+    DUR("service", "stop_timeout", stop_timeout_ns, 1, 3600000),
 
     BOOL("upgrade", "auto", upgrade_auto),
 };
@@ -151,6 +152,44 @@ static int perr(struct parser *p, int line, const char *key, const char *fmt, ..
     return -1;
 }
 
+void conf_timing(const struct conf *c, struct conf_timing *t)
+{
+    t->interval_ms = c->interval_ns / NS_PER_MS;
+    t->takeover_timeout_ms = c->takeover_timeout_ns / NS_PER_MS;
+    t->fence_after_ms = c->fence_after_ns / NS_PER_MS;
+    t->stop_timeout_ms = c->stop_timeout_ns / NS_PER_MS;
+}
+
+int conf_timing_differs(const struct conf_timing *mine, const struct conf_timing *cluster,
+                        char *why, size_t len)
+{
+    const char *names[] = {"interval", "takeover_timeout", "fence_after", "stop_timeout"};
+    const int64_t a[] = {mine->interval_ms, mine->takeover_timeout_ms, mine->fence_after_ms,
+                         mine->stop_timeout_ms};
+    const int64_t b[] = {cluster->interval_ms, cluster->takeover_timeout_ms,
+                         cluster->fence_after_ms, cluster->stop_timeout_ms};
+    size_t n = 0;
+    why[0] = '\0';
+    for (int i = 0; i < 4; i++) {
+        if (a[i] == b[i])
+            continue;
+        int w = snprintf(why + n, len - n, "%s%s: this file %lld ms, the cluster %lld ms",
+                         n ? "; " : "", names[i], (long long)a[i], (long long)b[i]);
+        if (w > 0 && (size_t)w < len - n)
+            n += (size_t)w;
+    }
+    return n > 0;
+}
+
+int64_t conf_address_down_ns(const struct conf *c)
+{
+    switch (c->connection) {
+    case CONN_VIP: return 250 * NS_PER_MS;        /* netlink delete + exec */
+    case CONN_HOSTNAME: return 500 * NS_PER_MS;   /* one RFC 2136 UPDATE */
+    default: return 0;
+    }
+}
+
 void conf_defaults(struct conf *c)
 {
     memset(c, 0, sizeof(*c));
@@ -178,6 +217,7 @@ void conf_defaults(struct conf *c)
     c->check_interval_ns = 0; /* derived: interval */
     c->check_failures = 3;
     c->hook_timeout_ns = 30 * NS_PER_SEC;
+    c->stop_timeout_ns = 0; /* derived: 3/4 of what takeover_timeout leaves after the fence */
 }
 
 const char *connection_name(enum connection c)
@@ -802,6 +842,18 @@ static int validate(struct parser *p, struct conf *c)
         if (validate_dns_keys(p, c) < 0)
             return -1;
     }
+    /* DESIGN §3: a fence must be over (service stopped, address down) before any standby
+     * may act. The default leaves a quarter of the room for the standby's poll slack. */
+    int64_t down = conf_address_down_ns(c);
+    if (!c->stop_timeout_ns)
+        c->stop_timeout_ns = (c->takeover_timeout_ns - c->fence_after_ns - down) * 3 / 4;
+    REQUIRE(c->stop_timeout_ns > 0 &&
+                c->fence_after_ns + c->stop_timeout_ns + down < c->takeover_timeout_ns,
+            "service", "stop_timeout",
+            "fence_after %lld ms + stop_timeout %lld ms + address down %lld ms must be "
+            "shorter than takeover_timeout %lld ms (a fence must end before a standby acts)",
+            (long long)(c->fence_after_ns / NS_PER_MS), (long long)(c->stop_timeout_ns / NS_PER_MS),
+            (long long)(down / NS_PER_MS), (long long)(c->takeover_timeout_ns / NS_PER_MS));
     for (int i = 0; i < c->n_sync_paths; i++)
         REQUIRE(clean_abs_path(c->sync_paths[i]), "sync", "paths",
                 "'%s' must be absolute and without '..'", c->sync_paths[i]);

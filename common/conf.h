@@ -101,7 +101,8 @@ struct conf {
     char service_check[CONF_LONGSTR];
     int64_t check_interval_ns;
     int check_failures;
-    int64_t hook_timeout_ns;
+    int64_t hook_timeout_ns;       /* start, check, and the stops of a switchover or shutdown */
+    int64_t stop_timeout_ns;       /* a fence's [service] stop (the margin of DESIGN §3) */
 
     /* [upgrade] */
     int upgrade_auto;
@@ -128,5 +129,18 @@ const char *connection_name(enum connection c);
 
 /* A bare e-mail address: local@domain, nothing that would break a header or SMTP command. */
 int conf_is_mail_address(const char *a);
+
+/* What a fence's vipctl down may take (fixed per connection type): part of the margin
+ * fence_after + stop_timeout + address down < takeover_timeout. */
+int64_t conf_address_down_ns(const struct conf *c);
+
+/* The cluster-wide timing of DESIGN §3 in ms, as hs_cluster holds it (-1: not set). */
+struct conf_timing {
+    int64_t interval_ms, takeover_timeout_ms, fence_after_ms, stop_timeout_ms;
+};
+void conf_timing(const struct conf *c, struct conf_timing *t);
+/* 0 if equal; else 1 and why names each value that differs, this file's and the cluster's. */
+int conf_timing_differs(const struct conf_timing *mine, const struct conf_timing *cluster,
+                        char *why, size_t len);
 
 #endif

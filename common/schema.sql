@@ -71,3 +71,39 @@ ALTER TABLE hs_node ADD COLUMN IF NOT EXISTS config_digest text NOT NULL DEFAULT
 -- Self-monitoring (watchd/selfmon.c): the identity of the [shared] folder's filesystem as
 -- each node sees it, so that the active can tell when they are not the same.
 ALTER TABLE hs_node ADD COLUMN IF NOT EXISTS shared_fsid text NOT NULL DEFAULT '';
+
+-- A resume is committed by the active's own renewal (DESIGN §3): `vipctl resume` only
+-- asks for it, so no standby counts staleness against an active that has not learned
+-- of the resume. The notify trigger also announces the request, so the active hears it.
+-- (Each ALTER runs only when its column is missing: ALTER TABLE locks hs_cluster even
+-- when IF NOT EXISTS finds the column, and nodes renew through it all the time.)
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'hs_cluster' AND column_name = 'resume_requested') THEN
+        ALTER TABLE hs_cluster ADD COLUMN IF NOT EXISTS resume_requested boolean NOT NULL DEFAULT false;
+    END IF;
+END $$;
+CREATE OR REPLACE FUNCTION hs_cluster_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'INSERT' OR NEW.holder IS DISTINCT FROM OLD.holder
+       OR NEW.epoch <> OLD.epoch OR NEW.paused <> OLD.paused
+       OR NEW.resume_requested <> OLD.resume_requested
+       OR NEW.handoff_to IS DISTINCT FROM OLD.handoff_to THEN
+        PERFORM pg_notify('hs_cluster', NEW.cluster);
+    END IF;
+    RETURN NEW;
+END $$;
+
+-- The cluster's timing is one fact (DESIGN §3): the first node writes its own, a node
+-- whose file disagrees takes no part, and `vipctl set-timing` changes it (while paused).
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'hs_cluster' AND column_name = 'stop_timeout_ms') THEN
+        ALTER TABLE hs_cluster ADD COLUMN IF NOT EXISTS interval_ms bigint NULL;
+        ALTER TABLE hs_cluster ADD COLUMN IF NOT EXISTS takeover_timeout_ms bigint NULL;
+        ALTER TABLE hs_cluster ADD COLUMN IF NOT EXISTS fence_after_ms bigint NULL;
+        ALTER TABLE hs_cluster ADD COLUMN IF NOT EXISTS stop_timeout_ms bigint NULL;
+    END IF;
+END $$;

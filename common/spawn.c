@@ -3,6 +3,8 @@
  * timeout kills the whole hook, not just its shell), is watched through a pidfd in the
  * loop (no SIGCHLD handler, no global reaping), and has its output logged line by line.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -10,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,6 +35,7 @@ struct child {
     char line[1024];
     size_t line_len;
     int killed;                /* 1 after SIGTERM on timeout, 2 after SIGKILL */
+    char record[300];          /* tracked: the file naming its process group, "" if not */
     struct loop_timer *timer;
     spawn_done_cb cb;
     void *arg;
@@ -83,8 +87,86 @@ static char **build_env(char *const extra[])
     return env;
 }
 
+/* Appends the decimal v to buf at *n (async-signal-safe). */
+static void put_num(char *buf, size_t *n, size_t cap, unsigned long long v)
+{
+    char digits[24];
+    int nd = 0;
+    do
+        digits[nd++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (nd && *n + 1 < cap)
+        buf[(*n)++] = digits[--nd];
+    buf[*n] = '\0';
+}
+
+/*
+ * Start time of a process (field 22 of /proc/PID/stat, clock ticks since boot): with
+ * the pid it names one process for good, so a record never kills a recycled pid.
+ * Async-signal-safe (used in the child before exec). Returns 0 if there is none.
+ */
+static unsigned long long proc_start_time(pid_t pid, int *pgrp, char *state)
+{
+    char path[64] = "/proc/", buf[1024];
+    size_t n = 6;
+    /* no snprintf here: this runs between fork and exec */
+    put_num(path, &n, sizeof(path) - 6, (unsigned long long)pid);
+    memcpy(path + n, "/stat", 6);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t len = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (len <= 0)
+        return 0;
+    buf[len] = '\0';
+    char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return 0;
+    p++;
+    unsigned long long v = 0;
+    for (int field = 3; field <= 22 && *p; field++) {
+        while (*p == ' ')
+            p++;
+        if (field == 3 && state)
+            *state = *p;
+        if (field == 5 || field == 22) {
+            v = 0;
+            while (*p >= '0' && *p <= '9')
+                v = v * 10 + (unsigned long long)(*p++ - '0');
+            if (field == 5 && pgrp)
+                *pgrp = (int)v;
+        }
+        while (*p && *p != ' ')
+            p++;
+    }
+    return v;
+}
+
+/* In the child, before anything runs: dir/PID names our group and holds our start time,
+ * so even a watchd killed right after the fork leaves a record behind. */
+static void write_record(const char *dir)
+{
+    char path[300], out[24];
+    size_t n = 0, m = 0;
+    while (dir[n] && n < sizeof(path) - 26) {
+        path[n] = dir[n];
+        n++;
+    }
+    path[n++] = '/';
+    put_num(path, &n, sizeof(path), (unsigned long long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return;
+    put_num(out, &m, sizeof(out) - 1, proc_start_time(getpid(), NULL, NULL));
+    out[m++] = '\n';
+    ssize_t w = write(fd, out, m);
+    (void)w;
+    close(fd);
+}
+
 /* In the child: own process group, default signal mask, output to outfd, exec. */
-static void child_exec(char *const argv[], char **env, int outfd)
+static void child_exec(char *const argv[], char **env, int outfd, const char *record)
 {
     sigset_t all;
     sigemptyset(&all);
@@ -92,6 +174,8 @@ static void child_exec(char *const argv[], char **env, int outfd)
     for (int s = 1; s < 32; s++)
         signal(s, SIG_DFL);
     setpgid(0, 0);
+    if (record)
+        write_record(record);
     int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0)
         dup2(devnull, 0);
@@ -105,14 +189,15 @@ static void child_exec(char *const argv[], char **env, int outfd)
     _exit(127);
 }
 
-static pid_t fork_exec(char *const argv[], char *const env_extra[], int outfd)
+static pid_t fork_exec(char *const argv[], char *const env_extra[], int outfd,
+                       const char *record)
 {
     char **env = build_env(env_extra);
     if (env == NULL)
         return -1;
     pid_t pid = fork();
     if (pid == 0)
-        child_exec(argv, env, outfd);
+        child_exec(argv, env, outfd, record);
     free(env);
     if (pid > 0)
         setpgid(pid, pid);   /* also from the parent: no race with an early kill */
@@ -187,6 +272,8 @@ static void on_exit_(void *arg, int fd, uint32_t events)
     else if (status != 0)
         log_warnx("%s: exited with status %d", c->name, status);
     kill(-c->pid, SIGKILL);   /* nothing of a finished hook outlives it */
+    if (c->record[0])
+        unlink(c->record);
     loop_del_fd(c->loop, c->pidfd);
     close(c->pidfd);
     loop_timer_free(c->timer);
@@ -212,15 +299,25 @@ static void on_timeout(void *arg)
     }
 }
 
-int spawn_start(struct loop *l, const char *name, char *const argv[], char *const env_extra[],
-                int64_t timeout_ns, spawn_done_cb cb, void *arg)
+static int start_child(struct loop *l, const char *track_dir, const char *name,
+                       char *const argv[], char *const env_extra[], int64_t timeout_ns,
+                       spawn_done_cb cb, void *arg)
 {
     int pipefd[2];
+    char record[300] = "";
+    if (track_dir) {
+        if (mkdir(track_dir, 0700) < 0 && errno != EEXIST) {
+            log_warn("%s: %s", name, track_dir);
+            return -1;   /* an untracked hook could outlive a stop: do not start it */
+        }
+    }
     if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
         log_warn("%s: pipe", name);
         return -1;
     }
-    pid_t pid = fork_exec(argv, env_extra, pipefd[1]);
+    pid_t pid = fork_exec(argv, env_extra, pipefd[1], track_dir);
+    if (track_dir && pid > 0)
+        snprintf(record, sizeof(record), "%s/%d", track_dir, (int)pid);
     close(pipefd[1]);
     if (pid < 0) {
         log_warn("%s: fork", name);
@@ -236,6 +333,7 @@ int spawn_start(struct loop *l, const char *name, char *const argv[], char *cons
     c->outfd = pipefd[0];
     c->cb = cb;
     c->arg = arg;
+    snprintf(c->record, sizeof(c->record), "%s", record);
     c->pidfd = pidfd_open_(pid);
     if (c->pidfd < 0)
         fatal("pidfd_open");
@@ -248,16 +346,125 @@ int spawn_start(struct loop *l, const char *name, char *const argv[], char *cons
     return (int)pid;
 }
 
+int spawn_start(struct loop *l, const char *name, char *const argv[], char *const env_extra[],
+                int64_t timeout_ns, spawn_done_cb cb, void *arg)
+{
+    return start_child(l, NULL, name, argv, env_extra, timeout_ns, cb, arg);
+}
+
+int spawn_tracked(struct loop *l, const char *track_dir, const char *name, char *const argv[],
+                  char *const env_extra[], int64_t timeout_ns, spawn_done_cb cb, void *arg)
+{
+    return start_child(l, track_dir, name, argv, env_extra, timeout_ns, cb, arg);
+}
+
+int spawn_shell_tracked(struct loop *l, const char *track_dir, const char *name,
+                        const char *cmd, char *const env_extra[], int64_t timeout_ns,
+                        spawn_done_cb cb, void *arg)
+{
+    char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+    return start_child(l, track_dir, name, argv, env_extra, timeout_ns, cb, arg);
+}
+
+/* Any process of group pgid still alive (not a zombie)? One pass over /proc. */
+static int group_alive(int pgid)
+{
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return kill(-pgid, 0) == 0;
+    struct dirent *e;
+    int alive = 0;
+    while (!alive && (e = readdir(d)) != NULL) {
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
+        int pgrp = -1;
+        char state = '?';
+        if (proc_start_time(atoi(e->d_name), &pgrp, &state) && pgrp == pgid && state != 'Z' &&
+            state != 'X')
+            alive = 1;
+    }
+    closedir(d);
+    return alive;
+}
+
+/* SIGKILL to the group of one record, unless its pid now names another process. */
+static int kill_record(const char *dir, const char *name, int *pgids, int n)
+{
+    char path[600], buf[32] = "";
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (!isdigit((unsigned char)name[0]))
+        return n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd >= 0) {
+        ssize_t len = read(fd, buf, sizeof(buf) - 1);
+        buf[len > 0 ? len : 0] = '\0';
+        close(fd);
+    }
+    int pgid = atoi(name);
+    unsigned long long now_start = proc_start_time(pgid, NULL, NULL);
+    if (pgid <= 1 || (now_start && now_start != strtoull(buf, NULL, 10))) {
+        unlink(path);   /* recycled pid: not ours */
+        return n;
+    }
+    if (kill(-pgid, SIGKILL) == 0)
+        log_warnx("killed hook process group %d before the stop", pgid);
+    pgids[n++] = pgid;
+    return n;
+}
+
+void hook_track_dir(const char *run_dir, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/hooks", run_dir);
+}
+
+int spawn_kill_tracked(const char *track_dir, int64_t timeout_ns)
+{
+    DIR *d = opendir(track_dir);
+    if (d == NULL)
+        return 0;
+    int pgids[256], n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < 256)
+        if (e->d_name[0] != '.')
+            n = kill_record(track_dir, e->d_name, pgids, n);
+    closedir(d);
+    /* wait until every process of those groups is gone (a zombie serves nobody) */
+    int64_t deadline = now_ns() + timeout_ns;
+    int left = n;
+    while (left > 0) {
+        left = 0;
+        for (int i = 0; i < n; i++) {
+            if (pgids[i] == 0)
+                continue;
+            if (group_alive(pgids[i])) {
+                left++;
+                continue;
+            }
+            char path[600];
+            snprintf(path, sizeof(path), "%s/%d", track_dir, pgids[i]);
+            unlink(path);
+            pgids[i] = 0;
+        }
+        if (left == 0 || now_ns() >= deadline)
+            break;
+        usleep(5000);
+    }
+    if (left > 0)
+        log_errx("%d hook process group(s) survived SIGKILL: the service may still come up",
+                 left);
+    return left > 0 ? -1 : n;
+}
+
 int spawn_shell(struct loop *l, const char *name, const char *cmd, char *const env_extra[],
                 int64_t timeout_ns, spawn_done_cb cb, void *arg)
 {
     char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
-    return spawn_start(l, name, argv, env_extra, timeout_ns, cb, arg);
+    return start_child(l, NULL, name, argv, env_extra, timeout_ns, cb, arg);
 }
 
 int spawn_wait(const char *name, char *const argv[], char *const env_extra[], int64_t timeout_ns)
 {
-    pid_t pid = fork_exec(argv, env_extra, -1);
+    pid_t pid = fork_exec(argv, env_extra, -1, NULL);
     if (pid < 0) {
         log_warn("%s: fork", name);
         return -1;
@@ -296,6 +503,13 @@ void hook_env_fill(struct hook_env *h, const char *cluster, const char *node, co
     for (int i = 0; i < 4; i++)
         h->env[i] = h->buf[i];
     h->env[4] = NULL;
+}
+
+void hook_env_deadline(struct hook_env *h, int64_t deadline_ns)
+{
+    snprintf(h->buf[4], sizeof(h->buf[4]), "HOTSTANDBY_DEADLINE_NS=%lld", (long long)deadline_ns);
+    h->env[4] = h->buf[4];
+    h->env[5] = NULL;
 }
 
 int self_dir(char *buf, size_t len)

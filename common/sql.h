@@ -23,8 +23,27 @@
     " (SELECT n.node FROM hs_node n WHERE n.cluster = c.cluster " \
     "   AND n.node IS DISTINCT FROM c.holder " \
     "   AND n.seen_at > clock_timestamp() - make_interval(secs => $3::float8) " \
-    "   ORDER BY n.priority DESC, n.node LIMIT 1) " \
+    "   ORDER BY n.priority DESC, n.node LIMIT 1), " \
+    " c.resume_requested, coalesce(c.interval_ms, -1), coalesce(c.takeover_timeout_ms, -1), " \
+    " coalesce(c.fence_after_ms, -1), coalesce(c.stop_timeout_ms, -1) " \
     "FROM hs_cluster c WHERE c.cluster = $1"
+
+/* $1 cluster, $2 node (holder, no longer acting), $3 epoch: commits a pending resume */
+#define SQL_COMMIT_RESUME \
+    "UPDATE hs_cluster SET paused = false, resume_requested = false " \
+    "WHERE cluster = $1 AND holder = $2 AND epoch = $3 AND resume_requested RETURNING epoch"
+
+/* $1 cluster, $2 interval_ms, $3 takeover_timeout_ms, $4 fence_after_ms, $5 stop_timeout_ms:
+ * the first node to read a row without timing writes its own */
+#define SQL_TIMING_INIT \
+    "UPDATE hs_cluster SET interval_ms = $2, takeover_timeout_ms = $3, fence_after_ms = $4, " \
+    " stop_timeout_ms = $5 WHERE cluster = $1 AND interval_ms IS NULL"
+
+/* The same for `vipctl set-timing`: only while paused (no takeover, no fence meanwhile). */
+#define SQL_SET_TIMING \
+    "UPDATE hs_cluster SET interval_ms = $2, takeover_timeout_ms = $3, fence_after_ms = $4, " \
+    " stop_timeout_ms = $5, changed_at = clock_timestamp() WHERE cluster = $1 AND paused " \
+    "RETURNING epoch"
 
 /* $1 cluster, $2 node, $3 observed epoch, $4 observed heartbeat, $5 version (DESIGN §2 CAS) */
 #define SQL_CLAIM \
@@ -39,15 +58,18 @@
     "WHERE cluster = $1 AND holder = $2 AND epoch = $4 RETURNING epoch"
 
 /*
- * $1 cluster, $2 holder, $3 epoch: heartbeatd's guarded renewal (DESIGN §2); zero rows
- * means someone else holds the cluster. It also announces itself on the cluster's own
+ * $1 cluster, $2 holder, $3 epoch, $4 'true' to commit a pending resume (DESIGN §3: only
+ * the active's own renewal ends a pause that an operator asked to end): heartbeatd's
+ * guarded renewal (DESIGN §2); zero rows means someone else holds the cluster. It also announces itself on the cluster's own
  * channel (db_beat_channel: the prefix and the name, cut at PostgreSQL's 63 bytes; names
  * are ASCII), so a standby learns of each renewal at once instead of by polling; the
  * notification goes out when the renewal commits, and only to that cluster's listeners.
  */
 #define SQL_BEAT_CHANNEL_PREFIX "hs_beat."
 #define SQL_RENEW \
-    "UPDATE hs_cluster SET heartbeat = heartbeat + 1 " \
+    "UPDATE hs_cluster SET heartbeat = heartbeat + 1, " \
+    " paused = CASE WHEN $4::boolean AND resume_requested THEN false ELSE paused END, " \
+    " resume_requested = resume_requested AND NOT $4::boolean " \
     "WHERE cluster = $1 AND holder = $2 AND epoch = $3 " \
     "RETURNING heartbeat, pg_notify(left('" SQL_BEAT_CHANNEL_PREFIX "' || cluster, 63), cluster)"
 
@@ -68,8 +90,18 @@
 
 /* $1 cluster, $2 'true' / 'false' */
 #define SQL_SET_PAUSED \
-    "UPDATE hs_cluster SET paused = $2::boolean, changed_at = clock_timestamp() " \
-    "WHERE cluster = $1 RETURNING epoch"
+    "UPDATE hs_cluster SET paused = $2::boolean, resume_requested = false, " \
+    " changed_at = clock_timestamp() WHERE cluster = $1 RETURNING epoch"
+
+/*
+ * $1 cluster, $2 unused. A resume of a cluster with a holder is only requested: the
+ * holder's next renewal commits it (SQL_RENEW). Without a holder there is nobody to
+ * learn of it: it applies at once.
+ */
+#define SQL_REQUEST_RESUME \
+    "UPDATE hs_cluster SET resume_requested = paused AND holder IS NOT NULL, " \
+    " paused = paused AND holder IS NOT NULL, changed_at = clock_timestamp() " \
+    "WHERE cluster = $1 AND $2::text IS NOT NULL RETURNING epoch, paused"
 
 /* $1 cluster, $2 node, $3 epoch, $4 kind, $5 detail, $6 wall clock of the node (ms) */
 #define SQL_EVENT \

@@ -1,13 +1,15 @@
 /*
  * heartbeatd: writes the heartbeat (DESIGN §1–3). Always updates its own hs_node row;
- * renews the cluster counter only while it holds a fresh grant from watchd, reports
- * every renewal and every zero-row result to watchd at once, and stops renewing the
- * moment the grant expires or watchd's socket goes away.
+ * renews the cluster counter only while watchd's grant allows (renew_until_ns), reports
+ * every renewal and every zero-row result to watchd at once, with the epoch that renewal
+ * was sent with, and stops renewing at the grant's deadline or when watchd's socket goes.
  *
- * If the grant runs out without watchd having said "follow" (watchd crashed or is
- * frozen while this node leads), heartbeatd also runs the fence steps itself
- * ([service] stop, vipctl down): nobody else on this node would, and a standby will
- * take over once the counter stands still.
+ * The backstop: if watchd has not said "follow" by the grant's fence_at_ns (watchd
+ * crashed or is frozen while this node acts), or its socket goes away, heartbeatd runs
+ * the fence steps itself: kill the tracked start/check hooks, [service] stop, vipctl
+ * down. Both deadlines are absolute CLOCK_BOOTTIME times that watchd computed from the
+ * last confirmed renewal's send time (role_grant), so a late grant extends nothing. A
+ * renewal that matches no row stops the renewing but keeps the backstop armed.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -43,11 +45,14 @@ struct heartbeatd {
     struct loop_timer *watchdog_timer;
     int64_t watchdog_period_ns;
 
-    int leading;                   /* holds a grant */
+    int leading;                   /* holds a grant: its backstop is armed */
     int64_t epoch;
-    int64_t grant_expires_at;
+    int64_t renew_until_ns;        /* renew while now < this (0: no more) */
+    int64_t fence_at_ns;           /* fence here unless watchd says "follow" first */
+    int commit_resume;             /* the renewal also commits a pending resume */
     int renewal_inflight;
     int64_t renewal_sent_ns;
+    int64_t renewal_epoch;         /* the epoch the renewal in flight was sent with */
     int64_t last_heartbeat;
     int64_t last_renewed_ns;
     uint64_t renewals, lost;
@@ -76,18 +81,23 @@ static void fence_locally(struct heartbeatd *hb, const char *why)
 {
     struct hook_env he;
     hook_env_fill(&he, hb->conf.cluster, hb->conf.node, "fenced", hb->epoch);
+    hook_env_deadline(&he, 0);
     char **env = he.env;
+    char dir[512];
 
     log_warnx("grant for epoch %" PRId64 " expired (%s): stopped renewing; fencing this node",
               hb->epoch, why);
+    /* a start or check hook of watchd's may still be running: it goes first */
+    hook_track_dir(hb->conf.run_dir, dir, sizeof(dir));
+    spawn_kill_tracked(dir, NS_PER_SEC);
     if (hb->conf.service_stop[0] &&
         spawn_shell(hb->loop, "service stop", hb->conf.service_stop, env,
-                    hb->conf.hook_timeout_ns, fence_done, hb) > 0)
+                    hb->conf.stop_timeout_ns, fence_done, hb) > 0)
         hb->fencing++;
     if (hb->conf.connection != CONN_NONE) {
-        char dir[512], vipctl[600];
-        if (self_dir(dir, sizeof(dir)) == 0) {
-            snprintf(vipctl, sizeof(vipctl), "%s/vipctl", dir);
+        char self[512], vipctl[600];
+        if (self_dir(self, sizeof(self)) == 0) {
+            snprintf(vipctl, sizeof(vipctl), "%s/vipctl", self);
             char *argv[] = {vipctl, "-c", (char *)hb->conf_path, "down", NULL};
             if (spawn_start(hb->loop, "vipctl down", argv, env, hb->conf.hook_timeout_ns,
                             fence_done, hb) > 0)
@@ -111,7 +121,7 @@ static void stop_leading(struct heartbeatd *hb, const char *why, int fence)
 
 static void on_grant_expired(void *arg)
 {
-    stop_leading(arg, "watchd did not renew the grant", 1);
+    stop_leading(arg, "watchd did not say follow by the grant's deadline", 1);
 }
 
 /* ---- database ---- */
@@ -119,7 +129,7 @@ static void on_grant_expired(void *arg)
 static void renewal_done(void *arg, PGresult *res, const char *err)
 {
     struct heartbeatd *hb = arg;
-    int64_t sent = hb->renewal_sent_ns;
+    int64_t sent = hb->renewal_sent_ns, epoch = hb->renewal_epoch;
     hb->renewal_inflight = 0;
     if (res == NULL) {
         log_debug("renewal failed: %s", err);
@@ -127,17 +137,18 @@ static void renewal_done(void *arg, PGresult *res, const char *err)
     }
     if (PQntuples(res) == 0) {
         hb->lost++;
-        log_warnx("renewal at epoch %" PRId64 " matched no row: leadership lost", hb->epoch);
-        send_watchd(hb, json_pack("{s:s,s:I}", "event", "lost", "epoch", (json_int_t)hb->epoch));
-        stop_leading(hb, "leadership lost", 0);
+        log_warnx("renewal at epoch %" PRId64 " matched no row: leadership lost", epoch);
+        send_watchd(hb, json_pack("{s:s,s:I}", "event", "lost", "epoch", (json_int_t)epoch));
+        if (hb->leading && hb->epoch == epoch)
+            hb->renew_until_ns = 0;   /* renew no more; the backstop stays armed */
         return;
     }
     hb->renewals++;
     hb->last_heartbeat = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     hb->last_renewed_ns = now_ns();
-    send_watchd(hb, json_pack("{s:s,s:I,s:I,s:I}", "event", "renewed", "epoch",
-                              (json_int_t)hb->epoch, "heartbeat", (json_int_t)hb->last_heartbeat,
-                              "sent_ns", (json_int_t)sent));
+    send_watchd(hb, json_pack("{s:s,s:I,s:I,s:I}", "event", "renewed", "epoch", (json_int_t)epoch,
+                              "heartbeat", (json_int_t)hb->last_heartbeat, "sent_ns",
+                              (json_int_t)sent));
 }
 
 static void renew(struct heartbeatd *hb)
@@ -145,17 +156,21 @@ static void renew(struct heartbeatd *hb)
     if (!hb->leading || hb->renewal_inflight || !db_connected(hb->db))
         return;
     int64_t now = now_ns();
-    if (now >= hb->grant_expires_at) {
-        stop_leading(hb, "grant expired", 1);
+    if (now >= hb->fence_at_ns) {
+        stop_leading(hb, "the grant's deadline passed", 1);
         return;
     }
+    if (now >= hb->renew_until_ns)
+        return;   /* the lease is over: the counter must stand still */
     char epoch[32];
     snprintf(epoch, sizeof(epoch), "%" PRId64, hb->epoch);
-    const char *params[] = {hb->conf.cluster, hb->conf.node, epoch};
+    const char *params[] = {hb->conf.cluster, hb->conf.node, epoch,
+                            hb->commit_resume ? "true" : "false"};
     /* DESIGN §2: the guarded renewal; zero rows means someone else holds the cluster. */
-    if (db_query(hb->db, SQL_RENEW, 3, params, renewal_done, hb) == 0) {
+    if (db_query(hb->db, SQL_RENEW, 4, params, renewal_done, hb) == 0) {
         hb->renewal_inflight = 1;
         hb->renewal_sent_ns = now;
+        hb->renewal_epoch = hb->epoch;
     }
 }
 
@@ -199,6 +214,38 @@ static void watchd_lost(struct heartbeatd *hb)
     loop_timer_after(hb->watchd_timer, WATCHD_RETRY_NS);
 }
 
+/* A grant: absolute deadlines (CLOCK_BOOTTIME, this machine) that watchd computed. */
+static json_t *lead(struct heartbeatd *hb, json_t *msg)
+{
+    json_int_t epoch = json_integer_value(json_object_get(msg, "epoch"));
+    json_t *ru = json_object_get(msg, "renew_until_ns"), *fa = json_object_get(msg, "fence_at_ns");
+    int64_t now = now_ns(), day = 86400 * NS_PER_SEC;
+    if (epoch <= 0 || !json_is_integer(ru) || !json_is_integer(fa) ||
+        json_integer_value(fa) <= 0 || json_integer_value(fa) > now + day ||
+        json_integer_value(ru) > json_integer_value(fa))
+        return json_pack("{s:b,s:s}", "ok", 0, "error",
+                         "lead needs epoch, renew_until_ns <= fence_at_ns, within a day");
+    if (json_integer_value(fa) <= now)   /* a stale grant: nothing to renew or arm */
+        return json_pack("{s:b,s:b}", "ok", 1, "stale", 1);
+    int fresh = !hb->leading || hb->epoch != epoch;
+    hb->leading = 1;
+    hb->epoch = epoch;
+    hb->renew_until_ns = json_integer_value(ru);
+    hb->fence_at_ns = json_integer_value(fa);
+    hb->commit_resume = json_is_true(json_object_get(msg, "resume"));
+    loop_timer_at(hb->grant_timer, hb->fence_at_ns);
+    snprintf(hb->role, sizeof(hb->role), "active");
+    if (fresh && hb->renew_until_ns > now) {
+        log_info("leading at epoch %" PRId64, (int64_t)epoch);
+        renew(hb);   /* the first renewal confirms the claim: do it now */
+    } else if (fresh) {
+        log_info("epoch %" PRId64 ": renewing no more; fencing here in %" PRId64
+                 " ms unless watchd's own fence ends first",
+                 (int64_t)epoch, (hb->fence_at_ns - now) / NS_PER_MS);
+    }
+    return json_pack("{s:b}", "ok", 1);
+}
+
 static void handle_watchd_msg(struct heartbeatd *hb, json_t *msg)
 {
     const char *cmd = json_string_value(json_object_get(msg, "cmd"));
@@ -206,23 +253,7 @@ static void handle_watchd_msg(struct heartbeatd *hb, json_t *msg)
     if (cmd == NULL)
         return;   /* replies to our hello */
     if (strcmp(cmd, "lead") == 0) {
-        json_int_t epoch = json_integer_value(json_object_get(msg, "epoch"));
-        json_int_t until_ms = json_integer_value(json_object_get(msg, "until_ms"));
-        if (epoch <= 0 || until_ms <= 0 || until_ms > 86400000) {
-            reply = json_pack("{s:b,s:s}", "ok", 0, "error", "lead needs epoch and until_ms > 0");
-        } else {
-            int fresh = !hb->leading || hb->epoch != epoch;
-            hb->leading = 1;
-            hb->epoch = epoch;
-            hb->grant_expires_at = now_ns() + until_ms * NS_PER_MS;
-            loop_timer_at(hb->grant_timer, hb->grant_expires_at);
-            snprintf(hb->role, sizeof(hb->role), "active");
-            if (fresh) {
-                log_info("leading at epoch %" PRId64, (int64_t)epoch);
-                renew(hb);   /* the first renewal confirms the claim: do it now */
-            }
-            reply = json_pack("{s:b}", "ok", 1);
-        }
+        reply = lead(hb, msg);
     } else if (strcmp(cmd, "follow") == 0) {
         const char *role = json_string_value(json_object_get(msg, "role"));
         stop_leading(hb, "watchd said follow", 0);
@@ -297,7 +328,7 @@ static void on_request(void *arg, struct ctl_conn *c, json_t *req, const char *c
                   json_pack("{s:s,s:b,s:I,s:I,s:I,s:I,s:I,s:b,s:b}", "node", hb->conf.node,
                             "leading", hb->leading, "epoch", (json_int_t)hb->epoch,
                             "grant_ms_left",
-                            (json_int_t)(hb->leading ? (hb->grant_expires_at - now) / NS_PER_MS : 0),
+                            (json_int_t)(hb->leading ? (hb->fence_at_ns - now) / NS_PER_MS : 0),
                             "heartbeat", (json_int_t)hb->last_heartbeat, "renewals",
                             (json_int_t)hb->renewals, "lost", (json_int_t)hb->lost,
                             "database", db_connected(hb->db), "watchd", hb->watchd_fd >= 0));
@@ -326,6 +357,7 @@ static void on_signal(void *arg, int signo)
         hb->conf.interval_ns = fresh.interval_ns;
         hb->conf.priority = fresh.priority;
         hb->conf.hook_timeout_ns = fresh.hook_timeout_ns;
+        hb->conf.stop_timeout_ns = fresh.stop_timeout_ns;
         snprintf(hb->conf.service_stop, sizeof(hb->conf.service_stop), "%s", fresh.service_stop);
         log_info("configuration reloaded");
         return;

@@ -47,7 +47,7 @@ static void add_db_view(const struct conf *c, PGconn *conn, json_t *out)
     const char *params[] = {c->cluster};
     PGresult *r = q(conn,
                     "SELECT coalesce(holder, ''), epoch, heartbeat, paused, "
-                    " coalesce(handoff_to, ''), coalesce(active_version, '') "
+                    " coalesce(handoff_to, ''), coalesce(active_version, ''), resume_requested "
                     "FROM hs_cluster WHERE cluster = $1",
                     1, params, err, sizeof(err));
     if (r && PQntuples(r) == 1) {
@@ -58,6 +58,7 @@ static void add_db_view(const struct conf *c, PGconn *conn, json_t *out)
         json_object_set_new(out, "paused", json_boolean(PQgetvalue(r, 0, 3)[0] == 't'));
         json_object_set_new(out, "handoff_to", json_string(PQgetvalue(r, 0, 4)));
         json_object_set_new(out, "active_version", json_string(PQgetvalue(r, 0, 5)));
+        json_object_set_new(out, "resume_pending", json_boolean(PQgetvalue(r, 0, 6)[0] == 't'));
     }
     if (r)
         PQclear(r);
@@ -103,6 +104,13 @@ static void print_table(json_t *out)
         printf("PAUSED     no takeover and no fencing until `vipctl resume`\n");
     if ((s = json_string_value(json_object_get(json_object_get(out, "watchd"), "arbiter_risk"))))
         printf("ARBITER    RISK: %s\n", s);
+    json_t *w = json_object_get(out, "watchd");
+    const char *tm = w ? json_string_value(json_object_get(w, "timing_mismatch")) : NULL;
+    if (tm)
+        printf("TIMING     this node takes no part: %s (see `vipctl set-timing`)\n", tm);
+    if (json_is_true(json_object_get(out, "resume_pending")))
+        printf("PAUSED     resume requested: waiting for the active's renewal to commit it "
+               "(if the active is down for good: `vipctl resume --force`)\n");
     if (json_object_get(out, "database_error"))
         printf("database   UNREACHABLE: %s\n",
                json_string_value(json_object_get(out, "database_error")));
@@ -369,11 +377,16 @@ out:
 
 /* ---- pause / resume ---- */
 
-int verb_pause(const struct conf *c, int pause)
+/*
+ * A resume is a request that the active's own renewal commits (DESIGN §3); --force
+ * ends the pause at once, for an active the operator knows to be down for good.
+ */
+int verb_pause(const struct conf *c, int pause, int force)
 {
     char err[512];
     const char *verb = pause ? "pause" : "resume";
-    json_t *reply = ask(c, "watchd", json_pack("{s:s}", "cmd", verb), 3000, err, sizeof(err));
+    json_t *reply = ask(c, "watchd", json_pack("{s:s,s:b}", "cmd", verb, "force", force), 3000,
+                        err, sizeof(err));
     if (reply) {
         int ok = json_is_true(json_object_get(reply, "ok"));
         if (!ok)
@@ -388,7 +401,8 @@ int verb_pause(const struct conf *c, int pause)
             return EXIT_FAILED;
         }
         const char *params[] = {c->cluster, pause ? "true" : "false"};
-        PGresult *r = q(conn, SQL_SET_PAUSED, 2, params, err, sizeof(err));
+        PGresult *r = q(conn, pause || force ? SQL_SET_PAUSED : SQL_REQUEST_RESUME, 2, params,
+                        err, sizeof(err));
         int ok = r && PQntuples(r) == 1;
         if (r)
             PQclear(r);
@@ -399,8 +413,58 @@ int verb_pause(const struct conf *c, int pause)
         }
     }
     printf("%s: cluster %s %s\n", verb, c->cluster,
-           pause ? "paused: no takeover, no fencing" : "resumed");
+           pause ? "paused: no takeover, no fencing"
+                 : force ? "resumed (forced)"
+                         : "resume requested: the active's next renewal commits it");
     return EXIT_DONE;
+}
+
+/* ---- the cluster's timing ---- */
+
+/*
+ * Writes this node's timing ([heartbeat] interval, takeover_timeout, fence_after,
+ * [service] stop_timeout, as validated by -t) into the cluster row, for every node.
+ * Only while paused: nobody takes over or fences meanwhile, and a node whose file
+ * disagrees with the new values takes no part until its file and the row agree.
+ */
+int verb_set_timing(const struct conf *c)
+{
+    char err[512], v[4][24], ms[32], detail[256];
+    struct conf_timing t;
+    conf_timing(c, &t);
+    snprintf(v[0], sizeof(v[0]), "%" PRId64, t.interval_ms);
+    snprintf(v[1], sizeof(v[1]), "%" PRId64, t.takeover_timeout_ms);
+    snprintf(v[2], sizeof(v[2]), "%" PRId64, t.fence_after_ms);
+    snprintf(v[3], sizeof(v[3]), "%" PRId64, t.stop_timeout_ms);
+    PGconn *conn = db_open(c, err, sizeof(err));
+    if (conn == NULL) {
+        log_errx("set-timing: database: %s", err);
+        return EXIT_FAILED;
+    }
+    const char *params[] = {c->cluster, v[0], v[1], v[2], v[3]};
+    PGresult *r = q(conn, SQL_SET_TIMING, 5, params, err, sizeof(err));
+    int rc = EXIT_DONE;
+    if (r == NULL) {
+        log_errx("set-timing: %s", err);
+        rc = EXIT_FAILED;
+    } else if (PQntuples(r) == 0) {
+        log_errx("set-timing refused: the cluster is not paused (`vipctl pause` first)");
+        rc = EXIT_REFUSED;
+    } else {
+        snprintf(detail, sizeof(detail),
+                 "interval %s ms, takeover_timeout %s ms, fence_after %s ms, stop_timeout %s ms",
+                 v[0], v[1], v[2], v[3]);
+        snprintf(ms, sizeof(ms), "%lld", (long long)(wall_ns() / NS_PER_MS));
+        const char *ev[] = {c->cluster, c->node, PQgetvalue(r, 0, 0), "timing-set", detail, ms};
+        PGresult *e = q(conn, SQL_EVENT, 6, ev, err, sizeof(err));
+        if (e)
+            PQclear(e);
+        printf("set-timing: cluster %s now runs with %s\n", c->cluster, detail);
+    }
+    if (r)
+        PQclear(r);
+    PQfinish(conn);
+    return rc;
 }
 
 /* ---- events ---- */

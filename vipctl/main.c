@@ -27,13 +27,43 @@ static const char usage[] =
     "  garp                     announce the virtual IP again (gratuitous ARP / NA)\n"
     "  check                    holder only: put the address back if someone removed it\n"
     "  switchover [--to NODE]   planned handover to NODE (default: best live standby)\n"
-    "  pause | resume           maintenance: no takeover and no fencing while paused\n"
+    "  pause | resume [--force] maintenance: no takeover and no fencing while paused;\n"
+    "                           resume is committed by the active's next renewal\n"
+    "                           (--force: at once, for an active known to be down)\n"
     "  events [-n N] [--json]   the last N role changes (default 20)\n"
+    "  set-timing               (paused) make this file's interval, takeover_timeout,\n"
+    "                           fence_after and stop_timeout the whole cluster's\n"
     "  test-mail                send one mail through [notify]; print the server's answer\n"
     "exit: 0 done, 1 failed, 2 usage or config error, 3 refused\n";
 
+/*
+ * Spawned by watchd (DESIGN §3): HOTSTANDBY_DEADLINE_NS is the lease deadline
+ * (CLOCK_BOOTTIME ns) the caller acts under, and the only authority: past it, an address
+ * must not be added, whatever watchd or the database would say. Returns 1 if spawned
+ * and still in time, 0 if spawned and too late (why filled), -1 if run by hand.
+ */
+static int lease_deadline_check(char *why, size_t whylen)
+{
+    const char *d = getenv("HOTSTANDBY_DEADLINE_NS");
+    if (d == NULL || d[0] == '\0')
+        return -1;
+    char *end;
+    long long deadline = strtoll(d, &end, 10);
+    int64_t now = now_ns();
+    if (*end != '\0' || deadline <= 0 || now >= deadline) {
+        snprintf(why, whylen, "the lease of epoch %s ended %lld ms ago (HOTSTANDBY_DEADLINE_NS)",
+                 getenv("HOTSTANDBY_EPOCH") ? getenv("HOTSTANDBY_EPOCH") : "?",
+                 *end == '\0' && deadline > 0 ? (long long)(now - deadline) / 1000000 : -1LL);
+        return 0;
+    }
+    return 1;
+}
+
 int holder_check(const struct conf *c, char *why, size_t whylen)
 {
+    int spawned = lease_deadline_check(why, whylen);
+    if (spawned >= 0)
+        return spawned;   /* never the database's word for an automatic command */
     char path[512], err[256];
     conf_sock_path(c, "watchd", path, sizeof(path));
     json_t *req = json_pack("{s:s}", "cmd", "status");
@@ -174,9 +204,11 @@ int main(int argc, char **argv)
     if (strcmp(verb, "switchover") == 0)
         return verb_switchover(&c, to);
     if (strcmp(verb, "pause") == 0)
-        return verb_pause(&c, 1);
+        return verb_pause(&c, 1, 0);
     if (strcmp(verb, "resume") == 0)
-        return verb_pause(&c, 0);
+        return verb_pause(&c, 0, force);
+    if (strcmp(verb, "set-timing") == 0)
+        return verb_set_timing(&c);
     if (strcmp(verb, "events") == 0)
         return verb_events(&c, nevents, json);
     if (strcmp(verb, "test-mail") == 0)

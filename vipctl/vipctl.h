@@ -32,8 +32,9 @@ int holder_check(const struct conf *c, char *why, size_t whylen);
 /* cluster.c: the operator verbs that read or change the cluster row. */
 int verb_status(const struct conf *c, int json);
 int verb_switchover(const struct conf *c, const char *to);
-int verb_pause(const struct conf *c, int pause);
+int verb_pause(const struct conf *c, int pause, int force);
 int verb_events(const struct conf *c, int n, int json);
+int verb_set_timing(const struct conf *c);
 
 /* testmail.c: one mail through [notify]'s server; prints the server's answer. */
 int verb_test_mail(const struct conf *c);

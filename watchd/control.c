@@ -24,15 +24,14 @@ static void status(struct watchd *wd, struct ctl_conn *c, json_t *req)
     int64_t now = now_ns();
     json_t *body = json_pack(
         "{s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:b,s:b,s:I}", "cluster", wd->conf.cluster, "node",
-        wd->conf.node, "role", role_public_name(r), "holder", role_is_acting(r) ? wd->conf.node : r->row.holder, "epoch",
-        (json_int_t)(role_is_acting(r) ? r->epoch : r->row.epoch), "heartbeat",
+        wd->conf.node, "role", role_public_name(r), "holder", role_holds_lease(r) ? wd->conf.node : r->row.holder, "epoch",
+        (json_int_t)(role_holds_lease(r) ? r->epoch : r->row.epoch), "heartbeat",
         (json_int_t)r->row.heartbeat, "paused", r->row.paused, "database", db_connected(wd->db),
         "heartbeatd", wd->heartbeatd != NULL, "row_age_ms",
         (json_int_t)(wd->row_read_ns ? (now - wd->row_read_ns) / NS_PER_MS : -1));
-    if (role_is_acting(r)) {
+    if (role_holds_lease(r)) {
         json_object_set_new(body, "lease_ms_left",
-                            json_integer((r->lease_sent_ns + r->p.fence_after_ns - now) /
-                                         NS_PER_MS));
+                            json_integer((role_lease_deadline(r, now) - now) / NS_PER_MS));
         json_object_set_new(body, "renewal_confirmed", json_boolean(r->renewal_confirmed));
     } else if (r->state == ST_STANDBY && r->row_known) {
         json_object_set_new(body, "still_ms", json_integer((now - r->observed_since_ns) /
@@ -43,6 +42,8 @@ static void status(struct watchd *wd, struct ctl_conn *c, json_t *req)
     const char *risk = db_replication_risk(wd->db);
     if (risk != NULL)
         json_object_set_new(body, "arbiter_risk", json_string(risk));
+    if (wd->timing_mismatch[0])
+        json_object_set_new(body, "timing_mismatch", json_string(wd->timing_mismatch));
     ctl_reply(c, req, body);
 }
 
@@ -116,6 +117,15 @@ static void switchover(struct watchd *wd, struct ctl_conn *c, json_t *req)
     row_update(wd, c, req, "switchover", SQL_REQUEST_SWITCHOVER, target);
 }
 
+/* "force": the operator knows the active is down (it can never commit the resume). */
+static void resume(struct watchd *wd, struct ctl_conn *c, json_t *req)
+{
+    if (json_is_true(json_object_get(req, "force")))
+        row_update(wd, c, req, "forced-resume", SQL_SET_PAUSED, "false");
+    else
+        row_update(wd, c, req, "resume", SQL_REQUEST_RESUME, "");
+}
+
 static void hello(struct watchd *wd, struct ctl_conn *c, json_t *req)
 {
     const char *daemon = json_string_value(json_object_get(req, "daemon"));
@@ -138,11 +148,9 @@ static void hello(struct watchd *wd, struct ctl_conn *c, json_t *req)
     /* it writes our role into the node row: tell it where we are now */
     watchd_send_heartbeatd(wd, json_pack("{s:s,s:s}", "cmd", "role", "role",
                                          role_public_name(&wd->role)));
-    /* a heartbeatd restarted while we lead gets its grant at once */
-    if (role_is_acting(&wd->role))
-        watchd_send_heartbeatd(wd, json_pack("{s:s,s:I,s:I}", "cmd", "lead", "epoch",
-                                             (json_int_t)wd->role.epoch, "until_ms",
-                                             (json_int_t)(wd->conf.fence_after_ns / NS_PER_MS)));
+    /* a heartbeatd restarted while we lead gets its grant (and its backstop) at once */
+    if (role_is_acting(&wd->role) || role_holds_lease(&wd->role))
+        watchd_grant(wd);
 }
 
 static void on_request(void *arg, struct ctl_conn *c, json_t *req, const char *cmd)
@@ -155,7 +163,7 @@ static void on_request(void *arg, struct ctl_conn *c, json_t *req, const char *c
     else if (strcmp(cmd, "pause") == 0)
         row_update(wd, c, req, "pause", SQL_SET_PAUSED, "true");
     else if (strcmp(cmd, "resume") == 0)
-        row_update(wd, c, req, "resume", SQL_SET_PAUSED, "false");
+        resume(wd, c, req);
     else if (strcmp(cmd, "hello") == 0)
         hello(wd, c, req);
     else

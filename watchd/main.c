@@ -25,6 +25,12 @@
 #define PROG "watchd"
 
 static void carry_out(struct watchd *wd, const struct role_actions *acts);
+
+/* What a fence's stop may take, service stop and address down together (DESIGN §3). */
+static int64_t stop_budget(const struct conf *c)
+{
+    return c->stop_timeout_ns + conf_address_down_ns(c);
+}
 static int schema_ready(struct watchd *wd);
 
 /* ---- events: hs_event, the log, and the alerts operators need to hear about ---- */
@@ -161,13 +167,53 @@ void watchd_send_heartbeatd(struct watchd *wd, json_t *msg)
     json_decref(msg);
 }
 
-static void grant(struct watchd *wd)
+/*
+ * "lead" and "follow" are state, not news: only the newest matters, and it must arrive.
+ * One that the socket does not take now (heartbeatd frozen, its buffer full) waits in
+ * hb_unsent and is retried; a newer one replaces it, so an old "lead" is never sent
+ * after a "follow" (and its absolute deadline makes a late one harmless anyway).
+ */
+static void flush_heartbeatd_state(struct watchd *wd)
 {
-    /* The grant outlives one missed re-grant but never the lease itself. */
-    int64_t until_ms = wd->conf.fence_after_ns / NS_PER_MS;
-    watchd_send_heartbeatd(wd, json_pack("{s:s,s:I,s:I}", "cmd", "lead", "epoch",
-                                         (json_int_t)wd->role.epoch, "until_ms",
-                                         (json_int_t)until_ms));
+    if (wd->hb_unsent == NULL)
+        return;
+    if (wd->heartbeatd == NULL) {   /* gone: it gets the current state with its hello */
+        json_decref(wd->hb_unsent);
+        wd->hb_unsent = NULL;
+        return;
+    }
+    if (ctl_conn_send(wd->heartbeatd, wd->hb_unsent) == 0) {
+        json_decref(wd->hb_unsent);
+        wd->hb_unsent = NULL;
+        return;
+    }
+    loop_timer_after(wd->hb_retry_timer, 20 * NS_PER_MS);
+}
+
+static void send_heartbeatd_state(struct watchd *wd, json_t *msg)
+{
+    if (wd->hb_unsent)
+        json_decref(wd->hb_unsent);
+    wd->hb_unsent = msg;
+    flush_heartbeatd_state(wd);
+}
+
+static void on_hb_retry(void *arg) { flush_heartbeatd_state(arg); }
+
+/* The grant is role.c's (role_grant): absolute CLOCK_BOOTTIME deadlines from the last
+ * confirmed renewal, so a late or replayed grant never extends anything. */
+void watchd_grant(struct watchd *wd)
+{
+    struct role_grant g;
+    role_grant(&wd->role, now_ns(), &g);
+    if (!g.lead) {
+        send_heartbeatd_state(wd, json_pack("{s:s,s:s}", "cmd", "follow", "role", "standby"));
+        return;
+    }
+    send_heartbeatd_state(wd, json_pack("{s:s,s:I,s:I,s:I,s:b}", "cmd", "lead", "epoch",
+                                         (json_int_t)g.epoch, "renew_until_ns",
+                                         (json_int_t)g.renew_until_ns, "fence_at_ns",
+                                         (json_int_t)g.fence_at_ns, "resume", g.commit_resume));
 }
 
 static void on_deadline(void *arg)
@@ -182,9 +228,11 @@ static void on_grant_timer(void *arg)
     struct watchd *wd = arg;
     if (now_ns() >= role_next_deadline(&wd->role))
         on_deadline(wd);   /* fence first, never re-grant an expired lease */
-    if (!role_is_acting(&wd->role))
+    struct role_grant g;
+    role_grant(&wd->role, now_ns(), &g);
+    if (!g.lead)
         return;
-    grant(wd);
+    watchd_grant(wd);
     loop_timer_after(wd->grant_timer, wd->conf.interval_ns);
 }
 
@@ -220,6 +268,15 @@ static void claim(struct watchd *wd, int64_t epoch, int64_t heartbeat)
         claim_done(wd, NULL, "database not connected");
 }
 
+static void commit_resume(struct watchd *wd, int64_t epoch)
+{
+    char e[32];
+    snprintf(e, sizeof(e), "%" PRId64, epoch);
+    const char *params[] = {wd->conf.cluster, wd->conf.node, e};
+    if (db_query(wd->db, SQL_COMMIT_RESUME, 3, params, NULL, NULL) == 0)
+        log_info("committing the resume: the row names us, but we act no more");
+}
+
 static void carry_out(struct watchd *wd, const struct role_actions *acts)
 {
     for (int i = 0; i < acts->n; i++) {
@@ -227,17 +284,19 @@ static void carry_out(struct watchd *wd, const struct role_actions *acts)
         switch (a->kind) {
         case ACT_CAS: claim(wd, a->epoch, a->heartbeat); break;
         case ACT_LEAD:
-            grant(wd);
+            watchd_grant(wd);
             loop_timer_after(wd->grant_timer, wd->conf.interval_ns);
             break;
         case ACT_FOLLOW:
             loop_timer_stop(wd->grant_timer);
-            watchd_send_heartbeatd(wd, json_pack("{s:s,s:s}", "cmd", "follow", "role",
-                                                 "standby"));
+            send_heartbeatd_state(wd, json_pack("{s:s,s:s}", "cmd", "follow", "role",
+                                                "standby"));
             break;
         case ACT_PROMOTE: promote_start(wd, a->epoch); break;
         case ACT_DEMOTE: demote_start(wd, a->epoch); break;
         case ACT_HANDOFF: handoff_start(wd, a->epoch, a->target); break;
+        case ACT_HAND_ROW: hand_row_start(wd, a->epoch, a->target); break;
+        case ACT_COMMIT_RESUME: commit_resume(wd, a->epoch); break;
         case ACT_EVENT: watchd_event(wd, a->epoch, a->kind_name, "%s", a->detail); break;
         case ACT_EXIT:
             wd->exit_requested = 1;
@@ -248,6 +307,40 @@ static void carry_out(struct watchd *wd, const struct role_actions *acts)
 }
 
 /* ---- reading the cluster row ---- */
+
+/*
+ * The cluster's timing is one fact, held in the row (DESIGN §3). A row without timing
+ * gets ours (the first node wins); a row whose timing differs from our file makes us
+ * take no part, said once in the log, the status and hs_event, with both values.
+ */
+static int timing_agrees(struct watchd *wd, PGresult *res)
+{
+    struct conf_timing mine, row = {
+        strtoll(PQgetvalue(res, 0, 8), NULL, 10), strtoll(PQgetvalue(res, 0, 9), NULL, 10),
+        strtoll(PQgetvalue(res, 0, 10), NULL, 10), strtoll(PQgetvalue(res, 0, 11), NULL, 10)};
+    conf_timing(&wd->conf, &mine);
+    if (row.interval_ms < 0) {
+        char v[4][24];
+        snprintf(v[0], sizeof(v[0]), "%" PRId64, mine.interval_ms);
+        snprintf(v[1], sizeof(v[1]), "%" PRId64, mine.takeover_timeout_ms);
+        snprintf(v[2], sizeof(v[2]), "%" PRId64, mine.fence_after_ms);
+        snprintf(v[3], sizeof(v[3]), "%" PRId64, mine.stop_timeout_ms);
+        const char *params[] = {wd->conf.cluster, v[0], v[1], v[2], v[3]};
+        db_query(wd->db, SQL_TIMING_INIT, 5, params, NULL, NULL);
+        wd->row_again = 1;
+        return 0;   /* read again: another node may have written its own first */
+    }
+    char why[sizeof(wd->timing_mismatch)];
+    int differs = conf_timing_differs(&mine, &row, why, sizeof(why));
+    if (differs && strcmp(why, wd->timing_mismatch) != 0) {
+        log_errx("timing differs from the cluster's, taking no part: %s", why);
+        watchd_event(wd, wd->role.epoch, "timing-mismatch", "taking no part: %s", why);
+    } else if (!differs && wd->timing_mismatch[0]) {
+        log_info("timing agrees with the cluster's again");
+    }
+    snprintf(wd->timing_mismatch, sizeof(wd->timing_mismatch), "%s", differs ? why : "");
+    return !differs;
+}
 
 static void row_done(void *arg, PGresult *res, const char *err)
 {
@@ -272,6 +365,8 @@ static void row_done(void *arg, PGresult *res, const char *err)
         r->paused = PQgetvalue(res, 0, 4)[0] == 't';
         r->rank = atoi(PQgetvalue(res, 0, 5));
         snprintf(r->best_standby, sizeof(r->best_standby), "%s", PQgetvalue(res, 0, 6));
+        r->resume_requested = PQgetvalue(res, 0, 7)[0] == 't';
+        r->timing_ok = timing_agrees(wd, res);
         wd->row_read_ns = now_ns();
         watchd_input(wd, &in);
     }
@@ -321,7 +416,7 @@ static void on_notify(void *arg, const char *channel, const char *payload)
     struct watchd *wd = arg;
     /* an acting node hears of its own renewals from heartbeatd */
     int beat = strncmp(channel, SQL_BEAT_CHANNEL_PREFIX, strlen(SQL_BEAT_CHANNEL_PREFIX)) == 0;
-    if (strcmp(payload, wd->conf.cluster) == 0 && !(beat && role_is_acting(&wd->role)))
+    if (strcmp(payload, wd->conf.cluster) == 0 && !(beat && role_holds_lease(&wd->role)))
         watchd_read_row(wd);
 }
 
@@ -374,6 +469,16 @@ static void reload(struct watchd *wd)
     int vip_changed = strcmp(fresh.vip_address, wd->conf.vip_address) != 0 ||
                       fresh.vip_prefix != wd->conf.vip_prefix ||
                       strcmp(fresh.vip_interface, wd->conf.vip_interface) != 0;
+    struct conf_timing t_old, t_new;
+    conf_timing(&wd->conf, &t_old);
+    conf_timing(&fresh, &t_new);
+    char why[256];
+    if (conf_timing_differs(&t_new, &t_old, why, sizeof(why)) && !wd->role.row.paused) {
+        /* one node alone must not change the cluster's timing under the others */
+        log_warnx("reload refused, keeping the running configuration: timing changes only "
+                  "while the cluster is paused, then `vipctl set-timing` (%s)", why);
+        return;
+    }
     struct conf old = wd->conf;
     if (strcmp(fresh.email, old.email) || strcmp(fresh.smtp_url, old.smtp_url) ||
         strcmp(fresh.mail_from, old.mail_from) || fresh.starttls != old.starttls ||
@@ -392,13 +497,14 @@ static void reload(struct watchd *wd)
     wd->role.p.interval_ns = fresh.interval_ns;
     wd->role.p.takeover_timeout_ns = fresh.takeover_timeout_ns;
     wd->role.p.fence_after_ns = fresh.fence_after_ns;
+    wd->role.p.stop_budget_ns = stop_budget(&fresh);
     wd->role.p.check_failures = fresh.check_failures;
     log_info("configuration reloaded");
-    if (vip_changed && old.connection == CONN_VIP && role_is_acting(&wd->role)) {
+    if (vip_changed && old.connection == CONN_VIP && role_holds_lease(&wd->role) &&
+        wd->role.state != ST_HANDOVER) {
         /* vipctl up remembers what it brought up: it removes the old address or netmask
          * and adds + announces the new one */
-        char *up[] = {wd->vipctl, "-c", (char *)wd->conf_path, "up", NULL};
-        spawn_start(wd->loop, "vipctl up", up, NULL, wd->conf.hook_timeout_ns, NULL, NULL);
+        address_up_again(wd);
         watchd_event(wd, wd->role.epoch, "vip-changed", "virtual IP now %s/%d on %s",
                      fresh.vip_address, fresh.vip_prefix, fresh.vip_interface);
     }
@@ -463,6 +569,7 @@ static void setup_timers(struct watchd *wd)
     wd->poll_timer = loop_timer_new(wd->loop, on_poll, wd);
     wd->deadline_timer = loop_timer_new(wd->loop, on_deadline, wd);
     wd->grant_timer = loop_timer_new(wd->loop, on_grant_timer, wd);
+    wd->hb_retry_timer = loop_timer_new(wd->loop, on_hb_retry, wd);
     wd->health_timer = loop_timer_new(wd->loop, on_health_timer, wd);
     wd->recheck_timer = loop_timer_new(wd->loop, on_recheck_timer, wd);
     if (wd->conf.connection != CONN_NONE)
@@ -524,6 +631,7 @@ int main(int argc, char **argv)
         .interval_ns = wd.conf.interval_ns,
         .takeover_timeout_ns = wd.conf.takeover_timeout_ns,
         .fence_after_ns = wd.conf.fence_after_ns,
+        .stop_budget_ns = stop_budget(&wd.conf),
         .check_failures = wd.conf.check_failures,
     };
     snprintf(p.node, sizeof(p.node), "%s", wd.conf.node);

@@ -2,12 +2,17 @@
  * promote.c: the step sequences behind the state machine's actions (DESIGN §3).
  *
  *   promote:  vipctl up -> [service] start -> syncd active              -> EV_PROMOTED
- *   demote:   [service] stop -> vipctl down -> syncd standby            -> EV_DEMOTED
- *   handoff:  syncd flush -> [service] stop -> vipctl down -> row to target -> EV_HANDED_OFF
- *   cleanup:  [service] stop -> vipctl down (at start: nothing of an earlier life survives)
+ *   demote:   kill hooks -> [service] stop -> vipctl down -> syncd standby -> EV_DEMOTED
+ *   handoff:  kill hooks -> syncd flush -> [service] stop -> vipctl down   -> EV_DEMOTED
+ *   hand row: row to target -> syncd standby                           -> EV_HANDED_OFF
+ *   cleanup:  kill hooks -> [service] stop -> vipctl down (at start: nothing of an
+ *             earlier life survives, not even a start hook of a watchd killed with -9)
  *
  * One sequence runs at a time; starting one abandons the previous (its late results
- * are recognised by their generation number and dropped). Every step is an hs_event.
+ * are recognised by their generation number and dropped). "kill hooks": every hook
+ * that may bring the service or the address up runs tracked (spawn_tracked) and is
+ * killed, its whole process group, and reaped before any stop runs (DESIGN §3: a node
+ * acts until they are gone). Every step is an hs_event.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -23,7 +28,10 @@
 #include "sql.h"
 #include "watchd.h"
 
-enum seq { SEQ_NONE, SEQ_PROMOTE, SEQ_DEMOTE, SEQ_HANDOFF, SEQ_CLEANUP };
+enum seq { SEQ_NONE, SEQ_PROMOTE, SEQ_DEMOTE, SEQ_HANDOFF, SEQ_CLEANUP, SEQ_HAND_ROW };
+
+/* SIGKILL reaches a process at once unless it is stuck in the kernel (D state). */
+#define KILL_WAIT_NS NS_PER_SEC
 
 struct step_ctx {
     struct watchd *wd;
@@ -52,9 +60,26 @@ static struct watchd *ctx_take(struct step_ctx *c)
     return wd;
 }
 
-static void hook_env(struct watchd *wd, const char *role, int64_t epoch, struct hook_env *h)
+void watchd_hook_env(struct watchd *wd, const char *role, int64_t epoch, struct hook_env *h)
 {
     hook_env_fill(h, wd->conf.cluster, wd->conf.node, role, epoch);
+    /* 0 once the lease is gone: a spawned vipctl then refuses up and check */
+    hook_env_deadline(h, role_lease_deadline(&wd->role, now_ns()));
+}
+
+static void hooks_dir(struct watchd *wd, char *buf, size_t len)
+{
+    hook_track_dir(wd->conf.run_dir, buf, len);
+}
+
+/* Before any stop: nothing that could still bring the service or the address up. */
+static void kill_hooks(struct watchd *wd)
+{
+    char dir[512];
+    hooks_dir(wd, dir, sizeof(dir));
+    if (spawn_kill_tracked(dir, KILL_WAIT_NS) < 0)
+        watchd_event(wd, wd->seq_epoch, "hook-unkillable",
+                     "a start/check hook survived SIGKILL: the service may still come up");
 }
 
 static const char *seq_role(struct watchd *wd)
@@ -64,19 +89,33 @@ static const char *seq_role(struct watchd *wd)
 
 static void step_done(void *arg, int status);
 
+/* A fence's stop has its own budget (DESIGN §3 margin); every other hook hook_timeout. */
+static int64_t step_timeout(struct watchd *wd, const char *cmd)
+{
+    if (wd->seq_kind == SEQ_DEMOTE && wd->role.state == ST_FENCED && cmd != NULL)
+        return wd->conf.stop_timeout_ns;
+    return wd->conf.hook_timeout_ns;
+}
+
 /* Runs a shell hook (cmd) or a vipctl verb as the current step. */
 static void run_hook(struct watchd *wd, const char *name, const char *cmd, const char *verb)
 {
+    int64_t timeout = step_timeout(wd, cmd);
     struct hook_env he;
-    hook_env(wd, seq_role(wd), wd->seq_epoch, &he);
+    watchd_hook_env(wd, seq_role(wd), wd->seq_epoch, &he);
     char **env = he.env;
     struct step_ctx *c = ctx_new(wd);
+    char dir[512];
+    hooks_dir(wd, dir, sizeof(dir));
+    /* what brings the service or the address up is tracked, so a stop can kill it */
+    const char *track = wd->seq_kind == SEQ_PROMOTE ? dir : NULL;
     int rc;
     if (verb != NULL) {
         char *argv[] = {wd->vipctl, "-c", (char *)wd->conf_path, (char *)verb, NULL};
-        rc = spawn_start(wd->loop, name, argv, env, wd->conf.hook_timeout_ns, step_done, c);
+        rc = spawn_tracked(wd->loop, track, name, argv, env, timeout, step_done, c);
     } else {
-        rc = spawn_shell(wd->loop, name, cmd, env, wd->conf.hook_timeout_ns, step_done, c);
+        char *argv[] = {"/bin/sh", "-c", (char *)cmd, NULL};
+        rc = spawn_tracked(wd->loop, track, name, argv, env, timeout, step_done, c);
     }
     if (rc < 0) {
         free(c);
@@ -167,9 +206,10 @@ static void handoff_row(struct watchd *wd)
 
 static const char *const step_event[][4] = {
     [SEQ_PROMOTE] = {"vip-up", "service-started", NULL, NULL},
-    [SEQ_DEMOTE] = {"service-stopped", "vip-down", NULL, NULL},
-    [SEQ_HANDOFF] = {NULL, "service-stopped", "vip-down", NULL},
-    [SEQ_CLEANUP] = {"service-stopped", "vip-down", NULL, NULL},
+    [SEQ_DEMOTE] = {NULL, "service-stopped", "vip-down", NULL},
+    [SEQ_HANDOFF] = {NULL, NULL, "service-stopped", "vip-down"},
+    [SEQ_CLEANUP] = {NULL, "service-stopped", "vip-down", NULL},
+    [SEQ_HAND_ROW] = {NULL, NULL, NULL, NULL},
 };
 
 static void step_done(void *arg, int status)
@@ -208,8 +248,23 @@ static void skip(struct watchd *wd)
     seq_next(wd);
 }
 
+/* The guarantee of DESIGN §3 holds only if a fence is over within its budget. */
+static void check_fence_budget(struct watchd *wd)
+{
+    int64_t took = now_ns() - wd->role.fenced_at_ns;
+    int64_t budget = wd->role.p.stop_budget_ns;
+    if (wd->role.state == ST_FENCED && took > budget)
+        watchd_event(wd, wd->seq_epoch, "stop-overrun",
+                     "the fence took %" PRId64 " ms, over its budget of %" PRId64
+                     " ms (stop_timeout + address down): a standby may have acted while the "
+                     "service was up; the no-overlap guarantee was broken",
+                     took / NS_PER_MS, budget / NS_PER_MS);
+}
+
 static void finish(struct watchd *wd, enum role_event ev)
 {
+    if (ev == EV_DEMOTED && wd->seq_kind == SEQ_DEMOTE)
+        check_fence_budget(wd);
     wd->seq_kind = SEQ_NONE;
     seq_gen++;
     if (ev == EV__COUNT)
@@ -250,8 +305,11 @@ static void seq_next(struct watchd *wd)
         break;
     case SEQ_DEMOTE:
     case SEQ_CLEANUP:
-        if (s == 0) service_step(wd, "service stop", wd->conf.service_stop);
-        else if (s == 1) vip_step(wd, "down");
+        if (s == 0) {
+            kill_hooks(wd);
+            skip(wd);
+        } else if (s == 1) service_step(wd, "service stop", wd->conf.service_stop);
+        else if (s == 2) vip_step(wd, "down");
         else {
             syncd_tell_role(wd, "standby", wd->seq_epoch);
             if (wd->seq_kind == SEQ_CLEANUP) {
@@ -263,11 +321,17 @@ static void seq_next(struct watchd *wd)
             }
         }
         break;
-    case SEQ_HANDOFF:
-        if (s == 0) syncd_flush(wd);
-        else if (s == 1) service_step(wd, "service stop", wd->conf.service_stop);
-        else if (s == 2) vip_step(wd, "down");
-        else if (s == 3) handoff_row(wd);
+    case SEQ_HANDOFF:   /* still leading: no standby can take over meanwhile */
+        if (s == 0) {
+            kill_hooks(wd);
+            skip(wd);
+        } else if (s == 1) syncd_flush(wd);
+        else if (s == 2) service_step(wd, "service stop", wd->conf.service_stop);
+        else if (s == 3) vip_step(wd, "down");
+        else finish(wd, EV_DEMOTED);
+        break;
+    case SEQ_HAND_ROW:
+        if (s == 0) handoff_row(wd);
         else {
             syncd_tell_role(wd, "standby", wd->seq_epoch);
             finish(wd, EV_HANDED_OFF);
@@ -295,6 +359,21 @@ void handoff_start(struct watchd *wd, int64_t epoch, const char *target)
     seq_start(wd, SEQ_HANDOFF, epoch, target);
 }
 
+void hand_row_start(struct watchd *wd, int64_t epoch, const char *target)
+{
+    seq_start(wd, SEQ_HAND_ROW, epoch, target);
+}
+
+void address_up_again(struct watchd *wd)
+{
+    char dir[512];
+    hooks_dir(wd, dir, sizeof(dir));
+    struct hook_env he;
+    watchd_hook_env(wd, "active", wd->role.epoch, &he);
+    char *up[] = {wd->vipctl, "-c", (char *)wd->conf_path, "up", NULL};
+    spawn_tracked(wd->loop, dir, "vipctl up", up, he.env, wd->conf.hook_timeout_ns, NULL, NULL);
+}
+
 /* ---- the active's address re-check ---- */
 
 static void recheck_done(void *arg, int status)
@@ -311,11 +390,13 @@ void address_recheck_start(struct watchd *wd)
     if (wd->conf.connection == CONN_NONE || wd->recheck_running)
         return;
     struct hook_env he;
-    hook_env(wd, "active", wd->role.epoch, &he);
+    watchd_hook_env(wd, "active", wd->role.epoch, &he);
     char **env = he.env;
+    char dir[512];
+    hooks_dir(wd, dir, sizeof(dir));
     char *argv[] = {wd->vipctl, "-c", (char *)wd->conf_path, "check", NULL};
-    if (spawn_start(wd->loop, "vipctl check", argv, env, wd->conf.hook_timeout_ns, recheck_done,
-                    wd) > 0)
+    if (spawn_tracked(wd->loop, dir, "vipctl check", argv, env, wd->conf.hook_timeout_ns,
+                      recheck_done, wd) > 0)
         wd->recheck_running = 1;
 }
 
@@ -332,12 +413,14 @@ static void health_done(void *arg, int status)
 void health_check_start(struct watchd *wd)
 {
     struct hook_env he;
-    hook_env(wd, "active", wd->role.epoch, &he);
+    watchd_hook_env(wd, "active", wd->role.epoch, &he);
     char **env = he.env;
+    char dir[512];
+    hooks_dir(wd, dir, sizeof(dir));
     int64_t timeout = wd->conf.check_interval_ns < wd->conf.hook_timeout_ns
                           ? wd->conf.check_interval_ns
                           : wd->conf.hook_timeout_ns;
-    if (spawn_shell(wd->loop, "service check", wd->conf.service_check, env, timeout, health_done,
-                    wd) > 0)
+    if (spawn_shell_tracked(wd->loop, dir, "service check", wd->conf.service_check, env, timeout,
+                            health_done, wd) > 0)
         wd->health_running = 1;
 }

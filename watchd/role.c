@@ -3,10 +3,17 @@
  * current state, event and guard, naming the action and the resulting state. The
  * safety conditions are the guard functions below:
  *
- *   fence_due     an acting node stops no later than fence_after after the send time
- *                 of its last confirmed renewal (or of its claim);
+ *   fence_due     a node holding the lease begins its fence no later than fence_after
+ *                 after the send time of its last confirmed renewal (or of its claim);
+ *                 while it stops (handoff, SIGTERM) it keeps renewing, so the deadline
+ *                 stays armed until the service is down (DESIGN §3 "acting");
+ *   paused_exempt a paused active does not fence, but only while no resume is pending:
+ *                 a resume is committed by the active's own renewal (role_grant), so no
+ *                 standby counts staleness against an active that has not learned of it;
  *   takeover_due  a standby claims only after the counter stood still for
  *                 takeover_timeout (+ rank * interval) on its own clock;
+ *   timing_ok     a node whose timing differs from the cluster row's takes no part:
+ *                 no claim, no grant taken, no resume committed;
  *   granted       a node acts only at an epoch it won by compare-and-set or that a
  *                 switchover handed to it, and only after a renewal at that epoch
  *                 succeeded (first_renewal).
@@ -38,28 +45,41 @@ static int bootstrap(const struct role *r, const struct role_input *in, int64_t 
 {
     /* An unclaimed cluster is taken at once by the primary; others wait the timeout. */
     return in->row.holder[0] == '\0' && !in->row.paused && in->row.exists &&
-           is_me(r, r->p.primary);
+           in->row.timing_ok && is_me(r, r->p.primary);
 }
 
 static int granted(const struct role *r, const struct role_input *in, int64_t now)
 {
     /* A newer epoch naming us: a switchover target, or a claim whose reply was lost. */
-    return is_me(r, in->row.holder) && in->row.epoch > r->seen_epoch;
+    return is_me(r, in->row.holder) && in->row.epoch > r->seen_epoch && in->row.timing_ok;
 }
 
 static int takeover_due(const struct role *r, const struct role_input *in, int64_t now)
 {
-    if (!r->row_known || r->row.paused || !r->row.exists)
+    if (!r->row_known || r->row.paused || !r->row.exists || !r->row.timing_ok)
         return 0;
     int64_t wait = r->p.takeover_timeout_ns + (int64_t)r->row.rank * r->p.interval_ns;
     return now - r->observed_since_ns >= wait;
 }
 
+static int paused_exempt(const struct role *r)
+{
+    return r->row_known && r->row.paused && !r->row.resume_requested;
+}
+
 static int fence_due(const struct role *r, const struct role_input *in, int64_t now)
 {
-    if (r->row_known && r->row.paused)
+    if (paused_exempt(r))
         return 0;
     return now - r->lease_sent_ns >= r->p.fence_after_ns;
+}
+
+/* The row still names us (we fenced or handed nothing over) and a resume waits for us:
+ * we act no more, so nothing of ours can overlap whoever takes over after it. */
+static int idle_holder_resume(const struct role *r, const struct role_input *in, int64_t now)
+{
+    return is_me(r, in->row.holder) && in->row.paused && in->row.resume_requested &&
+           in->row.timing_ok;
 }
 
 static int claim_won(const struct role *r, const struct role_input *in, int64_t now)
@@ -95,7 +115,7 @@ static int handoff_requested(const struct role *r, const struct role_input *in, 
 
 static int health_exhausted(const struct role *r, const struct role_input *in, int64_t now)
 {
-    return !in->ok && r->health_failures + 1 >= r->p.check_failures && !r->row.paused &&
+    return !in->ok && r->health_failures + 1 >= r->p.check_failures && !paused_exempt(r) &&
            r->row.best_standby[0] != '\0';
 }
 
@@ -132,6 +152,11 @@ static void observe(struct role *r, const struct role_input *in, int64_t now,
     if (!r->row_known || row->epoch != r->row.epoch || row->heartbeat != r->row.heartbeat ||
         row->paused || row->paused != r->row.paused)
         r->observed_since_ns = now;   /* while paused the clock restarts: resume gives a full timeout */
+    /* A pending resume ends our exemption now; it is committed only by a renewal sent
+     * after this, so the lease may start here (no standby counts before that commit). */
+    if (role_holds_lease(r) && paused_exempt(r) && row->paused && row->resume_requested &&
+        r->lease_sent_ns < now)
+        r->lease_sent_ns = now;
     r->row = *row;
     r->row_known = 1;
     if (row->epoch > r->seen_epoch)
@@ -169,6 +194,13 @@ static void won(struct role *r, const struct role_input *in, int64_t now,
     event(r, out, "claimed", "compare-and-set won%s", "");
 }
 
+static void commit_resume(struct role *r, const struct role_input *in, int64_t now,
+                          struct role_actions *out)
+{
+    observe(r, in, now, out);
+    push(out, ACT_COMMIT_RESUME)->epoch = in->row.epoch;
+}
+
 static void lost_claim(struct role *r, const struct role_input *in, int64_t now,
                        struct role_actions *out)
 {
@@ -189,6 +221,7 @@ static void confirm_and_promote(struct role *r, const struct role_input *in, int
     r->renewal_confirmed = 1;
     if (in->sent_ns > r->lease_sent_ns)
         r->lease_sent_ns = in->sent_ns;
+    push(out, ACT_LEAD)->epoch = r->epoch;   /* heartbeatd's deadline moves with ours */
     event(r, out, "renewal-confirmed", "first renewal at the new epoch%s", "");
     push(out, ACT_PROMOTE)->epoch = r->epoch;
 }
@@ -198,6 +231,7 @@ static void renewed(struct role *r, const struct role_input *in, int64_t now,
 {
     if (in->sent_ns > r->lease_sent_ns)
         r->lease_sent_ns = in->sent_ns;
+    push(out, ACT_LEAD)->epoch = r->epoch;   /* heartbeatd's deadline moves with ours */
 }
 
 static void promoted(struct role *r, const struct role_input *in, int64_t now,
@@ -206,9 +240,10 @@ static void promoted(struct role *r, const struct role_input *in, int64_t now,
     event(r, out, "active", "%s is active", r->p.node);
 }
 
+/* heartbeatd keeps its grant (and its backstop) until the demotion is done: ACT_FOLLOW
+ * comes only with EV_DEMOTED / EV_HANDED_OFF. */
 static void demote(struct role *r, struct role_actions *out, const char *kind, const char *why)
 {
-    push(out, ACT_FOLLOW)->epoch = r->epoch;
     push(out, ACT_DEMOTE)->epoch = r->epoch;
     event(r, out, kind, "%s", why);
 }
@@ -227,13 +262,25 @@ static void fence(struct role *r, const struct role_input *in, int64_t now,
         observe(r, in, now, out);
         break;
     }
+    r->fenced_at_ns = now;
+    /* heartbeatd stops renewing at once (role_grant in FENCED); its backstop stays
+     * armed until EV_DEMOTED */
+    push(out, ACT_LEAD)->epoch = r->epoch;
     demote(r, out, "fenced", why);
 }
 
 static void stop(struct role *r, const struct role_input *in, int64_t now,
                  struct role_actions *out)
 {
+    r->stop_after_demote = 1;
     demote(r, out, "stopping", "SIGTERM: clean demotion");
+}
+
+static void stopped(struct role *r, const struct role_input *in, int64_t now,
+                    struct role_actions *out)
+{
+    push(out, ACT_FOLLOW)->epoch = r->epoch;
+    push(out, ACT_EXIT);
 }
 
 static void stop_later(struct role *r, const struct role_input *in, int64_t now,
@@ -245,6 +292,7 @@ static void stop_later(struct role *r, const struct role_input *in, int64_t now,
 static void demoted(struct role *r, const struct role_input *in, int64_t now,
                     struct role_actions *out)
 {
+    push(out, ACT_FOLLOW)->epoch = r->epoch;
     event(r, out, "standby", "%s is standby", r->p.node);   /* at the epoch it leaves */
     r->epoch = 0;
     r->renewal_confirmed = 0;
@@ -271,7 +319,7 @@ static void handoff(struct role *r, const struct role_input *in, int64_t now,
         target = in->row.handoff_to;
     if (in->event == EV_ROW)
         observe(r, in, now, out);
-    push(out, ACT_FOLLOW)->epoch = r->epoch;
+    snprintf(r->handoff_target, sizeof(r->handoff_target), "%s", target);
     struct role_action *a = push(out, ACT_HANDOFF);
     a->epoch = r->epoch;
     snprintf(a->target, sizeof(a->target), "%s", target);
@@ -299,6 +347,15 @@ static void health(struct role *r, const struct role_input *in, int64_t now,
                             : "service check failing; no live standby: staying active");
 }
 
+/* Service down and address gone: now the row may name the target (still leading). */
+static void hand_row(struct role *r, const struct role_input *in, int64_t now,
+                     struct role_actions *out)
+{
+    struct role_action *a = push(out, ACT_HAND_ROW);
+    a->epoch = r->epoch;
+    snprintf(a->target, sizeof(a->target), "%s", r->handoff_target);
+}
+
 static void handed_off(struct role *r, const struct role_input *in, int64_t now,
                        struct role_actions *out)
 {
@@ -314,6 +371,7 @@ static const struct transition table[] = {
 
     {ST_STANDBY,   EV_ROW,            granted,             take_grant,          ST_PROMOTING},
     {ST_STANDBY,   EV_ROW,            bootstrap,           claim,               ST_CLAIMING},
+    {ST_STANDBY,   EV_ROW,            idle_holder_resume,  commit_resume,       STAY},
     {ST_STANDBY,   EV_ROW,            NULL,                observe,             STAY},
     {ST_STANDBY,   EV_TICK,           takeover_due,        claim,               ST_CLAIMING},
     {ST_STANDBY,   EV_TERM,           NULL,                exit_now,            ST_STOPPED},
@@ -345,15 +403,29 @@ static const struct transition table[] = {
     {ST_ACTIVE,    EV_SWITCHOVER,     NULL,                refuse_switchover,   STAY},
     {ST_ACTIVE,    EV_TERM,           NULL,                stop,                ST_STOPPING},
 
-    {ST_HANDOFF,   EV_HANDED_OFF,     NULL,                handed_off,          ST_STANDBY},
+    {ST_HANDOFF,   EV_RENEWED,        renewal_ours,        renewed,             STAY},
+    {ST_HANDOFF,   EV_LOST,           lost_ours,           fence,               ST_FENCED},
+    {ST_HANDOFF,   EV_TICK,           fence_due,           fence,               ST_FENCED},
+    {ST_HANDOFF,   EV_ROW,            not_holder,          fence,               ST_FENCED},
     {ST_HANDOFF,   EV_ROW,            NULL,                observe,             STAY},
+    {ST_HANDOFF,   EV_DEMOTED,        NULL,                hand_row,            ST_HANDOVER},
     {ST_HANDOFF,   EV_TERM,           NULL,                stop_later,          STAY},
+
+    {ST_HANDOVER,  EV_RENEWED,        renewal_ours,        renewed,             STAY},
+    {ST_HANDOVER,  EV_HANDED_OFF,     NULL,                handed_off,          ST_STANDBY},
+    {ST_HANDOVER,  EV_ROW,            NULL,                observe,             STAY},
+    {ST_HANDOVER,  EV_TERM,           NULL,                stop_later,          STAY},
 
     {ST_FENCED,    EV_DEMOTED,        NULL,                demoted,             ST_STANDBY},
     {ST_FENCED,    EV_ROW,            NULL,                observe,             STAY},
     {ST_FENCED,    EV_TERM,           NULL,                stop_later,          STAY},
 
-    {ST_STOPPING,  EV_DEMOTED,        NULL,                exit_now,            ST_STOPPED},
+    {ST_STOPPING,  EV_RENEWED,        renewal_ours,        renewed,             STAY},
+    {ST_STOPPING,  EV_LOST,           lost_ours,           fence,               ST_FENCED},
+    {ST_STOPPING,  EV_TICK,           fence_due,           fence,               ST_FENCED},
+    {ST_STOPPING,  EV_ROW,            not_holder,          fence,               ST_FENCED},
+    {ST_STOPPING,  EV_ROW,            NULL,                observe,             STAY},
+    {ST_STOPPING,  EV_DEMOTED,        NULL,                stopped,             ST_STOPPED},
 };
 
 void role_init(struct role *r, const struct role_params *p)
@@ -389,7 +461,7 @@ void role_step(struct role *r, const struct role_input *in, int64_t now, struct 
     dispatch(r, in, now, out);
     /* A lease can be over the moment it begins (a claim whose answer came late): the
      * same step fences, so no input ever leaves an expired lease acting. */
-    if (role_is_acting(r) && fence_due(r, in, now)) {
+    if (role_holds_lease(r) && r->state != ST_HANDOVER && fence_due(r, in, now)) {
         struct role_input tick = {.event = EV_TICK};
         dispatch(r, &tick, now, out);
     }
@@ -399,13 +471,15 @@ int64_t role_next_deadline(const struct role *r)
 {
     switch (r->state) {
     case ST_STANDBY:
-        if (!r->row_known || r->row.paused || !r->row.exists)
+        if (!r->row_known || r->row.paused || !r->row.exists || !r->row.timing_ok)
             return INT64_MAX;
         return r->observed_since_ns + r->p.takeover_timeout_ns +
                (int64_t)r->row.rank * r->p.interval_ns;
     case ST_PROMOTING:
     case ST_ACTIVE:
-        if (r->row_known && r->row.paused)
+    case ST_HANDOFF:
+    case ST_STOPPING:
+        if (paused_exempt(r))
             return INT64_MAX;
         return r->lease_sent_ns + r->p.fence_after_ns;
     default:
@@ -415,12 +489,58 @@ int64_t role_next_deadline(const struct role *r)
 
 int role_is_acting(const struct role *r)
 {
-    return r->state == ST_PROMOTING || r->state == ST_ACTIVE;
+    switch (r->state) {
+    case ST_PROMOTING:
+    case ST_ACTIVE:
+    case ST_HANDOFF:
+    case ST_FENCED:
+    case ST_STOPPING: return 1;
+    default: return 0;
+    }
+}
+
+int role_holds_lease(const struct role *r)
+{
+    switch (r->state) {
+    case ST_PROMOTING:
+    case ST_ACTIVE:
+    case ST_HANDOFF:
+    case ST_HANDOVER:
+    case ST_STOPPING: return 1;
+    default: return 0;
+    }
+}
+
+int64_t role_lease_deadline(const struct role *r, int64_t now)
+{
+    if (!role_holds_lease(r))
+        return 0;
+    if (paused_exempt(r))   /* a hung watchd still stops everything fence_after from now */
+        return now + r->p.fence_after_ns;
+    return r->lease_sent_ns + r->p.fence_after_ns;
+}
+
+void role_grant(const struct role *r, int64_t now, struct role_grant *g)
+{
+    memset(g, 0, sizeof(*g));
+    g->epoch = r->epoch;
+    if (role_holds_lease(r)) {
+        g->lead = 1;
+        g->renew_until_ns = role_lease_deadline(r, now);
+        g->fence_at_ns = g->renew_until_ns;
+        g->commit_resume = r->row_known && r->row.paused && r->row.resume_requested &&
+                           r->row.timing_ok;
+    } else if (r->state == ST_FENCED) {
+        /* renew no more; if watchd's own fence stalls, heartbeatd finishes it */
+        g->lead = 1;
+        g->fence_at_ns = r->fenced_at_ns + r->p.stop_budget_ns;
+    }
 }
 
 static const char *const state_names[] = {
     [ST_STARTING] = "starting", [ST_STANDBY] = "standby",   [ST_CLAIMING] = "claiming",
     [ST_PROMOTING] = "promoting", [ST_ACTIVE] = "active",   [ST_HANDOFF] = "handoff",
+    [ST_HANDOVER] = "handover",
     [ST_FENCED] = "fenced",     [ST_STOPPING] = "stopping", [ST_STOPPED] = "stopped",
 };
 

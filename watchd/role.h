@@ -14,9 +14,10 @@ enum role_state {
     ST_CLAIMING,    /* compare-and-set in flight */
     ST_PROMOTING,   /* holder at our epoch: lead, then VIP + service once a renewal is confirmed */
     ST_ACTIVE,
-    ST_HANDOFF,     /* planned switchover: stopping here, then handing the row to the target */
+    ST_HANDOFF,     /* planned switchover: stopping here, still leading */
+    ST_HANDOVER,    /* service down, address gone: handing the row to the target, still leading */
     ST_FENCED,      /* lost the lease: demoting, then standby */
-    ST_STOPPING,    /* SIGTERM: demoting, then exit */
+    ST_STOPPING,    /* SIGTERM: demoting (still leading), then exit */
     ST_STOPPED,
     ST__COUNT
 };
@@ -29,7 +30,7 @@ enum role_event {
     EV_LOST,           /* heartbeatd: renewal matched zero rows */
     EV_PROMOTED,       /* VIP + service steps done */
     EV_PROMOTE_FAILED,
-    EV_DEMOTED,        /* stop steps done (fence, handoff, SIGTERM) */
+    EV_DEMOTED,        /* stop steps done: hooks killed, service stopped, address down */
     EV_HANDED_OFF,     /* the row now names the target (or someone else took it) */
     EV_HEALTH,         /* ok = 0/1, one [service] check result */
     EV_SWITCHOVER,     /* operator asked this (active) node to hand off; target may be "" */
@@ -44,6 +45,8 @@ struct role_row {
     int64_t heartbeat;
     char handoff_to[64];   /* "" = none; "*" = best standby */
     int paused;
+    int resume_requested;  /* an operator asked to resume; the active's renewal commits it */
+    int timing_ok;         /* the row's timing is this node's (DESIGN §3: one fact) */
     int rank;              /* our rank among live standbys (0 = first) */
     char best_standby[64]; /* live standby to hand off to, "" if none */
 };
@@ -61,11 +64,13 @@ struct role_input {
 
 enum role_action_kind {
     ACT_CAS,         /* claim: epoch, heartbeat as observed */
-    ACT_LEAD,        /* grant heartbeatd the lead at epoch (re-granted every interval by main) */
-    ACT_FOLLOW,      /* tell heartbeatd to stop renewing */
+    ACT_LEAD,        /* send heartbeatd role_grant() now (main re-sends it every interval) */
+    ACT_FOLLOW,      /* tell heartbeatd to stop renewing: only once nothing acts any more */
     ACT_PROMOTE,     /* VIP up, service start, syncd active: then EV_PROMOTED/EV_PROMOTE_FAILED */
-    ACT_DEMOTE,      /* service stop, VIP down, syncd standby: then EV_DEMOTED */
-    ACT_HANDOFF,     /* demote, then hand the row to target at epoch: then EV_HANDED_OFF */
+    ACT_DEMOTE,      /* kill hooks, service stop, VIP down, syncd standby: then EV_DEMOTED */
+    ACT_HANDOFF,     /* kill hooks, syncd flush, service stop, VIP down: then EV_DEMOTED */
+    ACT_HAND_ROW,    /* hand the row to target at epoch: then EV_HANDED_OFF */
+    ACT_COMMIT_RESUME, /* a holder that no longer acts commits a pending resume at epoch */
     ACT_EVENT,       /* write kind/detail to hs_event and the log */
     ACT_EXIT,
 };
@@ -91,6 +96,7 @@ struct role_params {
     int64_t interval_ns;
     int64_t takeover_timeout_ns;
     int64_t fence_after_ns;
+    int64_t stop_budget_ns;       /* a fence's stop + address down must end within this */
     int check_failures;
 };
 
@@ -104,8 +110,24 @@ struct role {
     int row_known;
     int64_t observed_since_ns;    /* when row.epoch/heartbeat was first seen with these values */
     int64_t seen_epoch;           /* highest epoch seen in the row */
+    int64_t fenced_at_ns;         /* when the current fence began */
+    char handoff_target[64];      /* ST_HANDOFF: who gets the row once we are down */
     int health_failures;
     int stop_after_demote;
+};
+
+/*
+ * What heartbeatd is told (DESIGN §3): renew the counter at epoch until renew_until_ns,
+ * and unless watchd says "follow" first, fence this node itself at fence_at_ns (both
+ * CLOCK_BOOTTIME, computed here from the last confirmed renewal, never from when the
+ * grant arrives). commit_resume: the renewal also commits an operator's resume.
+ */
+struct role_grant {
+    int lead;                     /* 0: heartbeatd follows */
+    int64_t epoch;
+    int64_t renew_until_ns;       /* 0: renew no more */
+    int64_t fence_at_ns;
+    int commit_resume;
 };
 
 void role_init(struct role *r, const struct role_params *p);
@@ -118,6 +140,13 @@ const char *role_state_name(enum role_state s);
 const char *role_event_name(enum role_event e);
 /* "active" / "standby" / ... as shown to operators. */
 const char *role_public_name(const struct role *r);
-int role_is_acting(const struct role *r);   /* PROMOTING or ACTIVE: holds the lease */
+/* The service or the address may be up (DESIGN §3 "acting"): promoting, active,
+ * handoff, fenced, stopping. */
+int role_is_acting(const struct role *r);
+/* Holds the lease at r->epoch and keeps heartbeatd renewing it. */
+int role_holds_lease(const struct role *r);
+/* The lease deadline: when an acting node must have begun its fence (INT64_MAX if paused). */
+int64_t role_lease_deadline(const struct role *r, int64_t now);
+void role_grant(const struct role *r, int64_t now, struct role_grant *g);
 
 #endif

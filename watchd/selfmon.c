@@ -123,12 +123,12 @@ static void mail(struct selfmon *sm, enum problem_kind k, const char *resolution
 
     snprintf(subject, sizeof(subject), "%s on %s%s", problem_name(k), wd->conf.node,
              resolution ? " resolved" : "");
-    const char *holder = role_is_acting(r) ? wd->conf.node : r->row.holder;
+    const char *holder = role_holds_lease(r) ? wd->conf.node : r->row.holder;
     append(body, sizeof(body), "cluster:   %s\nnode:      %s (%s)\nalert:     %s, %s\n",
            wd->conf.cluster, wd->conf.node, role_public_name(r), problem_name(k),
            resolution ? "RESOLVED" : "RAISED");
     append(body, sizeof(body), "holder:    %s, epoch %" PRId64 "%s\n", *holder ? holder : "(none)",
-           role_is_acting(r) ? r->epoch : r->row.epoch,
+           role_holds_lease(r) ? r->epoch : r->row.epoch,
            r->row.paused ? "\npaused:    YES: no takeover and no fencing until `vipctl resume`"
                          : "");
     fmt_time(c->raised_wall_ns, when, sizeof(when));
@@ -230,7 +230,7 @@ static void load(struct selfmon *sm)
 
 static int64_t shown_epoch(const struct watchd *wd)
 {
-    return role_is_acting(&wd->role) ? wd->role.epoch : wd->role.row.epoch;
+    return role_holds_lease(&wd->role) ? wd->role.epoch : wd->role.row.epoch;
 }
 
 static void raise_problem(struct selfmon *sm, enum problem_kind k)
@@ -344,7 +344,9 @@ void selfmon_on_event(struct selfmon *sm, int64_t epoch, const char *kind, const
         raise_now(sm, PK_HEALTH_DEMOTION, "%s gave the cluster up at epoch %" PRId64
                   " after %d failed checks in a row: %s", wd->conf.node, epoch,
                   wd->conf.check_failures, detail);
-    } else if (strcmp(kind, "switchover-refused") == 0 || strcmp(kind, "forced-up") == 0) {
+    } else if (strcmp(kind, "switchover-refused") == 0 || strcmp(kind, "forced-up") == 0 ||
+               strcmp(kind, "forced-resume") == 0 || strcmp(kind, "hook-unkillable") == 0 ||
+               strcmp(kind, "stop-overrun") == 0 || strcmp(kind, "timing-mismatch") == 0) {
         mail_once(sm, kind, epoch, detail);
     }
 }

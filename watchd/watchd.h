@@ -7,6 +7,7 @@
 
 #include "conf.h"
 #include "role.h"
+#include "spawn.h"
 
 struct loop;
 struct loop_timer;
@@ -37,6 +38,8 @@ struct watchd {
     struct loop_timer *poll_timer;      /* read the row every interval */
     struct loop_timer *deadline_timer;  /* role_next_deadline() */
     struct loop_timer *grant_timer;     /* re-grant heartbeatd every interval while acting */
+    struct loop_timer *hb_retry_timer;  /* hb_unsent: a lead/follow the socket did not take */
+    json_t *hb_unsent;
     struct loop_timer *health_timer;
     struct loop_timer *watchdog_timer;
     int64_t watchdog_period_ns;
@@ -55,6 +58,7 @@ struct watchd {
     int recheck_running;
     struct loop_timer *recheck_timer;   /* vipctl check every interval while active */
     int exit_requested;
+    char timing_mismatch[256];          /* "" while our timing is the cluster's */
 
     /* promote.c: the step sequence in progress */
     int seq_kind;                       /* 0 none, else enum role_action_kind */
@@ -69,11 +73,16 @@ void watchd_event(struct watchd *wd, int64_t epoch, const char *kind, const char
     __attribute__((format(printf, 4, 5)));
 void watchd_read_row(struct watchd *wd);
 void watchd_send_heartbeatd(struct watchd *wd, json_t *msg);
+void watchd_grant(struct watchd *wd);   /* lead (role_grant) or follow, delivered for sure */
 
 /* promote.c: the sequences behind ACT_PROMOTE, ACT_DEMOTE, ACT_HANDOFF, ACT_CLEANUP */
 void promote_start(struct watchd *wd, int64_t epoch);
 void demote_start(struct watchd *wd, int64_t epoch);
 void handoff_start(struct watchd *wd, int64_t epoch, const char *target);
+void hand_row_start(struct watchd *wd, int64_t epoch, const char *target);
+void address_up_again(struct watchd *wd);   /* vipctl up after a reload changed the VIP */
+/* The environment of a hook: HOTSTANDBY_* including the lease deadline. */
+void watchd_hook_env(struct watchd *wd, const char *role, int64_t epoch, struct hook_env *h);
 void cleanup_start(struct watchd *wd);
 void syncd_tell_role(struct watchd *wd, const char *role, int64_t epoch);
 void health_check_start(struct watchd *wd);

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Pause: no takeover while the active is dead; resume: takeover follows.
+# Pause: no takeover while the active is dead; a resume waits for the active to commit
+# it (it is dead: the cluster stays paused); resume --force: takeover follows.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
 . "$HS_TOP/tests/lib/cluster.sh"
@@ -16,11 +17,19 @@ sleep 4
 is "$(holder)" a "no takeover while paused (4 s > takeover_timeout)"
 is "$(epoch)" "$e" "epoch unchanged while paused"
 is "$(node_role b)" standby "b stays standby"
-t0=$(now_ms)
 vipctl_node b resume >/dev/null; rc=$?
 is "$rc" 0 "vipctl resume exits 0"
-check "b takes over after resume" -- wait_role b active 8
-diag "resume -> b active: $(( $(now_ms) - t0 )) ms (a full takeover_timeout after resume)"
+# the resume is committed by the active's own renewal (DESIGN §3): a is down, so the
+# cluster stays paused, loudly, until the operator says a is down for good
+sleep 3
+is "$(node_role b)" standby "b does not take over while the crashed active cannot commit the resume"
+check "status says the resume waits for the active" -- sh -c "'$HS_BIN/vipctl' -c '$T/b/hotstandby.conf' status | grep -q 'resume requested'"
+t0=$(now_ms)
+vipctl_node b resume --force >/dev/null; rc=$?
+is "$rc" 0 "vipctl resume --force exits 0"
+check "b takes over after the forced resume" -- wait_role b active 8
+diag "resume --force -> b active: $(( $(now_ms) - t0 )) ms (a full takeover_timeout after resume)"
+check "the forced resume is in the event log" -- sh -c "'$HS_BIN/vipctl' -c '$T/b/hotstandby.conf' events -n 50 | grep -q forced-resume"
 check "never two active nodes (hook log)" -- hooks_no_overlap
 [ $_tap_failed -eq 0 ] || dump_logs
 done_testing

@@ -184,9 +184,9 @@ static void renew(struct node *n)
         return;
     char epoch[32];
     snprintf(epoch, sizeof(epoch), "%" PRId64, n->lead_epoch);
-    const char *params[] = {n->c->name, n->name, epoch};
+    const char *params[] = {n->c->name, n->name, epoch, "false"};
     int64_t now = now_ns();
-    if (query(n, n->hb_db, Q_RENEW, SQL_RENEW, 3, params, renewal_done, n) == 0) {
+    if (query(n, n->hb_db, Q_RENEW, SQL_RENEW, 4, params, renewal_done, n) == 0) {
         n->renewal_inflight = 1;
         n->renewal_sent_ns = now;
         n->c->pending_sent_ns = now;
@@ -302,17 +302,24 @@ static void carry_out(struct node *n, const struct role_actions *acts)
         struct role_input done = {0};
         switch (a->kind) {
         case ACT_CAS: claim(n, a->epoch, a->heartbeat); break;
-        case ACT_LEAD:
-            if (!n->leading || n->lead_epoch != a->epoch) {
+        case ACT_LEAD: {
+            struct role_grant g;
+            role_grant(&n->role, now_ns(), &g);
+            if (g.renew_until_ns <= now_ns()) {
+                n->leading = 0;   /* a fence: renew no more */
+            } else if (!n->leading || n->lead_epoch != a->epoch) {
                 n->leading = 1;
                 n->lead_epoch = a->epoch;
                 renew(n);   /* heartbeatd renews at once on a fresh grant */
             }
             break;
+        }
         case ACT_FOLLOW: n->leading = 0; break;
         case ACT_PROMOTE: done.event = EV_PROMOTED; break;
         case ACT_DEMOTE: done.event = EV_DEMOTED; break;
-        case ACT_HANDOFF: done.event = EV_HANDED_OFF; break;
+        case ACT_HANDOFF: done.event = EV_DEMOTED; break;
+        case ACT_HAND_ROW: done.event = EV_HANDED_OFF; break;
+        case ACT_COMMIT_RESUME: break;
         case ACT_EVENT: write_event(n, a); break;
         case ACT_EXIT: break;
         }
@@ -383,6 +390,7 @@ static void row_done(void *arg, PGresult *res, const char *err)
         struct role_input in = {.event = EV_ROW};
         struct role_row *r = &in.row;
         r->exists = 1;
+        r->timing_ok = 1;   /* every simulated node runs the same timing */
         snprintf(r->holder, sizeof(r->holder), "%s", PQgetvalue(res, 0, 0));
         r->epoch = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
         r->heartbeat = strtoll(PQgetvalue(res, 0, 2), NULL, 10);

@@ -135,6 +135,16 @@ static void test_derived_defaults(void **state)
     assert_int_equal(conf.fence_after_ns, MS(250));
     assert_int_equal(conf.check_interval_ns, MS(50));
 
+    /* stop_timeout: 3/4 of what takeover_timeout leaves after fence_after and address down */
+    parse_ok(with_base("[heartbeat]\ninterval = 200ms\ntakeover_timeout = 1500ms\n"));
+    assert_int_equal(conf.stop_timeout_ns, MS(562) + 500000);
+    parse_ok(with_base("[heartbeat]\ninterval = 200ms\ntakeover_timeout = 1500ms\n"
+                       "fence_after = 1400ms\n"));
+    assert_int_equal(conf.stop_timeout_ns, MS(75));
+    struct conf_timing t;
+    conf_timing(&conf, &t);
+    assert_int_equal(t.stop_timeout_ms, 75);
+
     parse_ok(with_base("[vip]\naddress = 192.0.2.10\ninterface = eth0\n"
                        "[cluster]\nconnection = vip\n"));
     assert_int_equal(conf.vip_prefix, 24);
@@ -346,6 +356,24 @@ static void test_durations(void **state)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (conf_parse_duration(bad[i], &ns) == 0)
             fail_msg("'%s' accepted as a duration (%lld ns)", bad[i], (long long)ns);
+}
+
+/* -t refuses a fence that cannot end before a standby may act (DESIGN §3 margin). */
+static void test_stop_margin(void **state)
+{
+    parse_err(with_base("[heartbeat]\ninterval = 200ms\ntakeover_timeout = 1500ms\n"
+                        "[service]\nstop_timeout = 800ms\n"),
+              "t.conf:9: stop_timeout: fence_after 750 ms + stop_timeout 800 ms + address down "
+              "0 ms must be shorter than takeover_timeout 1500 ms",
+              NULL);
+    parse_ok(with_base("[heartbeat]\ninterval = 200ms\ntakeover_timeout = 1500ms\n"
+                       "[service]\nstop_timeout = 700ms\n"));
+    assert_int_equal(conf.stop_timeout_ns, MS(700));
+    struct conf_timing a = {200, 1500, 750, 700}, b = {250, 1500, 750, 700};
+    char why[256];
+    assert_int_equal(conf_timing_differs(&a, &a, why, sizeof(why)), 0);
+    assert_int_equal(conf_timing_differs(&a, &b, why, sizeof(why)), 1);
+    assert_string_equal(why, "interval: this file 200 ms, the cluster 250 ms");
 }
 
 static void test_duration_keys(void **state)
@@ -968,6 +996,7 @@ int main(void)
         cmocka_unit_test(test_syntax),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_duration_keys),
+        cmocka_unit_test(test_stop_margin),
         cmocka_unit_test(test_netmask),
         cmocka_unit_test(test_peers),
         cmocka_unit_test(test_lists),

@@ -34,6 +34,7 @@ static struct role_input row(const char *holder, int64_t epoch, int64_t hb)
 {
     struct role_input in = {.event = EV_ROW};
     in.row.exists = 1;
+    in.row.timing_ok = 1;
     snprintf(in.row.holder, sizeof(in.row.holder), "%s", holder);
     in.row.epoch = epoch;
     in.row.heartbeat = hb;
@@ -217,8 +218,20 @@ static void test_promotion_without_renewal_fences(void **state)
     assert_int_equal(role_next_deadline(&r), FENCE);
     step(&r, ev(EV_TICK), FENCE, &a);
     assert_int_equal(r.state, ST_FENCED);
-    assert_true(has(&a, ACT_FOLLOW));
+    /* heartbeatd renews no more at once, but keeps its backstop until the stop is done */
+    assert_false(has(&a, ACT_FOLLOW));
+    assert_true(has(&a, ACT_LEAD));
     assert_true(has(&a, ACT_DEMOTE));
+    struct role_grant g;
+    role_grant(&r, FENCE, &g);
+    assert_true(g.lead);
+    assert_int_equal(g.renew_until_ns, 0);
+    assert_int_equal(g.fence_at_ns, FENCE + r.p.stop_budget_ns);
+    step(&r, ev(EV_DEMOTED), FENCE + 10 * MS, &a);
+    assert_int_equal(r.state, ST_STANDBY);
+    assert_true(has(&a, ACT_FOLLOW));
+    role_grant(&r, FENCE + 10 * MS, &g);
+    assert_false(g.lead);
 }
 
 static void test_promote_failed(void **state)
@@ -306,6 +319,30 @@ static void test_paused(void **state)
     assert_int_equal(r.state, ST_ACTIVE);
 }
 
+/* A node whose timing differs from the row's takes no part (DESIGN §3: one fact). */
+static void test_timing_mismatch(void **state)
+{
+    struct role r;
+    struct role_actions a;
+    struct role_params p = params("a", "a");
+    role_init(&r, &p);
+    struct role_input boot = row("", 0, 0);
+    boot.row.timing_ok = 0;
+    step(&r, boot, 0, &a);
+    assert_int_equal(r.state, ST_STANDBY);            /* the primary does not bootstrap */
+    assert_false(has(&a, ACT_CAS));
+    struct role_input stale = row("b", 1, 5);
+    stale.row.timing_ok = 0;
+    step(&r, stale, MS, &a);
+    step(&r, ev(EV_TICK), 10 * TAKEOVER, &a);
+    assert_int_equal(r.state, ST_STANDBY);            /* no takeover however long it stands */
+    assert_int_equal(role_next_deadline(&r), INT64_MAX);
+    struct role_input handed = row("a", 2, 5);
+    handed.row.timing_ok = 0;
+    step(&r, handed, 10 * TAKEOVER, &a);
+    assert_int_equal(r.state, ST_STANDBY);            /* nor a handed-over row */
+}
+
 static void test_granted_by_handoff(void **state)
 {
     struct role r;
@@ -341,12 +378,32 @@ static void test_switchover(void **state)
     step(&r, rw, NS_PER_SEC + 100 * MS, &a);
     step(&r, so, NS_PER_SEC + 101 * MS, &a);
     assert_int_equal(r.state, ST_HANDOFF);
-    assert_true(has(&a, ACT_FOLLOW));
+    /* still leading while the service stops: no standby may take over meanwhile */
+    assert_false(has(&a, ACT_FOLLOW));
+    assert_true(role_is_acting(&r));
     assert_string_equal(find(&a, ACT_HANDOFF)->target, "b");
-    step(&r, ev(EV_TICK), 10 * NS_PER_SEC, &a);   /* no second demotion meanwhile */
-    assert_int_equal(r.state, ST_HANDOFF);
+    struct role_input ren = {.event = EV_RENEWED, .epoch = 1, .sent_ns = NS_PER_SEC + 500 * MS};
+    step(&r, ren, NS_PER_SEC + 510 * MS, &a);
+    assert_int_equal(role_next_deadline(&r), NS_PER_SEC + 500 * MS + FENCE);
+    step(&r, ev(EV_DEMOTED), NS_PER_SEC + 600 * MS, &a);   /* stopped, address down */
+    assert_int_equal(r.state, ST_HANDOVER);
+    assert_false(role_is_acting(&r));
+    assert_false(has(&a, ACT_FOLLOW));
+    assert_string_equal(find(&a, ACT_HAND_ROW)->target, "b");
+    step(&r, ev(EV_TICK), 10 * NS_PER_SEC, &a);   /* nothing up: nothing to fence */
+    assert_int_equal(r.state, ST_HANDOVER);
     step(&r, ev(EV_HANDED_OFF), 10 * NS_PER_SEC, &a);
     assert_int_equal(r.state, ST_STANDBY);
+    assert_true(has(&a, ACT_FOLLOW));
+
+    /* a handoff whose renewals stop fences: kill hooks, stop, address down again */
+    make_active(&r, &a);
+    step(&r, rw, NS_PER_SEC + 100 * MS, &a);
+    step(&r, so, NS_PER_SEC + 101 * MS, &a);
+    assert_int_equal(r.state, ST_HANDOFF);
+    step(&r, ev(EV_TICK), NS_PER_SEC + 2 * MS + FENCE, &a);
+    assert_int_equal(r.state, ST_FENCED);
+    assert_true(has(&a, ACT_DEMOTE));
 
     /* requested through the row (from another node), with a named target */
     make_active(&r, &a);
@@ -387,13 +444,24 @@ static void test_term(void **state)
     struct role r;
     struct role_actions a;
     make_active(&r, &a);
-    step(&r, ev(EV_TERM), 2 * NS_PER_SEC, &a);
+    int64_t t = NS_PER_SEC + 100 * MS;
+    step(&r, ev(EV_TERM), t, &a);
     assert_int_equal(r.state, ST_STOPPING);
     assert_true(has(&a, ACT_DEMOTE));
+    assert_false(has(&a, ACT_FOLLOW));   /* keeps renewing until the service is down */
     assert_false(has(&a, ACT_EXIT));
-    step(&r, ev(EV_DEMOTED), 2 * NS_PER_SEC, &a);
+    step(&r, ev(EV_DEMOTED), t + 10 * MS, &a);
+    assert_true(has(&a, ACT_FOLLOW));
     assert_true(has(&a, ACT_EXIT));
     assert_int_equal(r.state, ST_STOPPED);
+
+    /* a stop that outlives the lease turns into a fence, and still exits after it */
+    make_active(&r, &a);
+    step(&r, ev(EV_TERM), t, &a);
+    step(&r, ev(EV_TICK), NS_PER_SEC + 2 * MS + FENCE, &a);
+    assert_int_equal(r.state, ST_FENCED);
+    step(&r, ev(EV_DEMOTED), 3 * NS_PER_SEC, &a);
+    assert_true(has(&a, ACT_EXIT));
 
     struct role_params p = params("b", "a");
     role_init(&r, &p);
@@ -487,7 +555,7 @@ static void check_actions(struct world *w, const struct role_actions *a, const s
         if (x->kind == ACT_DEMOTE)
             w->n_fences++;
     }
-    if (role_is_acting(&w->r)) {
+    if (role_holds_lease(&w->r) && w->r.state != ST_HANDOVER) {
         /* never acting without a won CAS (or a grant) at that epoch */
         assert_true(legit(w, w->r.epoch));
         /* the active fences no later than fence_after after its last confirmed send */
@@ -527,6 +595,7 @@ static void random_row(struct world *w, unsigned *seed)
     pretick(w);   /* before the driver's idea of the row changes */
     struct role_input in = {.event = EV_ROW};
     in.row.exists = 1;
+    in.row.timing_ok = 1;
     unsigned k = rnd(seed, 10);
     int64_t epoch = w->row_epoch, hb = w->row_hb;
     const char *holder = w->r.row.holder;
@@ -681,6 +750,430 @@ static void test_property_random_sequences(void **state)
     assert_true(fences > 300);
 }
 
+
+/* ---- whole-cluster simulation: hooks, heartbeatd's backstop, freezes ----
+ *
+ * Three nodes, each a role machine driven as watchd drives it, a heartbeatd that obeys
+ * role_grant() (renews until renew_until_ns, fences itself at fence_at_ns unless told
+ * "follow"), hooks that take time (start up to 1.5 s, a fence's stop within its budget,
+ * a planned stop up to 3 s) and one shared row with the database's compare-and-set
+ * semantics. Daemons freeze one at a time (a frozen daemon is not a frozen node: its
+ * hooks and service keep running), a node's database path is cut at times, operators
+ * ask for switchovers, pauses and resumes. The service is "possibly up" from the spawn
+ * of a start hook until a stop hook ends with no start hook left alive; the invariant:
+ * at no instant is it possibly up on two nodes.
+ */
+
+#define SIM_NODES 3
+#define SIM_STEP (5 * MS)
+#define SIM_Q 64
+
+struct sim_msg {
+    int64_t at;
+    struct role_input in;      /* to watchd */
+    struct role_grant g;       /* to heartbeatd */
+};
+
+struct sim_queue {
+    struct sim_msg m[SIM_Q];
+    int n;
+};
+
+struct sim_row {
+    char holder[8];
+    int64_t epoch, heartbeat;
+    int paused, resume_requested;
+};
+
+enum sim_seq { SQ_NONE, SQ_PROMOTE, SQ_DEMOTE, SQ_HAND_ROW };
+
+struct sim_node {
+    struct role r;
+    int exited;
+    int64_t wd_frozen_until, hb_frozen_until, db_cut_until;
+    int64_t wd_freeze_at, wd_freeze_len;   /* a freeze scheduled after a cut */
+    int64_t db_cut_at, db_cut_len;         /* a cut scheduled after a resume */
+    struct sim_queue to_wd, to_hb;
+    /* watchd */
+    int64_t next_poll, next_grant;
+    int grant_on;
+    enum sim_seq seq;
+    int64_t seq_epoch;
+    char seq_target[8];
+    /* heartbeatd */
+    struct role_grant hb;
+    int64_t hb_next_beat;
+    /* hooks and the service */
+    int start_alive;
+    int64_t start_done_at;
+    int stop_running;
+    int64_t stop_done_at;
+    int stop_for_seq;          /* the running stop belongs to watchd's sequence */
+    int svc_up;
+};
+
+struct sim {
+    struct sim_node n[SIM_NODES];
+    struct sim_row row;
+    int64_t now;
+    unsigned seed;
+    long promotions, overlaps_checked;
+};
+
+static const char *sim_name(int i) { return (const char *[]){"a", "b", "c"}[i]; }
+
+static void q_push(struct sim_queue *q, int64_t at, const struct sim_msg *m)
+{
+    if (q->n == SIM_Q) {   /* a full socket: the oldest state message is superseded */
+        memmove(&q->m[0], &q->m[1], sizeof(q->m[0]) * (SIM_Q - 1));
+        q->n--;
+    }
+    q->m[q->n] = *m;
+    q->m[q->n].at = at;
+    q->n++;
+}
+
+static int q_pop(struct sim_queue *q, int64_t now, struct sim_msg *m)
+{
+    if (q->n == 0 || q->m[0].at > now)
+        return 0;
+    *m = q->m[0];
+    memmove(&q->m[0], &q->m[1], sizeof(q->m[0]) * (size_t)(q->n - 1));
+    q->n--;
+    return 1;
+}
+
+static int64_t sim_latency(struct sim *s) { return (int64_t)rnd(&s->seed, 30) * MS; }
+static int db_ok(struct sim *s, int i) { return s->now >= s->n[i].db_cut_until; }
+
+static void to_watchd(struct sim *s, int i, struct role_input in, int64_t delay)
+{
+    struct sim_msg m = {.in = in};
+    q_push(&s->n[i].to_wd, s->now + delay, &m);
+}
+
+static void send_grant(struct sim *s, int i)
+{
+    struct sim_msg m = {0};
+    role_grant(&s->n[i].r, s->now, &m.g);
+    q_push(&s->n[i].to_hb, s->now, &m);
+}
+
+static void kill_starts(struct sim_node *n) { n->start_alive = 0; }
+
+static void run_stop(struct sim *s, int i, int64_t max_ms, int for_seq)
+{
+    struct sim_node *n = &s->n[i];
+    kill_starts(n);   /* DESIGN §3: before any stop, the start hooks are killed and reaped */
+    /* the service is down once any stop begun after the kill has ended: a fence's stop
+     * keeps to its budget even while a slow planned stop is still running */
+    int64_t done = s->now + (int64_t)rnd(&s->seed, (unsigned)max_ms + 1) * MS;
+    if (!n->stop_running || done < n->stop_done_at)
+        n->stop_done_at = done;
+    n->stop_running = 1;
+    n->stop_for_seq |= for_seq;
+}
+
+static void sim_row_input(struct sim *s, int i, struct role_input *in)
+{
+    in->event = EV_ROW;
+    in->row.exists = 1;
+    in->row.timing_ok = 1;
+    snprintf(in->row.holder, sizeof(in->row.holder), "%s", s->row.holder);
+    in->row.epoch = s->row.epoch;
+    in->row.heartbeat = s->row.heartbeat;
+    in->row.paused = s->row.paused;
+    in->row.resume_requested = s->row.resume_requested;
+    int rank = 0;
+    for (int k = 0; k < i; k++)
+        if (!s->n[k].exited && strcmp(sim_name(k), s->row.holder) != 0)
+            rank++;
+    in->row.rank = rank;
+    for (int k = 0; k < SIM_NODES; k++)
+        if (k != i && !s->n[k].exited && strcmp(sim_name(k), s->row.holder) != 0) {
+            snprintf(in->row.best_standby, sizeof(in->row.best_standby), "%s", sim_name(k));
+            break;
+        }
+}
+
+static void sim_actions(struct sim *s, int i, const struct role_actions *a)
+{
+    struct sim_node *n = &s->n[i];
+    for (int k = 0; k < a->n; k++) {
+        const struct role_action *x = &a->a[k];
+        struct role_input res = {0};
+        switch (x->kind) {
+        case ACT_CAS:
+            res.event = EV_CAS_RESULT;
+            res.sent_ns = s->now;
+            if (db_ok(s, i) && s->row.epoch == x->epoch && s->row.heartbeat == x->heartbeat &&
+                !s->row.paused) {
+                snprintf(s->row.holder, sizeof(s->row.holder), "%s", sim_name(i));
+                s->row.epoch++;
+                res.won = 1;
+                res.epoch = s->row.epoch;
+            }
+            to_watchd(s, i, res, sim_latency(s));
+            break;
+        case ACT_LEAD:
+            send_grant(s, i);
+            n->grant_on = 1;
+            n->next_grant = s->now + INTERVAL;
+            break;
+        case ACT_FOLLOW: {
+            struct sim_msg m = {0};   /* g.lead = 0 */
+            q_push(&n->to_hb, s->now, &m);
+            n->grant_on = 0;
+            break;
+        }
+        case ACT_PROMOTE:
+            n->seq = SQ_PROMOTE;
+            n->seq_epoch = x->epoch;
+            n->start_alive = 1;
+            n->start_done_at = s->now + (int64_t)rnd(&s->seed, 1501) * MS;
+            s->promotions++;
+            break;
+        case ACT_DEMOTE:
+            n->seq = SQ_DEMOTE;
+            run_stop(s, i, 600, 1);   /* a fence's stop keeps to its budget */
+            break;
+        case ACT_HANDOFF:
+            n->seq = SQ_DEMOTE;
+            run_stop(s, i, 3000, 1);  /* a planned stop: only hook_timeout bounds it */
+            break;
+        case ACT_HAND_ROW:
+            n->seq = SQ_NONE;
+            if (db_ok(s, i) && !strcmp(s->row.holder, sim_name(i)) && s->row.epoch == x->epoch &&
+                x->target[0]) {
+                snprintf(s->row.holder, sizeof(s->row.holder), "%s", x->target);
+                s->row.epoch++;
+            }
+            res.event = EV_HANDED_OFF;
+            to_watchd(s, i, res, sim_latency(s));
+            break;
+        case ACT_COMMIT_RESUME:
+            if (db_ok(s, i) && !strcmp(s->row.holder, sim_name(i)) && s->row.epoch == x->epoch &&
+                s->row.resume_requested)
+                s->row.paused = s->row.resume_requested = 0;
+            break;
+        case ACT_EXIT:
+            n->exited = 1;
+            break;
+        case ACT_EVENT:
+            break;
+        }
+    }
+}
+
+static void sim_feed(struct sim *s, int i, struct role_input in)
+{
+    struct sim_node *n = &s->n[i];
+    struct role_actions a;
+    if (n->exited)
+        return;
+    if (in.event != EV_TICK && s->now >= role_next_deadline(&n->r)) {
+        struct role_input tick = ev(EV_TICK);
+        role_step(&n->r, &tick, s->now, &a);
+        sim_actions(s, i, &a);
+    }
+    enum role_state before = n->r.state;
+    role_step(&n->r, &in, s->now, &a);
+    if (getenv("SIM_TRACE") && (before != n->r.state || in.event != EV_ROW))
+        fprintf(stderr, "# %lld %s: %s %s -> %s (epoch %lld, lease %lld) row %s/%lld/%lld p%d r%d\n",
+                (long long)(s->now / MS), sim_name(i), role_event_name(in.event),
+                role_state_name(before), role_state_name(n->r.state), (long long)n->r.epoch,
+                (long long)(n->r.lease_sent_ns / MS), s->row.holder, (long long)s->row.epoch,
+                (long long)s->row.heartbeat, s->row.paused, s->row.resume_requested);
+    sim_actions(s, i, &a);
+}
+
+static void sim_hooks(struct sim *s, int i)
+{
+    struct sim_node *n = &s->n[i];
+    if (n->start_alive && s->now >= n->start_done_at) {
+        n->start_alive = 0;
+        n->svc_up = 1;
+        if (n->seq == SQ_PROMOTE) {
+            n->seq = SQ_NONE;
+            to_watchd(s, i, ev(rnd(&s->seed, 20) ? EV_PROMOTED : EV_PROMOTE_FAILED), 0);
+        }
+    }
+    if (n->stop_running && s->now >= n->stop_done_at) {
+        n->stop_running = 0;
+        if (!n->start_alive)
+            n->svc_up = 0;
+        if (n->stop_for_seq && n->seq == SQ_DEMOTE) {
+            n->seq = SQ_NONE;
+            to_watchd(s, i, ev(EV_DEMOTED), 0);
+        }
+        n->stop_for_seq = 0;
+    }
+}
+
+static void sim_heartbeatd(struct sim *s, int i)
+{
+    struct sim_node *n = &s->n[i];
+    struct sim_msg m;
+    if (s->now < n->hb_frozen_until)
+        return;
+    while (q_pop(&n->to_hb, s->now, &m))
+        n->hb = m.g;
+    if (n->exited && n->hb.lead)   /* watchd's socket went away */
+        n->hb.fence_at_ns = s->now;
+    if (n->hb.lead && s->now >= n->hb.fence_at_ns) {
+        run_stop(s, i, 600, 0);   /* the backstop: kill hooks, stop, address down */
+        n->hb.lead = 0;
+        return;
+    }
+    if (!n->hb.lead || s->now < n->hb_next_beat || s->now >= n->hb.renew_until_ns)
+        return;
+    n->hb_next_beat = s->now + INTERVAL;
+    if (!db_ok(s, i))
+        return;
+    struct role_input rep = {.epoch = n->hb.epoch, .sent_ns = s->now};
+    if (!strcmp(s->row.holder, sim_name(i)) && s->row.epoch == n->hb.epoch) {
+        s->row.heartbeat++;
+        if (n->hb.commit_resume && s->row.resume_requested)
+            s->row.paused = 0;
+        if (n->hb.commit_resume)
+            s->row.resume_requested = 0;
+        rep.event = EV_RENEWED;
+    } else {
+        rep.event = EV_LOST;
+        n->hb.renew_until_ns = 0;
+    }
+    to_watchd(s, i, rep, sim_latency(s));
+}
+
+static void sim_watchd(struct sim *s, int i)
+{
+    struct sim_node *n = &s->n[i];
+    struct sim_msg m;
+    if (n->db_cut_at && s->now >= n->db_cut_at) {
+        n->db_cut_until = s->now + n->db_cut_len;
+        n->db_cut_at = 0;
+    }
+    if (n->wd_freeze_at && s->now >= n->wd_freeze_at) {
+        if (s->now >= n->hb_frozen_until)
+            n->wd_frozen_until = s->now + n->wd_freeze_len;
+        n->wd_freeze_at = 0;
+    }
+    if (n->exited || s->now < n->wd_frozen_until)
+        return;
+    if (s->now >= role_next_deadline(&n->r))
+        sim_feed(s, i, ev(EV_TICK));
+    while (q_pop(&n->to_wd, s->now, &m))
+        sim_feed(s, i, m.in);
+    if (s->now >= n->next_poll) {
+        n->next_poll = s->now + (role_holds_lease(&n->r) ? INTERVAL : INTERVAL / 4);
+        if (db_ok(s, i)) {
+            struct role_input in = {0};
+            sim_row_input(s, i, &in);
+            sim_feed(s, i, in);
+        }
+    }
+    if (n->grant_on && s->now >= n->next_grant) {
+        struct role_grant g;
+        role_grant(&n->r, s->now, &g);
+        n->next_grant = s->now + INTERVAL;
+        if (g.lead)
+            send_grant(s, i);
+        else
+            n->grant_on = 0;
+    }
+}
+
+static int sim_possibly_up(const struct sim_node *n) { return n->start_alive || n->svc_up; }
+
+static void sim_disturb(struct sim *s)
+{
+    int i = (int)rnd(&s->seed, SIM_NODES);
+    struct sim_node *n = &s->n[i];
+    unsigned k = rnd(&s->seed, 4000);
+    int64_t len = (int64_t)rnd(&s->seed, 4000) * MS;
+    int any_frozen = s->now < n->wd_frozen_until || s->now < n->hb_frozen_until;
+    if (k < 6 && !any_frozen)
+        n->wd_frozen_until = s->now + len;          /* one daemon at a time */
+    else if (k < 12 && !any_frozen)
+        n->hb_frozen_until = s->now + len;
+    else if (k < 18)
+        n->db_cut_until = s->now + len;
+    else if (k < 19 && !any_frozen) {
+        /* the worst case for heartbeatd's backstop: the path to the database is cut,
+         * then watchd freezes just before its own deadline */
+        n->db_cut_until = s->now + len;
+        n->wd_freeze_at = s->now + (int64_t)rnd(&s->seed, 750) * MS;
+        n->wd_freeze_len = 500 * MS + (int64_t)rnd(&s->seed, 3000) * MS;
+    }
+    else if (k < 21 && !n->exited && n->r.state == ST_ACTIVE) {
+        struct role_input so = ev(EV_SWITCHOVER);
+        snprintf(so.target, sizeof(so.target), "%s", sim_name((i + 1 + (int)rnd(&s->seed, 2)) % SIM_NODES));
+        sim_feed(s, i, so);
+    } else if (k < 23) {
+        s->row.paused = 1;                          /* vipctl pause */
+        s->row.resume_requested = 0;
+    } else if (k < 26 && s->row.paused) {
+        int h = s->row.holder[0] ? s->row.holder[0] - 'a' : -1;
+        /* vipctl resume; --force only for a holder the operator knows is down */
+        int force = h < 0 || (s->n[h].exited && !sim_possibly_up(&s->n[h]));
+        s->row.resume_requested = !force;
+        s->row.paused = !force;
+        if (h >= 0 && rnd(&s->seed, 2)) {   /* scenario 3: then the active loses its path */
+            s->n[h].db_cut_at = s->now + (int64_t)rnd(&s->seed, 400) * MS;
+            s->n[h].db_cut_len = (int64_t)rnd(&s->seed, 5000) * MS;
+        }
+    } else if (k < 27 && !n->exited && s->now > 20 * NS_PER_SEC && rnd(&s->seed, 8) == 0) {
+        sim_feed(s, i, ev(EV_TERM));
+    } else if (k < 29 && !n->exited && n->r.state == ST_ACTIVE) {
+        struct role_input h = {.event = EV_HEALTH, .ok = 0};
+        sim_feed(s, i, h);
+    }
+}
+
+static void sim_run(unsigned seed, long *promotions)
+{
+    static struct sim s;
+    memset(&s, 0, sizeof(s));
+    s.seed = seed;
+    s.now = NS_PER_SEC;
+    for (int i = 0; i < SIM_NODES; i++) {
+        struct role_params p = params(sim_name(i), "a");
+        p.stop_budget_ns = 700 * MS;
+        role_init(&s.n[i].r, &p);
+    }
+    int64_t end = s.now + 120 * NS_PER_SEC;
+    for (; s.now < end; s.now += SIM_STEP) {
+        sim_disturb(&s);
+        for (int i = 0; i < SIM_NODES; i++) {
+            sim_hooks(&s, i);
+            sim_heartbeatd(&s, i);
+            sim_watchd(&s, i);
+        }
+        int up = 0;
+        for (int i = 0; i < SIM_NODES; i++)
+            up += sim_possibly_up(&s.n[i]);
+        if (up > 1) {
+            fprintf(stderr, "# seed %u at %lld ms: service possibly up on", seed,
+                    (long long)(s.now / MS));
+            for (int i = 0; i < SIM_NODES; i++)
+                fprintf(stderr, " %s=%s%s", sim_name(i), role_state_name(s.n[i].r.state),
+                        sim_possibly_up(&s.n[i]) ? "(UP)" : "");
+            fprintf(stderr, "\n");
+        }
+        assert_true(up <= 1);
+    }
+    *promotions += s.promotions;
+}
+
+static void test_property_cluster_never_two_up(void **state)
+{
+    long promotions = 0;
+    for (unsigned run = 0; run < 60; run++)
+        sim_run(0xc105e000u + run, &promotions);
+    fprintf(stderr, "# cluster: 60 runs of 120 s, %ld promotions\n", promotions);
+    assert_true(promotions > 400);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -696,12 +1189,14 @@ int main(void)
         cmocka_unit_test(test_active_renewals_extend_lease),
         cmocka_unit_test(test_active_lost_and_row_change_fence),
         cmocka_unit_test(test_paused),
+        cmocka_unit_test(test_timing_mismatch),
         cmocka_unit_test(test_granted_by_handoff),
         cmocka_unit_test(test_switchover),
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_term),
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_property_random_sequences),
+        cmocka_unit_test(test_property_cluster_never_two_up),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

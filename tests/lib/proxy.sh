@@ -1,0 +1,17 @@
+# tests/lib/proxy.sh: a node's own path to the database through tcpproxy.py, so a test
+# can cut it (SIGSTOP: connections stall, nothing is closed) and restore it (SIGCONT).
+#   proxy_node NAME      starts a proxy for NAME and points NAME's conninfo at it
+#   proxy_cut NAME / proxy_restore NAME
+proxy_node() {
+    local name=$1 port
+    port=$(free_port)
+    /usr/bin/python3 "$HS_TOP/tests/lib/tcpproxy.py" "$port" "$PG_PORT" >>"$T/$name/proxy.log" 2>&1 &
+    echo $! >"$T/$name/proxy.pid"
+    at_exit "kill -CONT $! 2>/dev/null; kill -9 $! 2>/dev/null"
+    disown $!
+    wait_for 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || return 1
+    sed -i "s|^database = .*|database = host=127.0.0.1 port=$port dbname=hs user=postgres|" \
+        "$T/$name/hotstandby.conf"
+}
+proxy_cut() { kill -STOP "$(cat "$T/$1/proxy.pid")"; }
+proxy_restore() { kill -CONT "$(cat "$T/$1/proxy.pid")"; }
