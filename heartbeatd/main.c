@@ -92,7 +92,7 @@ static void fence_locally(struct heartbeatd *hb, const char *why)
     spawn_kill_tracked(dir, NS_PER_SEC);
     if (hb->conf.service_stop[0] &&
         spawn_shell(hb->loop, "service stop", hb->conf.service_stop, env,
-                    hb->conf.stop_timeout_ns, fence_done, hb) > 0)
+                    hb->conf.hook_timeout_ns, fence_done, hb) > 0)
         hb->fencing++;
     if (hb->conf.connection != CONN_NONE) {
         char self[512], vipctl[600];

@@ -89,18 +89,12 @@ static const char *seq_role(struct watchd *wd)
 
 static void step_done(void *arg, int status);
 
-/* A fence's stop has its own budget (DESIGN §3 margin); every other hook hook_timeout. */
-static int64_t step_timeout(struct watchd *wd, const char *cmd)
-{
-    if (wd->seq_kind == SEQ_DEMOTE && wd->role.state == ST_FENCED && cmd != NULL)
-        return wd->conf.stop_timeout_ns;
-    return wd->conf.hook_timeout_ns;
-}
-
 /* Runs a shell hook (cmd) or a vipctl verb as the current step. */
 static void run_hook(struct watchd *wd, const char *name, const char *cmd, const char *verb)
 {
-    int64_t timeout = step_timeout(wd, cmd);
+    /* A fence's stop has a budget (stop_timeout, checked when it ends), not a shorter
+     * kill: killing a stop hook would not stop the service. */
+    int64_t timeout = wd->conf.hook_timeout_ns;
     struct hook_env he;
     watchd_hook_env(wd, seq_role(wd), wd->seq_epoch, &he);
     char **env = he.env;

@@ -7,9 +7,10 @@
  *                 after the send time of its last confirmed renewal (or of its claim);
  *                 while it stops (handoff, SIGTERM) it keeps renewing, so the deadline
  *                 stays armed until the service is down (DESIGN §3 "acting");
- *   paused_exempt a paused active does not fence, but only while no resume is pending:
- *                 a resume is committed by the active's own renewal (role_grant), so no
- *                 standby counts staleness against an active that has not learned of it;
+ *   paused_exempt a paused active does not fence, until it decides to commit a pending
+ *                 resume (resume_ack, only with a fresh lease): from then on it fences as
+ *                 usual, and only then does its renewal commit the resume (role_grant), so
+ *                 no standby counts staleness against an active that has not learned of it;
  *   takeover_due  a standby claims only after the counter stood still for
  *                 takeover_timeout (+ rank * interval) on its own clock;
  *   timing_ok     a node whose timing differs from the cluster row's takes no part:
@@ -64,7 +65,7 @@ static int takeover_due(const struct role *r, const struct role_input *in, int64
 
 static int paused_exempt(const struct role *r)
 {
-    return r->row_known && r->row.paused && !r->row.resume_requested;
+    return r->row_known && r->row.paused && !r->resume_ack;
 }
 
 static int fence_due(const struct role *r, const struct role_input *in, int64_t now)
@@ -152,11 +153,14 @@ static void observe(struct role *r, const struct role_input *in, int64_t now,
     if (!r->row_known || row->epoch != r->row.epoch || row->heartbeat != r->row.heartbeat ||
         row->paused || row->paused != r->row.paused)
         r->observed_since_ns = now;   /* while paused the clock restarts: resume gives a full timeout */
-    /* A pending resume ends our exemption now; it is committed only by a renewal sent
-     * after this, so the lease may start here (no standby counts before that commit). */
-    if (role_holds_lease(r) && paused_exempt(r) && row->paused && row->resume_requested &&
-        r->lease_sent_ns < now)
-        r->lease_sent_ns = now;
+    /* A pending resume is acknowledged (our exemption ends, then our renewal commits it)
+     * only while our renewals work: an active that just got its database back would
+     * otherwise fence at once. Until then the cluster stays paused. */
+    if (!row->paused || !row->resume_requested)
+        r->resume_ack = 0;
+    else if (role_holds_lease(r) && row->timing_ok &&
+             now - r->lease_sent_ns < r->p.fence_after_ns - r->p.interval_ns)
+        r->resume_ack = 1;
     r->row = *row;
     r->row_known = 1;
     if (row->epoch > r->seen_epoch)
@@ -176,6 +180,7 @@ static void claim(struct role *r, const struct role_input *in, int64_t now,
 static void start_lease(struct role *r, int64_t epoch, int64_t since, struct role_actions *out)
 {
     r->epoch = epoch;
+    r->resume_ack = 0;
     r->renewal_confirmed = 0;
     r->lease_sent_ns = since;
     r->health_failures = 0;
@@ -295,6 +300,7 @@ static void demoted(struct role *r, const struct role_input *in, int64_t now,
     push(out, ACT_FOLLOW)->epoch = r->epoch;
     event(r, out, "standby", "%s is standby", r->p.node);   /* at the epoch it leaves */
     r->epoch = 0;
+    r->resume_ack = 0;
     r->renewal_confirmed = 0;
     r->observed_since_ns = now;
     if (r->stop_after_demote) {
@@ -528,8 +534,7 @@ void role_grant(const struct role *r, int64_t now, struct role_grant *g)
         g->lead = 1;
         g->renew_until_ns = role_lease_deadline(r, now);
         g->fence_at_ns = g->renew_until_ns;
-        g->commit_resume = r->row_known && r->row.paused && r->row.resume_requested &&
-                           r->row.timing_ok;
+        g->commit_resume = r->resume_ack;
     } else if (r->state == ST_FENCED) {
         /* renew no more; if watchd's own fence stalls, heartbeatd finishes it */
         g->lead = 1;

@@ -110,6 +110,7 @@ struct role {
     int row_known;
     int64_t observed_since_ns;    /* when row.epoch/heartbeat was first seen with these values */
     int64_t seen_epoch;           /* highest epoch seen in the row */
+    int resume_ack;               /* we hold the lease and commit a pending resume */
     int64_t fenced_at_ns;         /* when the current fence began */
     char handoff_target[64];      /* ST_HANDOFF: who gets the row once we are down */
     int health_failures;
