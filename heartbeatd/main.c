@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -311,6 +312,11 @@ static void connect_watchd(void *arg)
         return;
     }
     hb->watchd_fd = fd;
+    /* a frozen watchd must never block us (our backstop fence runs in this loop): a
+     * report it cannot take within 50 ms is dropped; watchd then fences by its deadline */
+    struct timeval tv = {.tv_sec = 0, .tv_usec = 50000};
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+        log_warn("watchd socket: SO_SNDTIMEO");
     loop_add_fd(hb->loop, fd, EPOLLIN, on_watchd, hb);
     send_watchd(hb, json_pack("{s:s,s:s,s:I}", "cmd", "hello", "daemon", PROG, "pid",
                               (json_int_t)getpid()));
