@@ -3,7 +3,7 @@
 # after heartbeatd's backstop removed it. watchd passes its epoch and lease deadline
 # (HOTSTANDBY_DEADLINE_NS) to the vipctl it spawns; a spawned vipctl obeys that deadline
 # only and never asks the database. Here a's vipctl check is slow (a loaded machine:
-# 1 s before it runs) and a's watchd freezes while one is in flight.
+# 0.7 s before it runs) and a's watchd freezes while one is in flight.
 # On 673b09e the check, finding watchd silent for 2 s, asked the database - which still
 # named a - and added the VIP back after the backstop's vipctl down: the VIP on both nodes.
 source "$(dirname "$0")/../lib/common.sh"
@@ -18,7 +18,7 @@ VIP=192.0.2.10
 # a's daemons find vipctl next to themselves: there it is slow to check
 mkdir -p "$T/bin-a"
 cp "$HS_BIN/watchd" "$HS_BIN/heartbeatd" "$T/bin-a/"
-printf '#!/bin/sh\n[ "$3" = check ] && sleep 1\nexec "%s/vipctl" "$@"\n' "$HS_BIN" >"$T/bin-a/vipctl"
+printf '#!/bin/sh\n[ "$3" = check ] && sleep 0.7\nexec "%s/vipctl" "$@"\n' "$HS_BIN" >"$T/bin-a/vipctl"
 chmod 755 "$T/bin-a/vipctl"
 for n in a b; do
     bin=$HS_BIN; [ $n = a ] && bin=$T/bin-a
@@ -41,7 +41,8 @@ interface = eth0
 start = echo "\$(date +%s%3N) start \$HOTSTANDBY_NODE \$HOTSTANDBY_EPOCH" >> $HOOKS_LOG
 stop = echo "\$(date +%s%3N) stop \$HOTSTANDBY_NODE \$HOTSTANDBY_EPOCH" >> $HOOKS_LOG
 CONF
-    netns_exec $n "$bin/watchd" -c "$T/$n.conf" >>"$T/watchd-$n.log" 2>&1 &
+    # not through the netns_exec function: $! must be watchd itself (ip netns exec execs it)
+    ip netns exec "$(netns_ns $n)" "$bin/watchd" -c "$T/$n.conf" >>"$T/watchd-$n.log" 2>&1 &
     echo $! >"$T/watchd-$n.pid"
     at_exit "kill -CONT $! 2>/dev/null; kill -9 $! 2>/dev/null"
     netns_exec $n "$bin/heartbeatd" -c "$T/$n.conf" >>"$T/heartbeatd-$n.log" 2>&1 &
