@@ -120,15 +120,17 @@ static void vlog(int prio, const char *errstr, const char *fmt, va_list ap)
         snprintf(msg + l, sizeof(msg) - l, ": %s", errstr);
     }
     log_escape(text, sizeof(text), msg);
-    unsigned suppressed;
-    if (prio > LOG_CRIT && !rate_allow(line_kind(prio, text), now_ns(), &suppressed)) {
+    /* -d asks for every line; a fatal one is the last anyway */
+    int limited = prio > LOG_CRIT && prio < LOG_DEBUG;
+    unsigned suppressed = 0;
+    if (limited && !rate_allow(line_kind(prio, text), now_ns(), &suppressed)) {
         errno = saved;
         return;
     }
     /* One write per line so lines from several processes on one stderr don't interleave. */
     char line[2400];
     int n;
-    if (prio > LOG_CRIT && suppressed) {
+    if (suppressed) {
         n = snprintf(line, sizeof(line), "<%d>%s: (%u more lines like the next one suppressed)\n",
                      prio, log_prog, suppressed);
         if (n > 0)

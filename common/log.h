@@ -21,8 +21,9 @@ void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn)
 
 /*
  * Every line is written through log_escape (control characters become \n, \t, \r or
- * \xNN, so a peer's text never starts a line of its own) and is rate-limited: of lines
- * that differ only in their digits, at most 10 per 10 s, then a count of those held back.
+ * \xNN, so a peer's text never starts a line of its own) and, debug and fatal lines
+ * aside, is rate-limited: of lines that differ only in their digits at most 10 per 10 s,
+ * then a count of those held back.
  * Returns the length written to out (always NUL-terminated, truncated to fit).
  */
 size_t log_escape(char *out, size_t outlen, const char *in);
