@@ -664,6 +664,8 @@ int main(int argc, char **argv)
     while (spawn_running() > 0)
         loop_once(wd.loop, 100);
     watchd_send_heartbeatd(&wd, json_pack("{s:s,s:s}", "cmd", "follow", "role", "stopped"));
+    if (wd.hb_unsent)
+        json_decref(wd.hb_unsent);
     control_close(&wd);
     selfmon_free(wd.selfmon);
     db_free(wd.db);
