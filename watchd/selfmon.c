@@ -27,132 +27,8 @@
 #include "notify.h"
 #include "problems.h"
 #include "shared.h"
+#include "selfmon.h"
 #include "watchd.h"
-
-#define RECENT_EVENTS 6
-
-struct condition {
-    int raised;
-    int64_t raised_wall_ns;         /* for the mail and for status */
-    int64_t raised_ns;
-    int64_t holding_since_ns;       /* 0: does not hold now (hold-down before raising) */
-    char detail[PROBLEM_DETAIL];    /* the latest numbers */
-};
-
-struct recent_event {
-    int64_t wall_ns;
-    int64_t epoch;
-    char kind[32];
-    char detail[160];
-};
-
-struct selfmon {
-    struct watchd *wd;
-    struct db *db;                  /* its own connection */
-    struct loop_timer *timer;
-    int64_t period_ns;
-    int64_t clock_offset_ns;        /* HOTSTANDBY_TEST_CLOCK_OFFSET (tests only) */
-    char shared_folder[CONF_STR];   /* what the prober checks */
-
-    int query_inflight;
-    int64_t query_sent_ns, query_sent_wall_ns;
-    struct problem_view view;
-    int64_t view_read_ns;
-
-    struct shared_prober *prober;
-    int64_t probe_asked_ns;
-    struct shared_result shared;
-    int shared_known;
-
-    int sync_inflight;
-    char sync_detail[2][PROBLEM_DETAIL];    /* failure, lag ("" = none) */
-
-    int64_t db_down_since_ns, db_down_since_wall_ns;
-    char db_why[200];
-    int64_t active_since_ns;        /* 0 while not active */
-    char claimed_from[64];          /* the holder our last claim replaced ("" = none) */
-
-    struct condition c[PK__COUNT];
-    struct recent_event recent[RECENT_EVENTS];
-    int n_recent;
-};
-
-/* ---- time for people: UTC and the node's own zone ---- */
-
-static void fmt_time(int64_t wall, char *buf, size_t len)
-{
-    time_t t = (time_t)(wall / NS_PER_SEC);
-    struct tm utc, loc;
-    char a[32], b[48];
-    gmtime_r(&t, &utc);
-    localtime_r(&t, &loc);
-    strftime(a, sizeof(a), "%Y-%m-%d %H:%M:%S", &utc);
-    strftime(b, sizeof(b), "%Y-%m-%d %H:%M:%S %Z", &loc);
-    snprintf(buf, len, "%s UTC (%s)", a, b);
-}
-
-static void fmt_iso(int64_t wall, char *buf, size_t len)
-{
-    time_t t = (time_t)(wall / NS_PER_SEC);
-    struct tm utc;
-    gmtime_r(&t, &utc);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &utc);
-}
-
-/* ---- the mail ---- */
-
-static void append(char *buf, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void append(char *buf, size_t len, const char *fmt, ...)
-{
-    size_t used = strlen(buf);
-    if (used >= len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + used, len - used, fmt, ap);
-    va_end(ap);
-}
-
-static void mail(struct selfmon *sm, enum problem_kind k, const char *resolution)
-{
-    struct watchd *wd = sm->wd;
-    const struct condition *c = &sm->c[k];
-    const struct role *r = &wd->role;
-    char subject[256], body[3500] = "", when[96];
-    int64_t now = wall_ns();
-
-    snprintf(subject, sizeof(subject), "%s on %s%s", problem_name(k), wd->conf.node,
-             resolution ? " resolved" : "");
-    const char *holder = role_holds_lease(r) ? wd->conf.node : r->row.holder;
-    append(body, sizeof(body), "cluster:   %s\nnode:      %s (%s)\nalert:     %s, %s\n",
-           wd->conf.cluster, wd->conf.node, role_public_name(r), problem_name(k),
-           resolution ? "RESOLVED" : "RAISED");
-    append(body, sizeof(body), "holder:    %s, epoch %" PRId64 "%s\n", *holder ? holder : "(none)",
-           role_holds_lease(r) ? r->epoch : r->row.epoch,
-           r->row.paused ? "\npaused:    YES: no takeover and no fencing until `vipctl resume`"
-                         : "");
-    fmt_time(c->raised_wall_ns, when, sizeof(when));
-    append(body, sizeof(body), "raised:    %s\n", when);
-    if (resolution) {
-        fmt_time(now, when, sizeof(when));
-        append(body, sizeof(body), "resolved:  %s\nlasted:    %.1f s\n", when,
-               (double)(now - c->raised_wall_ns) / NS_PER_SEC);
-    }
-    append(body, sizeof(body), "detail:    %s\n", c->detail);
-    if (resolution)
-        append(body, sizeof(body), "now:       %s\n", resolution);
-    append(body, sizeof(body), "\nWhat to do: %s\n",
-           resolution ? "nothing; this mail closes the alert above." : problem_advice(k));
-    append(body, sizeof(body), "\nLast events on %s:\n", wd->conf.node);
-    for (int i = 0; i < sm->n_recent; i++) {
-        const struct recent_event *e = &sm->recent[i];
-        fmt_time(e->wall_ns, when, sizeof(when));
-        append(body, sizeof(body), "  %s  %s (epoch %" PRId64 "): %s\n", when, e->kind,
-               e->epoch, e->detail);
-    }
-    append(body, sizeof(body), "\nSee `vipctl status` and `vipctl events` on any node.\n");
-    notify_alert(wd->notifier, problem_name(k), subject, body);
-}
 
 /* ---- open problems survive a restart (run_dir/watchd.problems), so each gets its
  * resolved mail even when the daemon was restarted in between ---- */
@@ -241,7 +117,7 @@ static void raise_problem(struct selfmon *sm, enum problem_kind k)
     c->raised_wall_ns = wall_ns();
     save(sm);
     watchd_event(sm->wd, shown_epoch(sm->wd), "problem", "%s: %s", problem_name(k), c->detail);
-    mail(sm, k, NULL);
+    alert_mail(sm, k, NULL);
 }
 
 static void resolve_problem(struct selfmon *sm, enum problem_kind k, const char *resolution)
@@ -251,7 +127,7 @@ static void resolve_problem(struct selfmon *sm, enum problem_kind k, const char 
         return;
     watchd_event(sm->wd, shown_epoch(sm->wd), "resolved", "%s: %s (after %.1f s)",
                  problem_name(k), resolution, (double)(now_ns() - c->raised_ns) / NS_PER_SEC);
-    mail(sm, k, resolution);
+    alert_mail(sm, k, resolution);
     c->raised = 0;
     c->holding_since_ns = 0;
     save(sm);
@@ -302,20 +178,6 @@ static void raise_now(struct selfmon *sm, enum problem_kind k, const char *fmt, 
         raise_problem(sm, k);
 }
 
-/* Events that are news without a condition behind them: one mail each (de-duplicated). */
-static void mail_once(struct selfmon *sm, const char *kind, int64_t epoch, const char *detail)
-{
-    struct watchd *wd = sm->wd;
-    char subject[256], body[1024];
-    snprintf(subject, sizeof(subject), "%s on %s", kind, wd->conf.node);
-    snprintf(body, sizeof(body),
-             "cluster:   %s\nnode:      %s\nevent:     %s\nepoch:     %" PRId64
-             "\ndetail:    %s\npaused:    %s\n\nSee `vipctl status` and `vipctl events`.\n",
-             wd->conf.cluster, wd->conf.node, kind, epoch, detail,
-             wd->role.row.paused ? "YES" : "no");
-    notify_alert(wd->notifier, kind, subject, body);
-}
-
 void selfmon_on_event(struct selfmon *sm, int64_t epoch, const char *kind, const char *detail)
 {
     if (!sm)
@@ -344,10 +206,11 @@ void selfmon_on_event(struct selfmon *sm, int64_t epoch, const char *kind, const
         raise_now(sm, PK_HEALTH_DEMOTION, "%s gave the cluster up at epoch %" PRId64
                   " after %d failed checks in a row: %s", wd->conf.node, epoch,
                   wd->conf.check_failures, detail);
-    } else if (strcmp(kind, "switchover-refused") == 0 || strcmp(kind, "forced-up") == 0 ||
-               strcmp(kind, "forced-resume") == 0 || strcmp(kind, "hook-unkillable") == 0 ||
-               strcmp(kind, "stop-overrun") == 0 || strcmp(kind, "timing-mismatch") == 0) {
-        mail_once(sm, kind, epoch, detail);
+    } else if (strcmp(kind, "switchover-refused") == 0 || strcmp(kind, "health-failing") == 0 ||
+               strcmp(kind, "forced-up") == 0 || strcmp(kind, "forced-resume") == 0 ||
+               strcmp(kind, "hook-unkillable") == 0 || strcmp(kind, "stop-overrun") == 0 ||
+               strcmp(kind, "timing-mismatch") == 0) {
+        alert_mail_once(sm, kind, epoch, detail);
     }
 }
 
@@ -554,7 +417,7 @@ static void sync_reply(void *arg, json_t *reply, const char *err)
         int lag = kind && strcmp(kind, "sync-lag") == 0;
         if (!kind || !text)
             continue;
-        append(detail[lag], PROBLEM_DETAIL, "%s%s", *detail[lag] ? "; " : "", text);
+        text_append(detail[lag], PROBLEM_DETAIL, "%s%s", *detail[lag] ? "; " : "", text);
     }
     observe(sm, PK_SYNC_FAILURE, *detail[0] != '\0', detail[0], 0,
             "every standby is reachable and accepts the pushes");
