@@ -352,7 +352,18 @@ void selfmon_db_state(struct selfmon *sm, int connected, const char *why)
         sm->db_down_since_ns = now_ns();
         sm->db_down_since_wall_ns = wall_ns();
     }
-    snprintf(sm->db_why, sizeof(sm->db_why), "%s", why ? why : "connection lost");
+    /* libpq's messages span lines: one line for the mail and the status */
+    const char *w = why && *why ? why : "connection lost";
+    size_t n = 0;
+    for (; *w && n + 1 < sizeof(sm->db_why); w++) {
+        int space = *w == ' ' || *w == '\t' || *w == '\n' || *w == '\r';
+        if (space && (n == 0 || sm->db_why[n - 1] == ' '))
+            continue;
+        sm->db_why[n++] = space ? ' ' : *w;
+    }
+    while (n > 0 && sm->db_why[n - 1] == ' ')
+        n--;
+    sm->db_why[n] = '\0';
 }
 
 static void check_database(struct selfmon *sm)
