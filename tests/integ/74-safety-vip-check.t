@@ -53,20 +53,20 @@ role_is() { [ "$(role "$1")" = "$2" ]; }
 on() { ip -n "$(netns_ns "$1")" -o addr show dev eth0 | grep -q " $VIP/"; }
 off() { ! on "$1"; }
 
-check "a active" -- wait_for 10 role_is a active
-check "b standby" -- wait_for 10 role_is b standby
-check "the VIP is on a" -- wait_for 5 on a
+check "a active" -- wait_for 30 role_is a active
+check "b standby" -- wait_for 30 role_is b standby
+check "the VIP is on a" -- wait_for 10 on a
 sleep 1.5
 wpid=$(cat "$T/watchd-a.pid")
-check "a vipctl check is in flight" -- wait_for 5 pgrep -f "bin-a/vipctl -c $T/a.conf check"
+check "a vipctl check is in flight" -- wait_for 10 pgrep -f "bin-a/vipctl -c $T/a.conf check"
 kill -STOP "$wpid"                 # a's watchd freezes; its heartbeatd and hooks run on
-check "a's heartbeatd fenced: the VIP left a" -- wait_for 6 off a
-check "b takes over" -- wait_for 15 role_is b active
-check "the VIP is on b" -- wait_for 5 on b
+check "a's heartbeatd fenced: the VIP left a" -- wait_for 10 off a
+check "b takes over" -- wait_for 30 role_is b active
+check "the VIP is on b" -- wait_for 10 on b
 sleep 4                            # the slow check had 2 s for watchd, then the database
 check "the VIP is not back on a" -- off a
 kill -CONT "$wpid"
-check "a standby after its watchd wakes" -- wait_for 10 role_is a standby
+check "a standby after its watchd wakes" -- wait_for 20 role_is a standby
 check "the VIP is only on b" -- sh -c "! ip -n $(netns_ns a) -o addr show dev eth0 | grep -q ' $VIP/' && ip -n $(netns_ns b) -o addr show dev eth0 | grep -q ' $VIP/'"
 check "never two active nodes (hook log)" -- hooks_no_overlap
 [ $_tap_failed -eq 0 ] || { tail -n 30 "$T/watchd-a.log" "$T/heartbeatd-a.log" | sed 's/^/# /' >&2; sed 's/^/# /' "$HOOKS_LOG" >&2; }

@@ -12,10 +12,10 @@ node_conf b 100
 node_conf c 200      # c would rank first among the standbys
 sed -i "s|^takeover_timeout = .*|takeover_timeout = 1s|" "$T/c/hotstandby.conf"
 node_start a
-check "a active" -- wait_role a active 10
+check "a active" -- wait_role a active 20
 node_start b
 node_start c
-check "b standby" -- wait_role b standby 10
+check "b standby" -- wait_role b standby 20
 row_timing() { psql_hs "SELECT interval_ms, takeover_timeout_ms, fence_after_ms, stop_timeout_ms FROM hs_cluster WHERE cluster='$HS_CLUSTER'"; }
 is "$(row_timing)" "200|1500|750|562" "the row holds the first node's timing"
 c_refuses() { vipctl_node c status 2>/dev/null | grep -q "TIMING .*takeover_timeout: this file 1000 ms, the cluster 1500 ms"; }
@@ -25,11 +25,12 @@ check "an hs_event timing-mismatch names both values" -- sh -c "'$HS_BIN/vipctl'
 
 e=$(epoch)
 node_crash a
-check "b, not c, takes over" -- wait_role b active 10
+check "b, not c, takes over" -- wait_role b active 20
 sleep 1
 is "$(node_role c)" standby "c took no part"
 is "$(holder)" b "b holds the cluster"
-is "$(epoch)" $((e + 1)) "one takeover"
+c_claimed() { psql_hs "SELECT count(*) FROM hs_event WHERE cluster='$HS_CLUSTER' AND node='c' AND kind IN ('claimed','granted')"; }
+is "$(c_claimed)" 0 "c never claimed nor took a grant"
 
 vipctl_node b set-timing >/dev/null 2>&1; rc=$?
 is "$rc" 3 "set-timing while not paused is refused (exit 3)"
@@ -52,7 +53,7 @@ check "the active commits the resume" -- wait_for 5 paused_is f
 check "the timing change is in the event log" -- sh -c "'$HS_BIN/vipctl' -c '$T/b/hotstandby.conf' events -n 50 | grep -q timing-set"
 e=$(epoch)
 node_crash b
-check "c takes over now that it agrees" -- wait_role c active 10
+check "c takes over now that it agrees" -- wait_role c active 20
 check "never two active nodes (hook log)" -- hooks_no_overlap
 [ $_tap_failed -eq 0 ] || { dump_logs; sed 's/^/# /' "$HOOKS_LOG" >&2; }
 done_testing
