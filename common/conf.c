@@ -49,6 +49,7 @@ static const struct key keys[] = {
     STR("cluster", "database", database),
     {"cluster", "database_file", K_SECRET_FILE, OFF(database), sizeof(((struct conf *)0)->database), 0, 0},
     PATHK("cluster", "run_dir", run_dir),
+    PATHK("cluster", "state_dir", state_dir),
     STR("cluster", "user", user),
 
     DUR("heartbeat", "interval", interval_ns, 50, 3600000),
@@ -86,6 +87,7 @@ static const struct key keys[] = {
     STR("sync", "remote_command", remote_command),
     {"sync", "delay_ms", K_MSEC, OFF(sync_delay_ns), 0, 0, 60000},
     DUR("sync", "reconcile_interval", reconcile_interval_ns, 1000, 86400000),
+    BOOL("sync", "keep_setid", sync_keep_setid),
 
     PATHK("shared", "folder", shared_folder),
 
@@ -805,6 +807,8 @@ static int validate(struct parser *p, struct conf *c)
     REQUIRE(valid_name(c->cluster), "cluster", "name", "use letters, digits, '-', '_', '.'");
     REQUIRE(*c->node, "cluster", "node", "required ([cluster] node)");
     REQUIRE(valid_name(c->node), "cluster", "node", "use letters, digits, '-', '_', '.'");
+    if (!*c->state_dir)
+        snprintf(c->state_dir, sizeof(c->state_dir), "/var/lib/hotstandby/%s", c->cluster);
     REQUIRE(*c->database, "cluster", "database", "required (database or database_file)");
     REQUIRE(!(line_of(p, "cluster", "database") && line_of(p, "cluster", "database_file")),
             "cluster", "database_file", "set database or database_file, not both");

@@ -35,6 +35,7 @@ struct conf {
     enum connection connection;
     char database[CONF_LONGSTR];        /* libpq conninfo (from database or database_file) */
     char run_dir[CONF_STR];
+    char state_dir[CONF_STR];           /* persistent node state; default /var/lib/hotstandby/<name> */
     char user[64];
 
     /* [heartbeat] */
@@ -80,6 +81,7 @@ struct conf {
     char remote_command[CONF_LONGSTR];
     int64_t sync_delay_ns;
     int64_t reconcile_interval_ns;
+    int sync_keep_setid;                /* receiver keeps setuid/setgid bits (default: stripped) */
 
     /* [shared] */
     char shared_folder[CONF_STR];

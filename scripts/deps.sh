@@ -27,7 +27,7 @@ test=(
     python3 python3-aiosmtpd
     samba-ad-dc samba-ad-provision libfaketime krb5-kdc krb5-admin-server
     iproute2 iputils-ping iputils-arping procps psmisc socat jq perl inotify-tools
-    curl util-linux mandoc systemd
+    curl util-linux mandoc systemd strace
 )
 bench=(keepalived lsyncd rsync gnuplot-nox bc)
 # Services the tests run privately: when their package is installed by this script, they stay off.

@@ -1,37 +1,30 @@
 /*
- * apply.c: carrying out the sender's operations on the standby's disk, beneath the
- * sync root and nowhere else. Paths from the wire are checked twice: syntactically
- * (apply_check_path) and by the kernel (openat2 RESOLVE_BENEATH refuses "..", absolute
- * symlinks and any symlink that leads out of the root).
+ * apply.c: carrying out the sender's operations on the standby's disk, inside the
+ * [sync] paths and nowhere else (DESIGN §6: the receiver trusts nothing in the stream).
+ * Paths from the wire are checked twice: syntactically (apply_check_path) and by the
+ * kernel, resolving from the sync path's directory fd with openat2 RESOLVE_BENEATH |
+ * RESOLVE_NO_SYMLINKS (tree.c). Metadata is applied to fds opened with O_NOFOLLOW that
+ * are checked to be what we created, never by name, so a symlink or file a local user
+ * swaps in between two system calls is refused, not followed.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "apply.h"
 #include "conf.h"
 #include "log.h"
 #include "manifest.h"
+#include "tree.h"
 
 #define WRITEBACK_STEP (8u << 20)
 #define PUT_MAX_SIZE (UINT64_C(1) << 50)   /* 1 PiB: anything larger is a hostile length */
-
-static int beneath(int rootfd, const char *path, int flags)
-{
-    struct open_how how = {
-        .flags = (uint64_t)(flags | O_CLOEXEC),
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-    };
-    return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-}
 
 static int why(char *err, size_t errlen, int code, const char *path, const char *what)
 {
@@ -43,7 +36,8 @@ static int why_errno(char *err, size_t errlen, const char *path, const char *op)
 {
     int e = errno;
     if (e == EXDEV || e == ELOOP)
-        return why(err, errlen, PE_REFUSED, path, "resolves outside the sync root (symlink escape)");
+        return why(err, errlen, PE_REFUSED, path,
+                   "a symlink is in the way (never followed: it could lead outside the sync path)");
     snprintf(err, errlen, "%s: %s: %s", path, op, strerror(e));
     return PE_FAILED;
 }
@@ -66,11 +60,23 @@ int apply_open(struct apply *a, const struct conf *c, char *err, size_t errlen)
             a->max_pend = rl.rlim_cur > 512 ? (int)rl.rlim_cur - 256 : 128;
     }
     a->pid = getpid();
-    a->rootfd = open(c->sync_root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (a->rootfd < 0) {
-        snprintf(err, errlen, "%s: %s", c->sync_root, strerror(errno));
+    a->mode_mask = c->sync_keep_setid ? 07777 : 01777;
+    if (c->n_sync_paths == 0) {
+        snprintf(err, errlen, "%s: [sync] paths is empty: this receiver accepts nothing "
+                 "(name the directories it may write)", c->path);
         return -1;
     }
+    if (sync_tree_open(&a->tree, c, 1, err, errlen) < 0)
+        return -1;
+    struct stat top, st;
+    for (int i = 0; i < a->tree.n; i++)
+        if (stat("/", &top) == 0 && fstat(a->tree.d[i].fd, &st) == 0 &&
+            st.st_dev == top.st_dev && st.st_ino == top.st_ino) {
+            snprintf(err, errlen, "%s: [sync] paths: '/%s' under root '%s' is the whole "
+                     "filesystem: refused", c->path, a->tree.d[i].rel, c->sync_root);
+            sync_tree_close(&a->tree);
+            return -1;
+        }
     return 0;
 }
 
@@ -78,9 +84,8 @@ void apply_close(struct apply *a)
 {
     apply_put_abort(a);
     apply_sync(a);   /* completed files are kept: they were whole */
-    if (a->rootfd >= 0)
-        close(a->rootfd);
-    a->rootfd = -1;
+    sync_tree_close(&a->tree);
+    idmap_free(&a->ids);
 }
 
 int apply_check_path(const struct apply *a, const char *path, char *err, size_t errlen)
@@ -93,12 +98,16 @@ int apply_check_path(const struct apply *a, const char *path, char *err, size_t 
             (!strncmp(c, SYNC_CONFLICTS, strlen(SYNC_CONFLICTS)) &&
              (c[strlen(SYNC_CONFLICTS)] == '/' || !c[strlen(SYNC_CONFLICTS)])))
             return why(err, errlen, PE_REFUSED, path, "names a syncd-internal file");
-    if (a->conf->n_sync_paths == 0)
+    const char *rest;
+    if (sync_tree_find(&a->tree, path, &rest))
         return 0;
-    for (int i = 0; i < a->conf->n_sync_paths; i++)
-        if (proto_path_under(path, a->conf->sync_paths[i] + 1))
-            return 0;
     return why(err, errlen, PE_REFUSED, path, "not under any [sync] path of this node");
+}
+
+static int is_sync_path(const struct apply *a, const char *path)
+{
+    const char *rest;
+    return sync_tree_find(&a->tree, path, &rest) && !*rest;
 }
 
 /* ---- directories ---- */
@@ -172,70 +181,52 @@ int apply_sync(struct apply *a)
     return rc;
 }
 
-/* Creates every missing directory of dir (relative) beneath the root, mode 0755. */
-static int mkdir_chain(struct apply *a, char *dir)
+/*
+ * Creates every missing directory of dir (relative to dfd, a directory we resolved) with
+ * mode 0755, one component at a time, never through a symlink. Returns an fd of dir.
+ */
+static int mkdir_chain(struct apply *a, int dfd, const char *dir)
 {
-    for (size_t i = 0;; i++) {
-        char c = dir[i];
-        if (c != '/' && c != '\0')
-            continue;
-        dir[i] = '\0';
-        int fd = beneath(a->rootfd, dir, O_PATH | O_DIRECTORY);
-        if (fd >= 0) {
-            close(fd);
-        } else if (errno == ENOENT) {
-            char *slash = strrchr(dir, '/');
-            int pfd;
-            if (slash) {
-                *slash = '\0';
-                pfd = beneath(a->rootfd, dir, O_RDONLY | O_DIRECTORY);
-                *slash = '/';
-            } else {
-                pfd = beneath(a->rootfd, ".", O_RDONLY | O_DIRECTORY);
-            }
-            if (pfd < 0) {
-                dir[i] = c;
-                return -1;
-            }
-            int r = mkdirat(pfd, slash ? slash + 1 : dir, 0755);
-            int e = errno;
-            if (r == 0)
-                add_dirty(a, pfd);
-            close(pfd);
-            if (r < 0 && e != EEXIST) {
-                dir[i] = c;
-                errno = e;
-                return -1;
-            }
-        } else {
-            dir[i] = c;
-            return -1;
+    int cur = sync_openat(dfd, "", O_RDONLY | O_DIRECTORY);
+    const char *c = dir;
+    while (cur >= 0 && *c) {
+        const char *slash = strchr(c, '/');
+        char comp[PROTO_NAME_MAX];
+        snprintf(comp, sizeof(comp), "%.*s", slash ? (int)(slash - c) : (int)strlen(c), c);
+        int next = sync_openat(cur, comp, O_RDONLY | O_DIRECTORY);
+        if (next < 0 && errno == ENOENT) {
+            if (mkdirat(cur, comp, 0755) == 0)
+                add_dirty(a, cur);
+            else if (errno != EEXIST)
+                goto fail;
+            next = sync_openat(cur, comp, O_RDONLY | O_DIRECTORY);
         }
-        dir[i] = c;
-        if (!c)
-            return 0;
+        if (next < 0)
+            goto fail;
+        close(cur);
+        cur = next;
+        c = slash ? slash + 1 : c + strlen(c);
     }
+    return cur;
+fail:;
+    int e = errno;
+    close(cur);
+    errno = e;
+    return -1;
 }
 
-/* Opens the directory holding path; *name points at its last component inside path. */
+/* Opens the directory holding path (below a sync path); *name points at its last
+ * component inside path. create: missing directories on the way are made. */
 static int open_parent(struct apply *a, const char *path, int create, const char **name)
 {
+    int fd = sync_tree_parent(&a->tree, path, name);
+    if (fd >= 0 || errno != ENOENT || !create)
+        return fd;
+    const char *rest;
+    const struct sync_dir *d = sync_tree_find(&a->tree, path, &rest);
     char dir[PROTO_PATH_MAX];
-    snprintf(dir, sizeof(dir), "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash) {
-        *name = path;
-        return beneath(a->rootfd, ".", O_RDONLY | O_DIRECTORY);
-    }
-    *slash = '\0';
-    *name = path + (slash - dir) + 1;
-    int fd = beneath(a->rootfd, dir, O_RDONLY | O_DIRECTORY);
-    if (fd < 0 && errno == ENOENT && create) {
-        if (mkdir_chain(a, dir) < 0)
-            return -1;
-        fd = beneath(a->rootfd, dir, O_RDONLY | O_DIRECTORY);
-    }
-    return fd;
+    snprintf(dir, sizeof(dir), "%.*s", (int)(*name - 1 - rest), rest);
+    return mkdir_chain(a, d->fd, dir);
 }
 
 static int remove_tree(int dfd, const char *name, int depth)
@@ -271,44 +262,37 @@ static int remove_tree(int dfd, const char *name, int depth)
 
 /* ---- the conflict store (rejoin of an old active) ---- */
 
-/* <sync path>/.hotstandby-conflicts/<epoch>/<rest of path> */
-static void conflict_path(const struct apply *a, const char *path, char *out, size_t len)
-{
-    const char *base = "", *rest = path;
-    for (int i = 0; i < a->conf->n_sync_paths; i++) {
-        const char *sp = a->conf->sync_paths[i] + 1;
-        if (*sp && proto_path_under(path, sp) && path[strlen(sp)] == '/') {
-            base = sp;
-            rest = path + strlen(sp) + 1;
-            break;
-        }
-    }
-    snprintf(out, len, "%s%s%s/%llu/%s", base, *base ? "/" : "", SYNC_CONFLICTS,
-             (unsigned long long)a->epoch, rest);
-}
-
-/* Moves the existing pfd/name (the receiver's version of path) into the conflict store. */
+/*
+ * Moves the existing pfd/name (the receiver's version of path, below a sync path) to
+ * <sync path>/.hotstandby-conflicts/<epoch>/<rest of path>, resolved like any other path.
+ */
 static int preserve(struct apply *a, int pfd, const char *name, const char *path)
 {
-    char cpath[PROTO_PATH_MAX + 64];
-    conflict_path(a, path, cpath, sizeof(cpath));
-    char *slash = strrchr(cpath, '/');
-    *slash = '\0';
-    if (mkdir_chain(a, cpath) < 0)
+    const char *rest;
+    const struct sync_dir *d = sync_tree_find(&a->tree, path, &rest);
+    char cdir[PROTO_PATH_MAX + 64];
+    int n = snprintf(cdir, sizeof(cdir), "%s/%llu/%s", SYNC_CONFLICTS,
+                     (unsigned long long)a->epoch, rest);
+    if (!d || n >= (int)sizeof(cdir)) {
+        errno = ENAMETOOLONG;
         return -1;
-    int cfd = beneath(a->rootfd, cpath, O_RDONLY | O_DIRECTORY);
+    }
+    char *slash = strrchr(cdir, '/');
+    *slash = '\0';
+    int cfd = mkdir_chain(a, d->fd, cdir);
     if (cfd < 0)
         return -1;
     char cname[PROTO_NAME_MAX + 16];
     snprintf(cname, sizeof(cname), "%s", slash + 1);
     int rc;
-    for (int n = 1; (rc = renameat2(pfd, name, cfd, cname, RENAME_NOREPLACE)) < 0 &&
-                    errno == EEXIST && n < 1000; n++)
-        snprintf(cname, sizeof(cname), "%s.%d", slash + 1, n);
+    for (int k = 1; (rc = renameat2(pfd, name, cfd, cname, RENAME_NOREPLACE)) < 0 &&
+                    errno == EEXIST && k < 1000; k++)
+        snprintf(cname, sizeof(cname), "%s.%d", slash + 1, k);
     if (rc == 0) {
         add_dirty(a, cfd);
         a->conflicts++;
-        log_notice("rejoin: kept this node's version of %s as %s/%s", path, cpath, cname);
+        log_notice("rejoin: kept this node's version of %s as %s%s%s/%s", path, d->rel,
+                   d->len ? "/" : "", cdir, cname);
     }
     close(cfd);
     return rc;
@@ -344,7 +328,7 @@ static int make_way(struct apply *a, int pfd, const char *name, const char *path
     if (a->rejoin) {
         int same = 0;
         if (S_ISREG(st.st_mode) && newfd >= 0) {   /* -2: a file, not compared */
-            int ofd = openat(pfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+            int ofd = manifest_open_file(pfd, name);
             struct stat nst;
             if (ofd >= 0 && fstat(newfd, &nst) == 0 && nst.st_size == st.st_size)
                 same = same_content(ofd, newfd);
@@ -398,6 +382,8 @@ int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_
     int rc = apply_check_path(a, m->path, err, errlen);
     if (rc)
         return rc;
+    if (is_sync_path(a, m->path))
+        return why(err, errlen, PE_REFUSED, m->path, "is a [sync] path itself: it stays a directory");
     if (m->size > PUT_MAX_SIZE)
         return why(err, errlen, PE_REFUSED, m->path, "declared size is absurdly large");
     uint32_t h = 2166136261u;
@@ -428,8 +414,8 @@ int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_
     snprintf(a->put_name, sizeof(a->put_name), "%s", name);
     snprintf(a->put_path, sizeof(a->put_path), "%s", m->path);
     a->put_mode = m->mode;
-    a->put_uid = m->uid;
-    a->put_gid = m->gid;
+    a->put_uid = idmap_to_local(&a->ids, ID_USER, m->uid);
+    a->put_gid = idmap_to_local(&a->ids, ID_GROUP, m->gid);
     a->put_mtime_ns = m->mtime_ns;
     a->put_size = m->size;
     a->put_written = 0;
@@ -478,7 +464,7 @@ int apply_put_end(struct apply *a, int ok, char *err, size_t errlen)
     const char *step = NULL;
     if (a->owners && fchown(fd, a->put_uid, a->put_gid) < 0)
         step = "chown";
-    else if (fchmod(fd, a->put_mode & 07777) < 0)   /* after chown, which clears setuid */
+    else if (fchmod(fd, a->put_mode & a->mode_mask) < 0)   /* after chown, which clears setuid */
         step = "chmod";
     else if (futimens(fd, ts) < 0)
         step = "set mtime";
@@ -543,16 +529,53 @@ void apply_commit(struct apply *a)
     memset(a->pend_seen, 0, sizeof(a->pend_seen));
 }
 
-static int set_attrs_at(struct apply *a, int pfd, const char *name, uint32_t mode, uint32_t uid,
-                        uint32_t gid, int64_t mtime_ns, int is_link)
+/* Owner, mode and mtime of a directory we opened ourselves (O_NOFOLLOW, checked). */
+static int set_dir_attrs(struct apply *a, int fd, const struct proto_msg *m)
 {
-    int fl = AT_SYMLINK_NOFOLLOW;
-    struct timespec ts[2] = {{0, UTIME_OMIT}, ns_to_ts(mtime_ns)};
-    if (a->owners && fchownat(pfd, name, uid, gid, fl) < 0)
+    struct timespec ts[2] = {{0, UTIME_OMIT}, ns_to_ts(m->mtime_ns)};
+    if (a->owners && fchown(fd, idmap_to_local(&a->ids, ID_USER, m->uid),
+                            idmap_to_local(&a->ids, ID_GROUP, m->gid)) < 0)
         return -1;
-    if (!is_link && fchmodat(pfd, name, mode & 07777, 0) < 0)
+    if (fchmod(fd, m->mode & a->mode_mask) < 0)
         return -1;
-    return utimensat(pfd, name, ts, fl);
+    return futimens(fd, ts);
+}
+
+/* Owner and mtime of the symlink pfd/name, through an O_PATH fd of the link itself: if
+ * anything but a symlink was swapped in under that name, nothing is changed. */
+static int set_link_attrs(struct apply *a, int pfd, const char *name, const struct proto_msg *m)
+{
+    int fd = openat(pfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return -1;
+    int rc = -1;
+    struct timespec ts[2] = {{0, UTIME_OMIT}, ns_to_ts(m->mtime_ns)};
+    if (fstat(fd, &st) < 0)
+        goto out;
+    if (!S_ISLNK(st.st_mode)) {
+        errno = ELOOP;
+        goto out;
+    }
+    if (a->owners && fchownat(fd, "", idmap_to_local(&a->ids, ID_USER, m->uid),
+                              idmap_to_local(&a->ids, ID_GROUP, m->gid),
+                              AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0)
+        goto out;
+    /* Kernels without AT_EMPTY_PATH for utimensat keep the link's own mtime. */
+    if (utimensat(fd, "", ts, AT_EMPTY_PATH) < 0 && errno != EINVAL)
+        goto out;
+    rc = 0;
+out:;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+/* Resolution failures of a path's parent as the sender sees them. */
+static int parent_error(char *err, size_t errlen, const char *path)
+{
+    return why_errno(err, errlen, path, "open parent");
 }
 
 int apply_mkdir(struct apply *a, const struct proto_msg *m, char *err, size_t errlen)
@@ -560,10 +583,16 @@ int apply_mkdir(struct apply *a, const struct proto_msg *m, char *err, size_t er
     int rc = apply_check_path(a, m->path, err, errlen);
     if (rc)
         return rc;
+    if (is_sync_path(a, m->path)) {   /* the sync path's own mode, owner and mtime */
+        const char *rest;
+        if (set_dir_attrs(a, sync_tree_find(&a->tree, m->path, &rest)->fd, m) < 0)
+            return why_errno(err, errlen, m->path, "set attributes");
+        return 0;
+    }
     const char *name;
     int pfd = open_parent(a, m->path, 1, &name);
     if (pfd < 0)
-        return why_errno(err, errlen, m->path, "open parent");
+        return parent_error(err, errlen, m->path);
     struct stat st;
     if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
         if ((a->rejoin ? preserve(a, pfd, name, m->path) : unlinkat(pfd, name, 0)) < 0) {
@@ -572,11 +601,17 @@ int apply_mkdir(struct apply *a, const struct proto_msg *m, char *err, size_t er
             return rc;
         }
     }
-    if ((mkdirat(pfd, name, 0700) < 0 && errno != EEXIST) ||
-        set_attrs_at(a, pfd, name, m->mode, m->uid, m->gid, m->mtime_ns, 0) < 0)
+    int dfd = -1;
+    if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST)
         rc = why_errno(err, errlen, m->path, "mkdir");
+    else if ((dfd = sync_openat(pfd, name, O_RDONLY | O_DIRECTORY)) < 0)
+        rc = why_errno(err, errlen, m->path, "open the new directory");
+    else if (set_dir_attrs(a, dfd, m) < 0)
+        rc = why_errno(err, errlen, m->path, "set attributes");
     else
         add_dirty(a, pfd);
+    if (dfd >= 0)
+        close(dfd);
     close(pfd);
     return rc;
 }
@@ -588,16 +623,18 @@ int apply_symlink(struct apply *a, const struct proto_msg *m, char *err, size_t 
         return rc;
     if (!m->path2[0])
         return why(err, errlen, PE_REFUSED, m->path, "empty symlink target");
+    if (is_sync_path(a, m->path))
+        return why(err, errlen, PE_REFUSED, m->path, "is a [sync] path itself: it stays a directory");
     const char *name;
     int pfd = open_parent(a, m->path, 1, &name);
     if (pfd < 0)
-        return why_errno(err, errlen, m->path, "open parent");
+        return parent_error(err, errlen, m->path);
     char tmp[64];
     snprintf(tmp, sizeof(tmp), "%s%d.%u", SYNC_TMP_PREFIX, (int)a->pid, a->tmp_counter++);
     /* The link is only created, never followed: its target may point anywhere. */
     if (symlinkat(m->path2, pfd, tmp) < 0) {
         rc = why_errno(err, errlen, m->path, "symlink");
-    } else if (set_attrs_at(a, pfd, tmp, 0, m->uid, m->gid, m->mtime_ns, 1) < 0 ||
+    } else if (set_link_attrs(a, pfd, tmp, m) < 0 ||
                make_way(a, pfd, name, m->path, -1, m->path2) < 0 ||
                renameat(pfd, tmp, pfd, name) < 0) {
         rc = why_errno(err, errlen, m->path, "symlink");
@@ -609,22 +646,62 @@ int apply_symlink(struct apply *a, const struct proto_msg *m, char *err, size_t 
     return rc;
 }
 
+/* Removes (or, in a rejoin, keeps in the conflict store) pfd/name, the receiver's path. */
+static int delete_entry(struct apply *a, int pfd, const char *name, const char *path)
+{
+    struct stat st;
+    if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : -1;
+    if ((a->rejoin ? preserve(a, pfd, name, path) : remove_tree(pfd, name, 0)) < 0)
+        return -1;
+    add_dirty(a, pfd);
+    return 0;
+}
+
+/* DELETE of a sync path itself: it is emptied and stays (with its conflict store). */
+static int empty_sync_path(struct apply *a, const char *path, char *err, size_t errlen)
+{
+    const char *rest;
+    int dfd = sync_openat(sync_tree_find(&a->tree, path, &rest)->fd, "", O_RDONLY | O_DIRECTORY);
+    DIR *dir = dfd < 0 ? NULL : fdopendir(dfd);
+    if (!dir) {
+        if (dfd >= 0)
+            close(dfd);
+        return why_errno(err, errlen, path, "open");
+    }
+    int rc = 0;
+    struct dirent *de;
+    while ((de = readdir(dir)) != NULL) {
+        const char *n = de->d_name;
+        if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, SYNC_CONFLICTS) ||
+            !strncmp(n, SYNC_TMP_PREFIX, strlen(SYNC_TMP_PREFIX)))
+            continue;
+        char sub[PROTO_PATH_MAX];
+        snprintf(sub, sizeof(sub), "%s%s%s", path, *path ? "/" : "", n);
+        if (delete_entry(a, dirfd(dir), n, sub) < 0 && !rc)
+            rc = why_errno(err, errlen, sub, "delete");
+    }
+    closedir(dir);
+    return rc;
+}
+
 int apply_delete(struct apply *a, const char *path, char *err, size_t errlen)
 {
     int rc = apply_check_path(a, path, err, errlen);
     if (rc)
         return rc;
+    if (is_sync_path(a, path))
+        return empty_sync_path(a, path, err, errlen);
     const char *name;
     int pfd = open_parent(a, path, 0, &name);
-    if (pfd < 0)
-        return errno == ENOENT ? 0 : why_errno(err, errlen, path, "open parent");
-    struct stat st;
-    if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        if ((a->rejoin ? preserve(a, pfd, name, path) : remove_tree(pfd, name, 0)) < 0)
-            rc = why_errno(err, errlen, path, "delete");
-        else
-            add_dirty(a, pfd);
+    if (pfd < 0) {
+        /* No real directory holds it (missing, a file, a symlink): path is not there. */
+        if (errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV)
+            return 0;
+        return parent_error(err, errlen, path);
     }
+    if (delete_entry(a, pfd, name, path) < 0)
+        rc = why_errno(err, errlen, path, "delete");
     close(pfd);
     return rc;
 }
@@ -636,6 +713,9 @@ int apply_rename(struct apply *a, const struct proto_msg *m, char *err, size_t e
         rc = apply_check_path(a, m->path2, err, errlen);
     if (rc)
         return rc;
+    if (is_sync_path(a, m->path) || is_sync_path(a, m->path2))
+        return why(err, errlen, PE_REFUSED, is_sync_path(a, m->path) ? m->path : m->path2,
+                   "is a [sync] path itself: never renamed");
     const char *fname, *tname;
     int ffd = open_parent(a, m->path, 0, &fname);
     if (ffd < 0)

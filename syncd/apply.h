@@ -1,6 +1,6 @@
 /*
- * apply.h: the receiver's filesystem side. Every path is resolved beneath the sync root
- * with openat2(RESOLVE_BENEATH), files are written to a temp file in the target directory,
+ * apply.h: the receiver's filesystem side. Every path is resolved beneath its [sync] path
+ * (tree.h: openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), files are written to a temp file in the target directory,
  * made durable and renamed into place; directories touched are made durable before an ACK.
  *
  * Durability is batched: completed temp files wait (up to APPLY_MAX_PENDING files or
@@ -18,7 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "idmap.h"
 #include "proto.h"
+#include "tree.h"
 
 struct conf;
 
@@ -38,9 +40,11 @@ struct apply_pending {
 typedef void (*apply_report_cb)(void *arg, int code, const char *path, const char *msg);
 
 struct apply {
-    int rootfd;                    /* O_PATH directory of [sync] root */
-    const struct conf *conf;       /* [sync] paths bound what may be touched */
+    struct sync_tree tree;         /* the [sync] paths: nothing else may be touched */
+    const struct conf *conf;
+    uint32_t mode_mask;            /* 01777, or 07777 with [sync] keep_setid = yes */
     int owners;                    /* running as root: set uid/gid */
+    struct idmap ids;              /* the sender's owners by name */
     int rejoin;                    /* replaced/deleted files go to the conflict store */
     uint64_t epoch;                /* names the conflict directory */
     int dirty[APPLY_MAX_DIRTY];    /* directories to make durable at the next SYNC */

@@ -72,17 +72,18 @@ static int flushed(struct syncd *sd, struct flush_wait *f)
  */
 static uint64_t send_barrier(struct syncd *sd)
 {
-    if (!sd->watch || sd->conf.n_sync_paths == 0 || sd->rootfd < 0)
+    if (!sd->watch || sd->tree.n == 0)
         return 0;
-    char name[CONF_STR + 96];
+    char name[96];
     uint64_t seq = ++sd->barrier_sent;
-    snprintf(name, sizeof(name), "%s/%s%lu-%llu", sd->conf.sync_paths[0] + 1,
-             SYNC_FLUSH_PREFIX, (unsigned long)getpid(), (unsigned long long)seq);
-    int fd = openat(sd->rootfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    snprintf(name, sizeof(name), "%s%lu-%llu", SYNC_FLUSH_PREFIX, (unsigned long)getpid(),
+             (unsigned long long)seq);
+    int dfd = sd->tree.d[0].fd;
+    int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return 0;
     close(fd);
-    unlinkat(sd->rootfd, name, 0);
+    unlinkat(dfd, name, 0);
     return seq;
 }
 

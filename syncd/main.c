@@ -32,11 +32,16 @@ static void usage(FILE *f)
             "       syncd -t [-c FILE] | -V | -h\n");
 }
 
-int syncd_mkdir_run(const struct conf *c)
+int syncd_make_dirs(const struct conf *c, char *err, size_t errlen)
 {
+    const char *bad = NULL;
     if (mkdir(c->run_dir, 0755) < 0 && errno != EEXIST)
-        return -1;
-    return 0;
+        bad = c->run_dir;
+    else if (sync_state_dir(c->state_dir) < 0)
+        bad = c->state_dir;
+    if (bad)
+        snprintf(err, errlen, "%s: %s", bad, strerror(errno));
+    return bad ? -1 : 0;
 }
 
 /* ---- role ---- */
@@ -119,13 +124,8 @@ static void become_standby(struct syncd *sd)
 
 static int become_active(struct syncd *sd, uint64_t epoch, char *err, size_t errlen)
 {
-    if (sd->rootfd < 0) {
-        sd->rootfd = open(sd->conf.sync_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (sd->rootfd < 0) {
-            snprintf(err, errlen, "%s: %s", sd->conf.sync_root, strerror(errno));
-            return -1;
-        }
-    }
+    if (sd->tree.n == 0 && sync_tree_open(&sd->tree, &sd->conf, 1, err, errlen) < 0)
+        return -1;
     int restart = sd->active && sd->epoch != epoch;
     sd->active = 1;
     sd->epoch = epoch;
@@ -220,8 +220,7 @@ static int syncd_setup(struct syncd *sd)
     sd->loop = loop_new();
     if (!sd->loop)
         return -1;
-    sd->rootfd = -1;
-    sync_state_path(sd->conf.run_dir, sd->state_path, sizeof(sd->state_path));
+    sync_state_path(sd->conf.state_dir, sd->state_path, sizeof(sd->state_path));
     make_peers(sd);
     return 0;
 }
@@ -243,14 +242,16 @@ static void reload(struct syncd *sd)
         log_warnx("SIGHUP: run_dir change needs a restart; keeping %s", sd->conf.run_dir);
         snprintf(nc.run_dir, sizeof(nc.run_dir), "%s", sd->conf.run_dir);
     }
+    if (strcmp(nc.state_dir, sd->conf.state_dir)) {
+        log_warnx("SIGHUP: state_dir change needs a restart; keeping %s", sd->conf.state_dir);
+        snprintf(nc.state_dir, sizeof(nc.state_dir), "%s", sd->conf.state_dir);
+    }
     int was_active = sd->active;
     syncd_flush_abort_all(sd, "configuration reloaded");
     become_standby(sd);
     free_peers(sd);
     sd->conf = nc;
-    if (sd->rootfd >= 0)
-        close(sd->rootfd);
-    sd->rootfd = -1;
+    sync_tree_close(&sd->tree);
     make_peers(sd);
     loop_timer_after(sd->reconcile_timer, sd->conf.reconcile_interval_ns);
     log_info("SIGHUP: configuration %s re-read: %d paths, %d peers", sd->conf_path,
@@ -268,16 +269,15 @@ static void syncd_teardown(struct syncd *sd)
         ctl_server_close(sd->ctl);
     if (sd->reconcile_timer)
         loop_timer_free(sd->reconcile_timer);
-    if (sd->rootfd >= 0)
-        close(sd->rootfd);
+    sync_tree_close(&sd->tree);
     loop_free(sd->loop);
 }
 
 static int run_daemon(struct syncd *sd)
 {
     char err[512], sock[CONF_STR + 32];
-    if (syncd_mkdir_run(&sd->conf) < 0) {
-        log_warn("%s", sd->conf.run_dir);
+    if (syncd_make_dirs(&sd->conf, err, sizeof(err)) < 0) {
+        log_warnx("%s", err);
         return 1;
     }
     struct role_arg r = {0, 0};
@@ -311,7 +311,6 @@ static int run_daemon(struct syncd *sd)
     loop_timer_after(sd->reconcile_timer, sd->conf.reconcile_interval_ns);
     log_info("standby (receiver) for cluster %s, node %s; %d peers; control socket %s",
              sd->conf.cluster, sd->conf.node, sd->npeers, sock);
-    (void)err;
     daemon_watchdog_arm(sd->loop);
     sd_notify(0, "READY=1");
     int rc = loop_run(sd->loop);

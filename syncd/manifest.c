@@ -15,6 +15,7 @@
 
 #include "manifest.h"
 #include "sha256.h"
+#include "tree.h"
 
 void manifest_free(struct manifest *m)
 {
@@ -125,9 +126,22 @@ static void fill_entry(struct proto_entry *pe, const struct stat *st)
     pe->has_hash = 0;
 }
 
+/* Regular files only: O_NONBLOCK so that a FIFO swapped in after the lstat cannot block. */
+int manifest_open_file(int dfd, const char *name)
+{
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
 static void hash_file(int dfd, const char *name, struct proto_entry *pe)
 {
-    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = manifest_open_file(dfd, name);
     if (fd < 0)
         return;
     struct sha256 s;
@@ -220,8 +234,8 @@ static int scan_dir(int dfd, char *path, size_t plen, struct scan *sc, int depth
     return rc;
 }
 
-int manifest_scan(int rootfd, const char *relpath, const struct manifest_filter *f,
-                  int stale_tmp, int hash, struct manifest *m)
+int manifest_scan(const struct sync_tree *t, const char *relpath,
+                  const struct manifest_filter *f, int stale_tmp, int hash, struct manifest *m)
 {
     struct proto_entry *pe = malloc(sizeof(*pe));
     char *path = malloc(PROTO_PATH_MAX);
@@ -233,25 +247,35 @@ int manifest_scan(int rootfd, const char *relpath, const struct manifest_filter 
     struct scan sc = {f, stale_tmp, hash, m, pe};
     snprintf(path, PROTO_PATH_MAX, "%s", relpath);
     size_t plen = strlen(path);
-    if (plen == 0) {
-        int d = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        rc = d < 0 ? -1 : scan_dir(d, path, 0, &sc, 0);
+    const char *rest;
+    const struct sync_dir *d = sync_tree_find(t, path, &rest);
+    if (!d) {
+        errno = EPERM;
         goto out;
     }
-    /* The parent of relpath, resolved beneath the root by the caller's own tree. */
-    char *slash = strrchr(path, '/');
-    int pfd;
-    const char *name = path;
-    if (slash) {
-        *slash = '\0';
-        pfd = openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        *slash = '/';
-        name = slash + 1;
-    } else {
-        pfd = dup(rootfd);
+    if (!*rest) {   /* a sync path itself: the directory, then what it holds */
+        struct stat st;
+        int dfd = sync_openat(d->fd, "", O_RDONLY | O_DIRECTORY);
+        if (dfd < 0 || fstat(dfd, &st) < 0) {
+            if (dfd >= 0)
+                close(dfd);
+            goto out;
+        }
+        if (plen) {
+            memcpy(pe->path, path, plen + 1);
+            fill_entry(pe, &st);
+            if (manifest_add(m, pe) < 0) {
+                close(dfd);
+                goto out;
+            }
+        }
+        rc = scan_dir(dfd, path, plen, &sc, 0);
+        goto out;
     }
-    if (pfd < 0) {
-        rc = errno == ENOENT || errno == ENOTDIR ? 0 : -1;
+    const char *name;
+    int pfd = sync_tree_parent(t, path, &name);
+    if (pfd < 0) {   /* no real directory there (missing, a file, a symlink): nothing */
+        rc = errno == ENOENT || errno == ENOTDIR || errno == ELOOP || errno == EXDEV ? 0 : -1;
         goto out;
     }
     rc = scan_one(pfd, name, path, plen, &sc, 0);

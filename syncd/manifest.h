@@ -43,14 +43,20 @@ struct manifest_filter {
 int manifest_excluded(const struct manifest_filter *f, const char *relpath);
 
 /*
- * Lists relpath (a file, or a directory and everything below it) under rootfd into m.
+ * Lists relpath (a file, or a directory and everything below it; relpath is relative to
+ * the sync root and lies in one of t's sync paths) into m. Resolution follows tree.h: a
+ * symlink is listed, never walked through, so a relpath reached through one lists nothing.
  * Skips excluded names, our temp files and the conflict store. If stale_tmp is set,
  * temp files left by dead receivers are removed on the way. hash: also read every
  * regular file and record its SHA-256 (content comparison on demand). Returns 0 or -1 (errno)
  * if relpath itself cannot be read (ENOENT: m stays empty and 0 is returned).
  */
-int manifest_scan(int rootfd, const char *relpath, const struct manifest_filter *f,
-                  int stale_tmp, int hash, struct manifest *m);
+struct sync_tree;
+int manifest_scan(const struct sync_tree *t, const char *relpath,
+                  const struct manifest_filter *f, int stale_tmp, int hash, struct manifest *m);
+/* Opens name in dfd for reading if it is a regular file (never a FIFO, device or
+ * symlink: O_NOFOLLOW | O_NONBLOCK, checked with fstat); -1 otherwise. */
+int manifest_open_file(int dfd, const char *name);
 
 enum manifest_action { MA_SEND = 1, MA_DELETE = 2 };
 typedef void (*manifest_action_cb)(void *arg, enum manifest_action a,

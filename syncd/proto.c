@@ -266,6 +266,16 @@ int proto_put_empty(struct proto_buf *o, uint8_t type)
     return enc_end(&e);
 }
 
+int proto_put_idname(struct proto_buf *o, uint8_t kind, uint32_t id, const char *name)
+{
+    struct enc e;
+    enc_begin(&e, o, PT_IDNAME);
+    enc_u8(&e, kind);
+    enc_u32(&e, id);
+    enc_str(&e, name);
+    return enc_end(&e);
+}
+
 /* Appends e to the MANIFEST frame at *frame_start (relative to o->off; SIZE_MAX: none). */
 int proto_put_entry(struct proto_buf *o, size_t *frame_start, const struct proto_entry *ent)
 {
@@ -463,6 +473,11 @@ int proto_decode(uint8_t type, const uint8_t *p, size_t len, struct proto_msg *m
         break;
     case PT_RECONCILED:
         break;
+    case PT_IDNAME:
+        m->flags = dec_u8(&d);
+        m->uid = dec_u32(&d);
+        dec_str(&d, m->node, sizeof(m->node));
+        break;
     default:
         snprintf(err, errlen, "unknown frame type %u", type);
         return -1;
@@ -512,7 +527,7 @@ const char *proto_type_name(uint8_t type)
         [PT_MANIFEST_END] = "MANIFEST_END", [PT_PUT] = "PUT", [PT_DATA] = "DATA",
         [PT_END] = "END", [PT_MKDIR] = "MKDIR", [PT_SYMLINK] = "SYMLINK",
         [PT_DELETE] = "DELETE", [PT_RENAME] = "RENAME", [PT_SYNC] = "SYNC", [PT_ACK] = "ACK",
-        [PT_RECONCILED] = "RECONCILED",
+        [PT_RECONCILED] = "RECONCILED", [PT_IDNAME] = "IDNAME",
     };
     return type < PT_MAX_TYPE && names[type] ? names[type] : "?";
 }

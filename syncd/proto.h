@@ -15,7 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_VERSION 1
+/* 2: IDNAME frames (owners by name); both ends must speak the same version. */
+#define PROTO_VERSION 2
 #define PROTO_HDR 5
 #define PROTO_MAX_PAYLOAD (1024 * 1024 + 65536)  /* larger length fields kill the session */
 #define PROTO_DATA_CHUNK (256 * 1024)
@@ -39,12 +40,15 @@ enum proto_type {
     PT_SYNC,              /* u64 token */
     PT_ACK,               /* u64 token */
     PT_RECONCILED,        /* (empty) a full reconcile is complete: a rejoin is over */
+    PT_IDNAME,            /* u8 kind (0 user, 1 group), u32 id, str name: either direction,
+                             before the first frame that uses the id (syncd/idmap.h) */
     PT_MAX_TYPE
 };
 
 /* HELLO_OK flags */
 #define PF_REJOIN 0x01    /* receiver was active before: differing files go to conflicts */
 #define PF_OWNERS 0x02    /* receiver can set owners (runs as root) */
+#define PF_NO_SETID 0x04  /* receiver strips setuid/setgid bits: compare modes without them */
 
 /* MANIFEST_REQ flags */
 #define MF_HASH 0x01      /* include the SHA-256 of every regular file */
@@ -80,6 +84,7 @@ struct proto_msg {
     char node[PROTO_NAME_MAX];
     char path[PROTO_PATH_MAX];
     char path2[PROTO_PATH_MAX];      /* RENAME to, SYMLINK target, ERROR message */
+                                     /* IDNAME: kind in flags, id in uid, name in node */
     const uint8_t *data;             /* DATA bytes, MANIFEST entries (into the payload) */
     size_t data_len;
 };
@@ -130,6 +135,7 @@ int proto_put_rename(struct proto_buf *o, const char *from, const char *to, uint
                      int64_t mtime_ns);
 int proto_put_token(struct proto_buf *o, uint8_t type, uint64_t token); /* SYNC, ACK */
 int proto_put_empty(struct proto_buf *o, uint8_t type);                  /* RECONCILED */
+int proto_put_idname(struct proto_buf *o, uint8_t kind, uint32_t id, const char *name);
 /* MANIFEST frames: entries are appended to an open frame, a new one started when full. */
 int proto_put_entry(struct proto_buf *o, size_t *frame_start, const struct proto_entry *e);
 

@@ -88,6 +88,7 @@ static void teardown(struct peer *p)
     sync_opq_clear(&p->pending);
     sync_coalesce_clear(p->co);
     manifest_free(&p->remote);
+    idmap_free(&p->ids);
     p->wait_manifest = 0;
     p->batch_open = 0;
     p->full_reconcile = 0;
@@ -243,36 +244,83 @@ static void start_batch(struct peer *p)
     p->batch_start_ns = now;
 }
 
-static void encode_sync(struct peer *p, const char *path)
+/*
+ * lstat of path resolved as the receiver resolves it (tree.h): never through a symlink.
+ * Returns the parent directory's fd (*name: the entry in it; "." for a sync path itself),
+ * or -1: errno ENOENT when no real entry is there (gone, or behind a symlink or a file).
+ */
+static int lookup(struct syncd *sd, const char *path, struct stat *st, const char **name)
 {
-    int rootfd = p->sd->rootfd;
-    struct stat st;
-    if (fstatat(rootfd, path, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        if (errno == ENOENT || errno == ENOTDIR) {
-            proto_put_path(&p->out, PT_DELETE, path);
-            p->st.deleted++;
-        } else {
-            log_warn("%s/%s", p->sd->conf.sync_root, path);
-        }
-        return;
+    int pfd = sync_tree_parent(&sd->tree, path, name);
+    if (pfd < 0 && errno == EISDIR) {
+        const char *rest;
+        pfd = sync_openat(sync_tree_find(&sd->tree, path, &rest)->fd, "", O_RDONLY | O_DIRECTORY);
+        *name = ".";
     }
+    if (pfd < 0) {
+        if (errno == ENOTDIR || errno == ELOOP || errno == EXDEV)
+            errno = ENOENT;
+        return -1;
+    }
+    if (fstatat(pfd, *name, st, AT_SYMLINK_NOFOLLOW) < 0) {
+        int e = errno == ENOTDIR ? ENOENT : errno;
+        close(pfd);
+        errno = e;
+        return -1;
+    }
+    return pfd;
+}
+
+static void requeue(struct peer *p, const char *path)
+{
+    struct op *o = sync_op_new(OP_SYNC, path, NULL);
+    if (o)
+        sync_opq_push(&p->pending, o);
+}
+
+/* Names an owner to the receiver before its first use in the session (idmap.h). */
+static void name_owner(struct peer *p, const struct stat *st)
+{
+    char name[PROTO_NAME_MAX];
+    if (!(p->flags & PF_OWNERS))
+        return;
+    if (idmap_name_once(&p->ids, ID_USER, st->st_uid, name, sizeof(name)))
+        proto_put_idname(&p->out, ID_USER, st->st_uid, name);
+    if (idmap_name_once(&p->ids, ID_GROUP, st->st_gid, name, sizeof(name)))
+        proto_put_idname(&p->out, ID_GROUP, st->st_gid, name);
+}
+
+/* Sends what pfd/name (lstat in st) is now. Only regular files are opened. */
+static void encode_entry(struct peer *p, const char *path, int pfd, const char *name,
+                         struct stat *stp)
+{
+    struct stat st = *stp;
+    name_owner(p, &st);
     if (S_ISDIR(st.st_mode)) {
         proto_put_mkdir(&p->out, path, st.st_mode & 07777, st.st_uid, st.st_gid,
                         stat_mtime_ns(&st));
     } else if (S_ISLNK(st.st_mode)) {
         char target[PROTO_PATH_MAX];
-        ssize_t n = readlinkat(rootfd, path, target, sizeof(target) - 1);
-        if (n < 0)
+        ssize_t n = readlinkat(pfd, name, target, sizeof(target) - 1);
+        if (n < 0) {
+            if (errno == EINVAL)   /* no longer a symlink: send what it is now */
+                requeue(p, path);
             return;
+        }
         target[n] = '\0';
         proto_put_symlink(&p->out, path, target, st.st_uid, st.st_gid, stat_mtime_ns(&st));
         p->st.sent++;
     } else if (S_ISREG(st.st_mode)) {
-        int fd = openat(rootfd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        /* O_NONBLOCK | O_NOFOLLOW and a type check: a FIFO or symlink swapped in after
+         * the lstat is never opened for a blocking read or followed. */
+        int fd = manifest_open_file(pfd, name);
         if (fd < 0 || fstat(fd, &st) < 0) {
+            int e = errno;
             if (fd >= 0)
                 close(fd);
-            if (errno != ENOENT)
+            if (e == EINVAL || e == ELOOP)
+                requeue(p, path);
+            else if (e != ENOENT)
                 log_warn("%s/%s", p->sd->conf.sync_root, path);
             return;
         }
@@ -282,7 +330,28 @@ static void encode_sync(struct peer *p, const char *path)
         p->put_fd = fd;
         p->put_left = (uint64_t)st.st_size;
         snprintf(p->put_path, sizeof(p->put_path), "%s", path);
+    } else {   /* FIFOs, sockets, devices are not synced: the receiver's copy goes */
+        proto_put_path(&p->out, PT_DELETE, path);
+        p->st.deleted++;
     }
+}
+
+static void encode_sync(struct peer *p, const char *path)
+{
+    struct stat st;
+    const char *name;
+    int pfd = lookup(p->sd, path, &st, &name);
+    if (pfd < 0) {
+        if (errno == ENOENT) {
+            proto_put_path(&p->out, PT_DELETE, path);
+            p->st.deleted++;
+        } else {
+            log_warn("%s/%s", p->sd->conf.sync_root, path);
+        }
+        return;
+    }
+    encode_entry(p, path, pfd, name, &st);
+    close(pfd);
 }
 
 /* One DATA frame of the file being streamed (or its END). */
@@ -304,9 +373,7 @@ static void stream_chunk(struct peer *p)
         proto_put_end(&p->out, 0);
         close(p->put_fd);
         p->put_fd = -1;
-        struct op *o = sync_op_new(OP_SYNC, p->put_path, NULL);
-        if (o)
-            sync_opq_push(&p->pending, o);
+        requeue(p, p->put_path);
         return;
     }
     p->put_left -= (uint64_t)n;
@@ -333,10 +400,14 @@ static void encode_op(struct peer *p, struct op *o)
         struct stat st;
         uint64_t size = UINT64_MAX;
         int64_t mtime = 0;
-        if (fstatat(p->sd->rootfd, o->path2, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISREG(st.st_mode)) {
-            size = (uint64_t)st.st_size;
-            mtime = stat_mtime_ns(&st);
+        const char *name;
+        int pfd = lookup(p->sd, o->path2, &st, &name);
+        if (pfd >= 0) {
+            if (S_ISREG(st.st_mode)) {
+                size = (uint64_t)st.st_size;
+                mtime = stat_mtime_ns(&st);
+            }
+            close(pfd);
         }
         proto_put_rename(&p->out, o->path, o->path2, size, mtime);
         p->st.renamed++;
@@ -419,9 +490,12 @@ static void filter_remote(struct manifest *m, const struct manifest_filter *f)
 static void on_manifest_end(struct peer *p)
 {
     struct manifest local = {0};
-    if (manifest_scan(p->sd->rootfd, p->manifest_path, &p->sd->filter, 0, p->manifest_hash,
+    if (manifest_scan(&p->sd->tree, p->manifest_path, &p->sd->filter, 0, p->manifest_hash,
                       &local) < 0)
         log_warn("reconcile %s/%s", p->sd->conf.sync_root, p->manifest_path);
+    if (p->flags & PF_NO_SETID)   /* the receiver strips them: not a difference */
+        for (size_t i = 0; i < local.n; i++)
+            local.e[i].mode &= ~06000u;
     manifest_sort(&local);
     manifest_sort(&p->remote);
     filter_remote(&p->remote, &p->sd->filter);
@@ -519,9 +593,13 @@ static int on_reply(struct peer *p, uint8_t type, const uint8_t *pl, size_t len,
         size_t dl = m->data_len;
         struct proto_entry *e = malloc(sizeof(*e));
         int r = 0;
-        while (e && (r = proto_next_entry(&d, &dl, e)) == 1)
-            if (proto_path_under(e->path, p->manifest_path))
-                manifest_add(&p->remote, e);
+        while (e && (r = proto_next_entry(&d, &dl, e)) == 1) {
+            if (!proto_path_under(e->path, p->manifest_path))
+                continue;
+            e->uid = idmap_to_local(&p->ids, ID_USER, e->uid);   /* in our numbers */
+            e->gid = idmap_to_local(&p->ids, ID_GROUP, e->gid);
+            manifest_add(&p->remote, e);
+        }
         free(e);
         if (r < 0) {
             peer_fail(p, "malformed manifest from the receiver");
@@ -529,6 +607,9 @@ static int on_reply(struct peer *p, uint8_t type, const uint8_t *pl, size_t len,
         }
         return 0;
     }
+    case PT_IDNAME:
+        idmap_learn(&p->ids, m->flags, m->uid, m->node);
+        return 0;
     case PT_MANIFEST_END:
         if (!p->wait_manifest)
             break;

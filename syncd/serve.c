@@ -3,11 +3,14 @@
  * Reads frames on stdin, applies them beneath [sync] root (apply.c), answers on stdout,
  * logs on stderr (which the sender relays into its own log). One session per process.
  *
- * Guards, in order: a HELLO first, for this cluster, with an epoch no older than the
- * newest this node has seen, while this node is not itself active (re-checked every
- * second from the state file the local syncd daemon writes). Bad frames are refused one
- * by one; a frame that breaks the framing ends the session (exit 3), never a crash.
+ * Guards, in order: [sync] paths configured (else nothing is served), a HELLO first, for
+ * this cluster, with the epoch the database holds for it (never a newer one; when the
+ * database cannot be read the session goes on but its epoch is not recorded) and no older
+ * than the newest this node has seen, while this node is not itself active (re-checked
+ * every second from the state file the local syncd daemon writes). Bad frames are refused
+ * one by one; a frame that breaks the framing ends the session (exit 3), never a crash.
  */
+#include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -19,6 +22,7 @@
 #include "apply.h"
 #include "clock.h"
 #include "conf.h"
+#include "db.h"
 #include "log.h"
 #include "manifest.h"
 #include "proto.h"
@@ -88,6 +92,7 @@ static void on_commit_failure(void *arg, int code, const char *path, const char 
 
 struct hello_arg {
     uint64_t epoch;
+    int checked;                   /* epoch equals the database's: it may be recorded */
     struct sync_state before;
 };
 
@@ -95,8 +100,49 @@ static void note_epoch(struct sync_state *st, void *arg)
 {
     struct hello_arg *h = arg;
     h->before = *st;
-    if (h->epoch > st->seen_epoch && !st->active && h->epoch >= st->was_active)
+    if (h->checked && h->epoch > st->seen_epoch && !st->active && h->epoch >= st->was_active)
         st->seen_epoch = h->epoch;
+}
+
+#define DB_CHECK_TIMEOUT_MS 3000
+
+/* The cluster's epoch in hs_cluster (0 without a row). 0, or -1 with the reason in err. */
+static int db_epoch(const struct conf *c, uint64_t *epoch, char *err, size_t errlen)
+{
+    PGconn *conn = db_connect_wait(c->database, DB_CHECK_TIMEOUT_MS, err, errlen);
+    if (!conn)
+        return -1;
+    const char *params[1] = {c->cluster};
+    PGresult *r = db_exec_wait(conn, "SELECT epoch FROM hs_cluster WHERE cluster = $1", 1,
+                               params, DB_CHECK_TIMEOUT_MS, err, errlen);
+    PQfinish(conn);
+    if (!r)
+        return -1;
+    *epoch = PQntuples(r) == 1 ? strtoull(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+    PQclear(r);
+    return 0;
+}
+
+/*
+ * A HELLO's epoch is believed only once it matches the database's: a newer one is forged
+ * (it would make every real push look old), an older one is a sender that is no longer
+ * the holder. Returns 1 checked, 0 unchecked (database unreachable), -1 refused (msg).
+ */
+static int check_epoch(struct serve *s, uint64_t epoch, char *msg, size_t msglen)
+{
+    char err[256];
+    uint64_t dbe;
+    if (db_epoch(s->conf, &dbe, err, sizeof(err)) < 0) {
+        log_notice("epoch %llu from %s not checked (database: %s): accepted for this "
+                   "session, not recorded", (unsigned long long)epoch, s->peer, err);
+        return 0;
+    }
+    if (epoch == dbe)
+        return 1;
+    snprintf(msg, msglen, "epoch %llu is %s than the database's epoch %llu for cluster %s",
+             (unsigned long long)epoch, epoch > dbe ? "newer" : "older",
+             (unsigned long long)dbe, s->conf->cluster);
+    return -1;
 }
 
 static int on_hello(struct serve *s, const struct proto_msg *m)
@@ -114,6 +160,9 @@ static int on_hello(struct serve *s, const struct proto_msg *m)
     }
     snprintf(s->peer, sizeof(s->peer), "%s", m->node);
     struct hello_arg h = {.epoch = m->epoch};
+    h.checked = check_epoch(s, m->epoch, msg, sizeof(msg));
+    if (h.checked < 0)
+        goto fatal;
     if (sync_state_update(s->state_path, note_epoch, &h, NULL) < 0) {
         snprintf(msg, sizeof(msg), "%s: %s", s->state_path, strerror(errno));
         goto fatal;
@@ -137,7 +186,8 @@ static int on_hello(struct serve *s, const struct proto_msg *m)
     s->role_checked_ns = now_ns();
     log_info("session from %s at epoch %llu%s", s->peer, (unsigned long long)m->epoch,
              s->ap.rejoin ? " (rejoin: differing files are kept in " SYNC_CONFLICTS ")" : "");
-    uint8_t flags = (s->ap.rejoin ? PF_REJOIN : 0) | (s->ap.owners ? PF_OWNERS : 0);
+    uint8_t flags = (s->ap.rejoin ? PF_REJOIN : 0) | (s->ap.owners ? PF_OWNERS : 0) |
+                    (s->ap.mode_mask & 06000 ? 0 : PF_NO_SETID);
     proto_put_hello_ok(&s->out, s->conf->node, m->epoch, flags);
     return 0;
 fatal:
@@ -185,9 +235,16 @@ static int on_manifest_req(struct serve *s, const struct proto_msg *m)
         return 0;
     }
     struct manifest man = {0};
-    if (manifest_scan(s->ap.rootfd, m->path, NULL, 1, m->flags & MF_HASH, &man) < 0) {
+    if (manifest_scan(&s->ap.tree, m->path, NULL, 1, m->flags & MF_HASH, &man) < 0) {
         snprintf(err, sizeof(err), "%s: scan: %s", m->path, strerror(errno));
         refuse(s, PE_FAILED, m->path, err);
+    }
+    char name[PROTO_NAME_MAX];
+    for (size_t i = 0; s->ap.owners && i < man.n; i++) {   /* owners by name: syncd(8) */
+        if (idmap_name_once(&s->ap.ids, ID_USER, man.e[i].uid, name, sizeof(name)))
+            proto_put_idname(&s->out, ID_USER, man.e[i].uid, name);
+        if (idmap_name_once(&s->ap.ids, ID_GROUP, man.e[i].gid, name, sizeof(name)))
+            proto_put_idname(&s->out, ID_GROUP, man.e[i].gid, name);
     }
     size_t frame = (size_t)-1;
     struct proto_entry *pe = malloc(sizeof(*pe));
@@ -270,6 +327,9 @@ static int on_frame(struct serve *s, uint8_t type, const uint8_t *p, size_t len,
     case PT_DELETE: rc = apply_delete(&s->ap, m->path, err, sizeof(err)); break;
     case PT_RENAME: rc = apply_rename(&s->ap, m, err, sizeof(err)); break;
     case PT_MANIFEST_REQ: return on_manifest_req(s, m);
+    case PT_IDNAME:
+        idmap_learn(&s->ap.ids, m->flags, m->uid, m->node);
+        return 0;
     case PT_SYNC:
         if (apply_sync(&s->ap) < 0)
             refuse(s, PE_FAILED, "", "fsync of a directory failed");
@@ -360,11 +420,9 @@ int syncd_serve(const struct conf *c)
     if (!s)
         return 1;
     s->conf = c;
-    sync_state_path(c->run_dir, s->state_path, sizeof(s->state_path));
+    sync_state_path(c->state_dir, s->state_path, sizeof(s->state_path));
     char err[512] = "";
-    if (syncd_mkdir_run(c) < 0)
-        snprintf(err, sizeof(err), "%s: %s", c->run_dir, strerror(errno));
-    else
+    if (syncd_make_dirs(c, err, sizeof(err)) == 0)
         apply_open(&s->ap, c, err, sizeof(err));
     if (err[0]) {
         log_warnx("%s", err);

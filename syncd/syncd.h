@@ -10,8 +10,10 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "idmap.h"
 #include "manifest.h"
 #include "proto.h"
+#include "tree.h"
 
 struct loop;
 struct loop_timer;
@@ -106,6 +108,7 @@ struct peer {
     int manifest_hash;             /* this reconcile compares content (SHA-256) too */
     char manifest_path[PROTO_PATH_MAX];
     struct manifest remote;
+    struct idmap ids;              /* owners by name, this session */
 
     struct loop_timer *timer;      /* delay / backoff */
     struct loop_timer *keepalive;
@@ -149,7 +152,7 @@ struct syncd {
     char state_path[CONF_STR + 32];
     int active;
     uint64_t epoch;
-    int rootfd;                    /* sender: [sync] root, for reading */
+    struct sync_tree tree;         /* sender: the [sync] paths, for reading (n = 0: closed) */
     struct manifest_filter filter;
     struct sync_watch *watch;
     int watch_ready;
@@ -164,7 +167,8 @@ struct syncd {
     int checksum;                  /* full reconciles compare content (--checksum) */
 };
 
-int syncd_mkdir_run(const struct conf *c);
+/* Creates run_dir and state_dir. Returns 0, or -1 with the reason in err. */
+int syncd_make_dirs(const struct conf *c, char *err, size_t errlen);
 int syncd_set_role(struct syncd *sd, int active, uint64_t epoch, char *err, size_t errlen);
 
 /* ---- control.c ---- */

@@ -1,4 +1,4 @@
-// fuzz-sources: syncd/proto.c syncd/manifest.c
+// fuzz-sources: syncd/proto.c syncd/manifest.c syncd/tree.c
 /*
  * fuzz_frame.c: the syncd frame parser (what `syncd --serve` reads from the network):
  * framing, every frame type's decoder, MANIFEST entries, path validation, and an

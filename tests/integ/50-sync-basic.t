@@ -9,7 +9,7 @@ need sha256sum python3
 
 start_sshd
 sync_conf a b "exclude = *.swp, cache"
-sync_conf b a "exclude = *.swp, cache"
+sync_conf b a "exclude = *.swp, cache" "keep_setid = yes"   # the setuid step below mirrors 4755 (56-sync-confine.t: the default strips it)
 A=$T/a/data B=$T/b/data
 
 # Something already there before syncd starts: the first connect reconciles it.

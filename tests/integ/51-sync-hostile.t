@@ -3,16 +3,24 @@
 # (traversal, absolute paths, symlink escapes, oversized lengths, truncated frames,
 # wrong epoch, wrong cluster, frames out of order, random garbage) are refused and
 # reported, nothing is written outside the sync root, and the receiver never crashes.
+# A symlink is never walked through, even one that stays inside the sync path.
+# (56-sync-confine.t probes the same with [sync] root = /, as in production.)
 source "$(dirname "$0")/../lib/common.sh"
-need python3
+source "$HS_TOP/tests/lib/pg.sh"
+need /usr/bin/python3
+
+pg_start   # the receiver checks each sender's epoch against hs_cluster
+psql_hs "CREATE TABLE hs_cluster (cluster text PRIMARY KEY, epoch bigint NOT NULL DEFAULT 0)" >/dev/null
+psql_hs "INSERT INTO hs_cluster VALUES ('t', 9)" >/dev/null
 
 mkdir -p "$T/b/data" "$T/run-b" "$T/outside" "$T/out"
 cat > "$T/b.conf" <<EOF
 [cluster]
 name = t
 node = b
-database = host=/nonexistent
+database = $PG_CONNINFO
 run_dir = $T/run-b
+state_dir = $T/state-b
 [sync]
 root = $T/b
 paths = /data
@@ -25,11 +33,11 @@ cat > "$T/frames.py" <<'EOF'
 # per reply frame: TYPE [code path message | token].
 import os, random, struct, subprocess, sys
 HS_BIN, CONF, SC = os.environ["HS_BIN"], os.environ["CONF"], sys.argv[1]
-T = {n: i + 1 for i, n in enumerate("HELLO HELLO_OK ERROR MANIFEST_REQ MANIFEST MANIFEST_END PUT DATA END MKDIR SYMLINK DELETE RENAME SYNC ACK RECONCILED".split())}
+T = {n: i + 1 for i, n in enumerate("HELLO HELLO_OK ERROR MANIFEST_REQ MANIFEST MANIFEST_END PUT DATA END MKDIR SYMLINK DELETE RENAME SYNC ACK RECONCILED IDNAME".split())}
 N = {v: k for k, v in T.items()}
 def s(x): x = x.encode() if isinstance(x, str) else x; return struct.pack(">H", len(x)) + x
 def fr(t, p=b""): return struct.pack(">IB", len(p), T[t]) + p
-def hello(epoch=9, cluster="t"): return fr("HELLO", struct.pack(">I", 1) + s(cluster) + s("a") + struct.pack(">Q", epoch))
+def hello(epoch=9, cluster="t"): return fr("HELLO", struct.pack(">I", 2) + s(cluster) + s("a") + struct.pack(">Q", epoch))
 def put(path, data, size=None, mode=0o644):
     size = len(data) if size is None else size
     return fr("PUT", s(path) + struct.pack(">IIIqQ", mode, 0, 0, 1_000_000_000, size)) + fr("DATA", data) + fr("END", b"\x01")
@@ -88,7 +96,7 @@ sys.stderr.write(p.stderr.decode(errors="replace"))
 EOF
 
 touch "$T/marker"
-run() { CONF=$T/b.conf T=$T python3 "$T/frames.py" "$@" 2>>"$T/out/serve.log"; }
+run() { CONF=$T/b.conf T=$T /usr/bin/python3 "$T/frames.py" "$@" 2>>"$T/out/serve.log"; }
 refusals() { grep -c '^ERROR 1 ' <<<"$1"; }
 alive() { local rc; rc=$(sed -n 's/^rc=//p' <<<"$1"); [ "$rc" -lt 64 ]; } # no signal, no sanitizer exit
 
@@ -101,8 +109,9 @@ r=$(run absolute); is "$(refusals "$r")" 3 "absolute paths refused (3)"; check "
 check "nothing created at /tmp/hsdir" -- test ! -e /tmp/hsdir
 r=$(run dots); is "$(refusals "$r")" 4 "'.', empty components and trailing '/' refused (4)"
 check "alive" -- alive "$r"
-r=$(run escape); is "$(refusals "$r")" 5 "symlink escapes refused (absolute and relative link, rename, delete through link)"
-check "a symlink inside the root is followed" -- test -e "$T/b/data/ok4"
+r=$(run escape); is "$(refusals "$r")" 5 "symlink escapes refused (absolute and relative link, rename, through a link inside)"
+check "a symlink inside the sync path is not followed either" -- test ! -e "$T/b/data/ok4"
+check "a DELETE below a symlink deletes nothing (nothing real is there)" -- test -d "$T/outside"
 check "alive" -- alive "$r"
 r=$(run linkthen); is "$(refusals "$r")" 2 "writes through a symlink the sender just created refused"
 check "the links themselves exist (mirrored, never followed)" -- test -L "$T/b/data/l2" -a -L "$T/b/data/l3"
@@ -125,7 +134,7 @@ r=$(run nul); is "$(sed -n 's/^rc=//p' <<<"$r")" 3 "NUL inside a path refused"
 r=$(run trailing); is "$(sed -n 's/^rc=//p' <<<"$r")" 3 "trailing bytes in a frame refused"
 r=$(run cluster); check "wrong cluster refused" -- grep -q "^ERROR 3 .*cluster 'other'" <<<"$r"
 check "nothing applied for another cluster" -- test ! -e "$T/b/data/wrongcluster"
-r=$(run epoch3); check "older epoch refused" -- grep -q '^ERROR 3 .*epoch 3 is older than epoch 9' <<<"$r"
+r=$(run epoch3); check "older epoch refused" -- grep -q '^ERROR 3 .*epoch 3 is older than' <<<"$r"
 check "nothing applied at an older epoch" -- test ! -e "$T/b/data/old-epoch"
 
 # This node active: every push refused.
@@ -133,6 +142,7 @@ check "nothing applied at an older epoch" -- test ! -e "$T/b/data/old-epoch"
 dpid=$!; at_exit "kill $dpid"
 wait_for 10 test -S "$T/run-b/syncd.sock"
 "$HS_BIN/syncd" ctl -c "$T/b.conf" '{"cmd":"role","role":"active","epoch":10}' >/dev/null
+psql_hs "UPDATE hs_cluster SET epoch = 10" >/dev/null
 r=$(run epoch10); check "push to an active node refused" -- grep -q '^ERROR 3 .*is active' <<<"$r"
 check "nothing applied on an active node" -- test ! -e "$T/b/data/while-active"
 kill $dpid; wait $dpid 2>/dev/null
@@ -144,7 +154,7 @@ done
 is $crashes 0 "40 random frame streams: the receiver never crashed"
 
 is "$(find "$T/outside" -mindepth 1 | wc -l)" 0 "nothing written in the directory the links point to"
-is "$(find "$T" -newer "$T/marker" -type f ! -path "$T/b/data/*" ! -path "$T/run-b/*" ! -path "$T/out/*" | wc -l)" 0 "nothing written outside the root (and run dir)"
+is "$(find "$T" -newer "$T/marker" -type f ! -path "$T/b/data/*" ! -path "$T/run-b/*" ! -path "$T/state-b/*" ! -path "$T/out/*" ! -path "$T/pg*" | wc -l)" 0 "nothing written outside the root (and run dir)"
 check "no temp files left" -- test -z "$(find "$T/b" -name '.hs-tmp.*')"
 check "refusals are logged" -- grep -q 'refused from a' "$T/out/serve.log"
 done_testing

@@ -2,12 +2,15 @@
 # syncd reconcile paths: an inotify queue overflow is repaired by a reconcile without a
 # restart; an old active that rejoins keeps its differing files under
 # .hotstandby-conflicts/<epoch>/; `syncd --once` exit codes (0 in sync, 1 errors, 2 usage);
-# a sender at an older epoch is refused.
+# a sender at an older epoch is refused. The rejoin state survives a crash whose restart
+# finds run_dir empty (it lives in state_dir).
 source "$(dirname "$0")/../lib/common.sh"
 source "$HS_TOP/tests/lib/sshd.sh"
+source "$HS_TOP/tests/lib/pg.sh"
 source "$HS_TOP/tests/lib/syncd.sh"
 need sha256sum python3
 
+sync_db
 start_sshd
 sync_conf a b
 sync_conf b a
@@ -36,8 +39,10 @@ wait_synced 30; ok $? "trees equal after the overflow"
 check "same process, no restart" -- kill -0 "$pid_before"
 
 # --- rejoin: a (active at epoch 1) dies with changes b never saw; b takes over at 2.
+# a's run_dir is wiped before it restarts (tmpfs after a reboot): its rejoin state is not.
 echo same > "$A/same"; echo original > "$A/diverge"; flush a
-kill "$SYNCD_PID_a"; wait "$SYNCD_PID_a" 2>/dev/null
+kill -9 "$SYNCD_PID_a"; wait "$SYNCD_PID_a" 2>/dev/null
+rm -rf "$T/run-a"
 echo "a's unsent edit" > "$A/diverge"
 echo "only on a" > "$A/only-a"
 mkdir -p "$A/dir-a"; echo x > "$A/dir-a/inner"
@@ -70,7 +75,7 @@ is $rc 0 "--once on a standby: nothing to push, exit 0"
 check "--once on a standby says so" -- grep -q 'not active' <<<"$out"
 out=$("$HS_BIN/syncd" --once --epoch 1 -c "$T/b.conf" 2>>"$T/once.log"); rc=$?
 is $rc 1 "--once at an older epoch: refused, exit 1"
-check "older epoch named in the log" -- grep -q 'epoch 1 is older than epoch 2' "$T/once.log"
+check "older epoch named in the log" -- grep -q 'epoch 1 is older than the database.s epoch 2' "$T/once.log"
 stop_sshd
 echo "unreachable" > "$B/unreach"
 out=$("$HS_BIN/syncd" --once -c "$T/b.conf" 2>>"$T/once.log"); rc=$?

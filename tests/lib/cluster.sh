@@ -30,6 +30,7 @@ primary = ${HS_PRIMARY:-a}
 connection = none
 database = $PG_CONNINFO
 run_dir = $T/$name/run
+state_dir = $T/$name/state
 
 [heartbeat]
 interval = $HS_INTERVAL

@@ -6,6 +6,8 @@
 export LSAN_OPTIONS="suppressions=$HS_TOP/tests/lib/lsan-syncd.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 # sync_conf NODE PEER [extra [sync] lines...]
+# DB_CONNINFO (default: an unreachable socket) is each node's [cluster] database: with a
+# real one, receivers check and record the senders' epochs (see syncd(8)).
 sync_conf() {
     local node=$1 peer=$2; shift 2
     mkdir -p "$T/$node/data" "$T/run-$node"
@@ -14,8 +16,9 @@ sync_conf() {
 [cluster]
 name = t
 node = $node
-database = host=/nonexistent
+database = ${DB_CONNINFO:-host=/nonexistent}
 run_dir = $T/run-$node
+state_dir = $T/state-$node
 [sync]
 root = $T/$node
 paths = /data
@@ -40,8 +43,21 @@ start_syncd() {
 
 syncctl() { "$HS_BIN/syncd" ctl -c "$T/$1.conf" "$2"; }
 
-# make_active NODE EPOCH
-make_active() { syncctl "$1" "{\"cmd\":\"role\",\"role\":\"active\",\"epoch\":$2}" >/dev/null; }
+# make_active NODE EPOCH: as watchd would after its claim (with a database, the claim's
+# epoch is written to hs_cluster first: receivers check senders against it).
+make_active() {
+    [ -z "${DB_CONNINFO:-}" ] || psql_hs "INSERT INTO hs_cluster (cluster, epoch) VALUES ('t', $2)
+        ON CONFLICT (cluster) DO UPDATE SET epoch = EXCLUDED.epoch" >/dev/null || return 1
+    syncctl "$1" "{\"cmd\":\"role\",\"role\":\"active\",\"epoch\":$2}" >/dev/null
+}
+
+# sync_db: a PostgreSQL (pg.sh) with hs_cluster for the nodes' receivers; sets DB_CONNINFO.
+# Call before sync_conf.
+sync_db() {
+    pg_start
+    psql_hs "CREATE TABLE hs_cluster (cluster text PRIMARY KEY, epoch bigint NOT NULL DEFAULT 0)" >/dev/null
+    DB_CONNINFO=$PG_CONNINFO
+}
 
 # A listing of everything a user would compare: type, mode, owner, size, mtime (not for
 # directories, whose mtime changes with their contents), link target, sha256 of content.

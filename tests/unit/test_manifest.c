@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "../../syncd/manifest.h"
+#include "../../syncd/tree.h"
 
 static void add(struct manifest *m, const char *path, int kind, uint32_t mode, uint64_t size,
                 int64_t mtime, const char *target)
@@ -169,11 +170,22 @@ static void test_scan(void **state)
     close(open(p, O_WRONLY | O_CREAT, 0600));
     char globs[1][256] = {"*.swp"};
     struct manifest_filter f = {globs, 1};
-    int root = open(dir, O_RDONLY | O_DIRECTORY);
+    static struct conf c;
+    conf_defaults(&c);
+    snprintf(c.sync_root, sizeof(c.sync_root), "%s", dir);
+    snprintf(c.sync_paths[0], sizeof(c.sync_paths[0]), "/data");
+    c.n_sync_paths = 1;
+    struct sync_tree t;
+    char err[256];
+    assert_int_equal(sync_tree_open(&t, &c, 0, err, sizeof(err)), 0);
     struct manifest m = {0};
-    assert_int_equal(manifest_scan(root, "data", &f, 1, 1, &m), 0);
+    assert_int_equal(manifest_scan(&t, "data", &f, 1, 1, &m), 0);
     manifest_sort(&m);
     assert_int_equal(m.n, 3);
+    struct manifest again = {0};   /* a second scan of a sync path sees it all again */
+    assert_int_equal(manifest_scan(&t, "data", &f, 0, 0, &again), 0);
+    assert_int_equal(again.n, 3);
+    manifest_free(&again);
     assert_string_equal(m.e[0].path, "data");
     assert_int_equal(m.e[0].kind, PK_DIR);
     assert_int_equal(m.e[0].mode, 0750);
@@ -184,7 +196,17 @@ static void test_scan(void **state)
     snprintf(p, sizeof(p), "%s/data/.hs-tmp.999999999.1", dir);
     assert_int_equal(access(p, F_OK), -1);   /* stale temp file removed */
     struct manifest none = {0};
-    assert_int_equal(manifest_scan(root, "missing", &f, 0, 0, &none), 0);
+    assert_int_equal(manifest_scan(&t, "data/missing", &f, 0, 0, &none), 0);
+    /* a symlink mid-path is never walked through: data/l -> . lists nothing below it */
+    struct manifest through = {0};
+    assert_int_equal(manifest_scan(&t, "data/l/f", &f, 0, 0, &through), 0);
+    assert_int_equal(through.n, 0);
+    snprintf(p, sizeof(p), "%s/data/self", dir);
+    assert_int_equal(symlink(".", p), 0);
+    assert_int_equal(manifest_scan(&t, "data/self/f", &f, 0, 0, &through), 0);
+    assert_int_equal(through.n, 0);
+    /* outside every sync path: refused */
+    assert_int_equal(manifest_scan(&t, "other", &f, 0, 0, &through), -1);
     /* sha256("hello") */
     static const uint8_t hello[32] = {
         0x2c, 0xf2, 0x4d, 0xba, 0x5f, 0xb0, 0xa3, 0x0e, 0x26, 0xe8, 0x3b, 0x2a, 0xc5, 0xb9, 0xe2, 0x9e,
@@ -194,7 +216,7 @@ static void test_scan(void **state)
     assert_false(m.e[2].has_hash);   /* links are compared by target */
     assert_int_equal(none.n, 0);
     manifest_free(&m);
-    close(root);
+    sync_tree_close(&t);
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     assert_int_equal(system(cmd), 0);
