@@ -118,7 +118,8 @@ static const struct key keys[] = {
  * other key is shared: the same on every node, and part of the configuration digest.
  */
 static const char *const node_keys[] = {"cluster.node",       "cluster.address", "cluster.run_dir",
-                                        "heartbeat.priority", "vip.interface",   "sync.root"};
+                                        "cluster.state_dir",  "heartbeat.priority", "vip.interface",
+                                        "sync.root"};
 
 struct parser {
     const char *name;               /* the file being read (the shared file or its include) */

@@ -97,6 +97,8 @@ static void test_defaults(void **state)
     assert_string_equal(conf.database, "host=127.0.0.1 dbname=hs");
     assert_int_equal(conf.connection, CONN_NONE);
     assert_string_equal(conf.run_dir, "/run/hotstandby");
+    assert_string_equal(conf.state_dir, "/var/lib/hotstandby/c1");   /* persistent, per cluster */
+    assert_int_equal(conf.sync_keep_setid, 0);                        /* setid bits stripped */
     assert_int_equal(conf.interval_ns, SEC(10));
     assert_int_equal(conf.takeover_timeout_ns, SEC(60));
     assert_int_equal(conf.fence_after_ns, SEC(30));
