@@ -171,6 +171,7 @@ primary = a
 connection = vip
 database = host=$(netns_addr4 db),$(netns_addr4 db2) port=$PG_PORT,$PG_PORT dbname=hs user=postgres target_session_attrs=read-write
 run_dir = $T/$n/run
+state_dir = $T/$n/state
 [heartbeat]
 interval = ${INTERVAL_MS}ms
 takeover_timeout = ${TAKEOVER_MS}ms
