@@ -136,7 +136,7 @@ fault_switchover() {
     rnd ${#NODES[@]}; from=${NODES[$R]}
     rnd 64; to=$(_target standby "$R")
     _fault "$1" switchover - "$to" handoff "asked-on=$from"
-    timeout 10 ip netns exec "$(netns_ns "$from")" "$HS_BIN/vipctl" -c "$T/$from/hotstandby.conf" \
+    timeout 20 ip netns exec "$(netns_ns "$from")" "$HS_BIN/vipctl" -c "$T/$from/hotstandby.conf" \
         switchover --to "$to" >>"$D/vipctl.log" 2>&1
     drill_rec nemesis vipctl-switchover-rc "$?"
 }
@@ -146,9 +146,9 @@ fault_pause() {
     rnd_s 200 $((2 * TAKEOVER_MS)); on=$R
     rnd ${#NODES[@]}; from=${NODES[$R]}
     _fault "$1" pause - - none "for=$on" "asked-on=$from"
-    timeout 10 ip netns exec "$(netns_ns "$from")" "$HS_BIN/vipctl" -c "$T/$from/hotstandby.conf" pause >>"$D/vipctl.log" 2>&1
+    timeout 20 ip netns exec "$(netns_ns "$from")" "$HS_BIN/vipctl" -c "$T/$from/hotstandby.conf" pause >>"$D/vipctl.log" 2>&1
     sleep "$on"
-    timeout 10 ip netns exec "$(netns_ns "$from")" "$HS_BIN/vipctl" -c "$T/$from/hotstandby.conf" resume >>"$D/vipctl.log" 2>&1
+    timeout 20 ip netns exec "$(netns_ns "$from")" "$HS_BIN/vipctl" -c "$T/$from/hotstandby.conf" resume >>"$D/vipctl.log" 2>&1
 }
 
 # start and stop hooks take a part of their budget, during a switchover
@@ -160,7 +160,7 @@ fault_slow_hooks() {
     _fault "$1" slow_hooks - "$to" handoff "start=$a" "stop=$b"
     echo "$a" >"$D/slow-start"
     echo "$b" >"$D/slow-stop"
-    timeout 10 ip netns exec "$(netns_ns "$to")" "$HS_BIN/vipctl" -c "$T/$to/hotstandby.conf" \
+    timeout 20 ip netns exec "$(netns_ns "$to")" "$HS_BIN/vipctl" -c "$T/$to/hotstandby.conf" \
         switchover --to "$to" >>"$D/vipctl.log" 2>&1
     drill_rec nemesis vipctl-switchover-rc "$?"
     sleep 1

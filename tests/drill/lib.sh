@@ -3,22 +3,27 @@
 # "<CLOCK_BOOTTIME ns> <who> <kind> [...]".
 
 D=$T/drill
+# A known leak inside libinotifytools (see the file); nothing of syncd's own is suppressed.
+export LSAN_OPTIONS="suppressions=$HS_TOP/tests/lib/lsan-syncd.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 VIP=192.0.2.100
 PORT=8080
 # Timings: DRILL_PROFILE=fast is the documented fast profile scaled down (a takeover in
 # about 2 s); the default leaves hooks and vipctl room on a loaded 2-core machine (a bare
 # shell hook can take half a second there), so that what the checkers find is the
-# daemons' doing, not the hooks overrunning their budget. DRILL_*_MS override each value.
+# daemons' doing, not the hooks overrunning their budget; the sanitizer build gets more.
+# DRILL_*_MS override each value.
 if [ "${DRILL_PROFILE:-}" = fast ]; then
-    _p=(250 2000 800 600)
+    _p=(250 2000 800 600 45)
+elif [[ $HS_BIN == *-san ]]; then   # every vipctl and hook start pays for ASan's start-up
+    _p=(500 8000 2500 4000 90)
 else
-    _p=(300 5000 1500 2000)
+    _p=(300 5000 1500 2000 45)
 fi
 INTERVAL_MS=${DRILL_INTERVAL_MS:-${_p[0]}}
 TAKEOVER_MS=${DRILL_TAKEOVER_MS:-${_p[1]}}
 FENCE_MS=${DRILL_FENCE_MS:-${_p[2]}}
 HOOK_MS=${DRILL_HOOK_MS:-${_p[3]}}
-SETTLE_S=30
+SETTLE_S=${DRILL_SETTLE_S:-${_p[4]}}   # a fault that leaves the cluster unsettled this long is "stuck"
 DAEMONS="syncd heartbeatd watchd"
 
 drill_now() { "$D/hsclock"; }
@@ -149,6 +154,7 @@ EOF
     # The receiver is run by the peer's sshd: it finds its node from its namespace.
     cat >"$D/serve" <<EOF
 #!/bin/sh
+export ASAN_OPTIONS='$ASAN_OPTIONS' UBSAN_OPTIONS='$UBSAN_OPTIONS' LSAN_OPTIONS='$LSAN_OPTIONS'
 ns=\$(ip netns identify)
 exec "$HS_BIN/syncd" --serve -c "$T/\${ns#$NETNS_PREFIX-}/hotstandby.conf"
 EOF
