@@ -78,8 +78,10 @@ conf "$T/b.conf" b "$B"
 check "the config is valid (vipctl -t)" -- "$HS_BIN/vipctl" -t -c "$T/a.conf"
 
 # --- by hand: the update, signed with GSS-TSIG, and the answer's signature checked ----------
+t1=$(now_ms)
 vipctl a "$T/a.conf" -d up --force
 is $? 0 "a: up exits 0"
+diag "one GSS-TSIG update at the DC (login, ticket, TKEY, UPDATE): $(( $(now_ms) - t1 )) ms"
 is "$(records $NAME)" "$A" "the DC answers $NAME with a's address"
 check "the TKEY answer and the update's answer were both verified (gss_verify_mic)" -- \
     test "$(grep -c "answer's TSIG verified" "$T/err")" = 2

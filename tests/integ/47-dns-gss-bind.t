@@ -57,7 +57,9 @@ conf "$T/a6.conf" 2001:db8::21 "user = hsupdate@$REALM" "password_file = $T/pass
 vipctl "$T/a6.conf" up --force
 is $? 0 "user given as user@REALM, IPv6 address: up exits 0"
 is "$(records)" "2001:db8::21" "the A record is replaced by the AAAA record"
+t0=$(now_ms)
 vipctl "$T/a.conf" up --force
+diag "one GSS-TSIG update (login, ticket, TKEY, UPDATE): $(( $(now_ms) - t0 )) ms"
 is "$(records)" "192.0.2.21" "back to IPv4"
 
 fails() {
