@@ -115,7 +115,12 @@ check "the name follows the holder to b" -- wait_for 30 points_at "$B"
 answered=$(now_ms)
 claimed=$(psql_hs "SELECT (extract(epoch FROM at)*1000)::bigint FROM hs_event
                    WHERE cluster='t46' AND node='b' AND kind='claimed' ORDER BY id DESC LIMIT 1")
-[ -n "$claimed" ] && diag "from b's claim to the name answering b at the DC: $((answered - claimed)) ms (polled every 50 ms)"
+ev_ms() { psql_hs "SELECT (extract(epoch FROM at)*1000)::bigint FROM hs_event
+                   WHERE cluster='t46' AND node='b' AND kind='$1' ORDER BY id DESC LIMIT 1"; }
+confirmed=$(ev_ms renewal-confirmed)
+up_done=$(ev_ms vip-up)
+[ -n "$claimed" ] && [ -n "$confirmed" ] && [ -n "$up_done" ] &&
+    diag "from b's claim to the name answering b at the DC: $((answered - claimed)) ms (polled every 50 ms): first renewal $((confirmed - claimed)) ms, vipctl up done $((up_done - claimed)) ms"
 check "b's watchd logged the DNS step of the promotion" -- grep -q "vipctl up" "$T/watchd-b.log"
 ip -n "$(netns_ns a)" link set eth0 up   # a is back (without its daemons) for what follows
 st=$(netns_exec b "$HS_BIN/vipctl" -c "$T/b.conf" status --json 2>/dev/null)
