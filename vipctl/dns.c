@@ -316,7 +316,8 @@ static const char *rcode_hint(int rcode)
                "update-policy), or takes only GSS-TSIG updates (Active Directory: set [dns] "
                "type = microsoft)";
     case LDNS_RCODE_NOTAUTH:
-        return "the server is not authoritative for the zone, or rejected the TSIG";
+        return "the server is not authoritative for the zone, or rejected the TSIG (an Active "
+               "Directory server takes only GSS-TSIG: set [dns] type = microsoft)";
     case LDNS_RCODE_NOTZONE:
         return "the name is not in the zone";
     case LDNS_RCODE_SERVFAIL:

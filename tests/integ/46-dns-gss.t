@@ -181,13 +181,14 @@ is "$(records owned.$ZONE)" "192.0.2.77" "a record another account owns: unchang
 # The KDC: a port where nothing listens, and an address where no host answers.
 conf "$T/kdc-closed.conf" a "$A" "kdc = $DC:$(free_port)"
 t1=$(now_ms)
-fails "KDC port closed" "$T/kdc-closed.conf" "cannot reach the KDC"
-check "KDC port closed: gives up within 10 s" -- test $(( $(now_ms) - t1 )) -lt 10000
+fails "KDC port closed" "$T/kdc-closed.conf" "cannot reach the KDC.*after 3 attempts"
+diag "KDC port closed: gave up after $(( $(now_ms) - t1 )) ms"
+check "KDC port closed: gives up (no hang: well inside hook_timeout)" -- test $(( $(now_ms) - t1 )) -lt 30000
 conf "$T/kdc-gone.conf" a "$A" "kdc = 192.0.2.200"
 t1=$(now_ms)
-fails "KDC host gone" "$T/kdc-gone.conf" "cannot reach the KDC at 192.0.2.200"
+fails "KDC host gone" "$T/kdc-gone.conf" "cannot reach the KDC at 192.0.2.200.*after 3 attempts"
 diag "KDC host gone: gave up after $(( $(now_ms) - t1 )) ms"
-check "KDC host gone: gives up within 10 s" -- test $(( $(now_ms) - t1 )) -lt 10000
+check "KDC host gone: gives up (no hang: well inside hook_timeout)" -- test $(( $(now_ms) - t1 )) -lt 30000
 
 # Secrets others can read are refused before anything is sent.
 cp "$T/pass" "$T/open.pass"
