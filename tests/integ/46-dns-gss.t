@@ -104,9 +104,9 @@ done
 role() { netns_exec "$1" "$HS_BIN/vipctl" -c "$T/$1.conf" status --json 2>/dev/null | jq -r '.watchd.role // "stopped"'; }
 role_is() { [ "$(role "$1")" = "$2" ]; }
 points_at() { [ "$(records $NAME)" = "$1" ]; }
-check "a active" -- wait_for 15 role_is a active
-check "b standby" -- wait_for 15 role_is b standby
-check "the name points at a" -- wait_for 10 points_at "$A"
+check "a active" -- wait_for 60 role_is a active
+check "b standby" -- wait_for 60 role_is b standby
+check "the name points at a" -- wait_for 30 points_at "$A"
 
 # a loses power: its daemons and anything they had started (a vipctl check) die with it.
 netns_power_cut a
