@@ -24,7 +24,7 @@ is "$(problem_kinds a)" "" "a healthy pair: no problems in vipctl status"
 # 1. The active freezes: b takes over; with a frozen, b has no standby.
 node_kill a STOP
 echo "$(now_ms) freeze a -" >>"$HOOKS_LOG"
-check "b takes over from the frozen a" -- wait_role b active 10
+check "b takes over from the frozen a" -- wait_role b active 30
 check_mail takeover b
 check "... naming the old active, the epoch and the cause" -- \
     sh -c "tr -d '\r' <'$MAIL' | grep -Eq 'b took over from a at epoch [0-9]+: the counter of a stood still for takeover_timeout \(3000 ms\)'"
@@ -39,7 +39,7 @@ check "hs_event has the raised problems" -- event_has b problem "standby-missing
 node_kill a CONT
 check_mail self-fence a
 check "... with the reason" -- mail_has "$MAIL" "a stopped acting at epoch"
-check "a is a standby again" -- wait_role a standby 10
+check "a is a standby again" -- wait_role a standby 30
 check_mail self-fence a resolved
 check "... saying who holds the cluster now" -- mail_has "$MAIL" "a is a standby again; b holds the cluster"
 check_mail takeover b resolved
@@ -51,21 +51,21 @@ check "no problems left in b's status" -- wait_for 10 no_problems b
 
 # 3. Planned switchover back to a.
 vipctl_node b switchover --to a >/dev/null 2>&1
-check "a active after the switchover" -- wait_role a active 10
+check "a active after the switchover" -- wait_role a active 30
 check_mail switchover a
 check "... by planned switchover" -- mail_has "$MAIL" "took over by planned switchover"
 check_mail switchover a resolved
 
 # 4. a's health check fails: it gives the cluster up.
 touch "$T/a/broken"
-check "b active after a's check fails" -- wait_role b active 10
+check "b active after a's check fails" -- wait_role b active 30
 check_mail health-demotion a
 check "... with the count of failed checks" -- mail_has "$MAIL" "after 2 failed checks in a row"
 rm -f "$T/a/broken"
 check_mail health-demotion a resolved
 
 # 5. Paused past pause_alert_after (2 s): the holder mails; resume resolves it.
-check "a standby, b active" -- wait_role a standby 10
+check "a standby, b active" -- wait_role a standby 30
 vipctl_node b pause >/dev/null
 check_mail paused b
 check "... saying for how long" -- mail_has "$MAIL" "pause_alert_after 2 s"

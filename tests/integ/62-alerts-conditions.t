@@ -48,10 +48,10 @@ done
 
 # 2. b comes with another version, other shared settings and a clock 5 s ahead.
 node_start a
-check "a active" -- wait_role a active 10
+check "a active" -- wait_role a active 30
 echo "pause_alert_after = 120m" >>"$T/b/hotstandby.conf"
 HOTSTANDBY_TEST_VERSION=9.9.9-test HOTSTANDBY_TEST_CLOCK_OFFSET=5s node_start b
-check "b standby" -- wait_role b standby 10
+check "b standby" -- wait_role b standby 30
 check_mail version-mismatch a
 check "... naming both versions" -- mail_has "$MAIL" "a has 0.1.0; b has 9.9.9-test"
 check_mail config-mismatch a
@@ -70,14 +70,14 @@ check "... because the versions agree" -- mail_has "$MAIL" "every live node runs
 check_mail config-mismatch a resolved
 check_mail clock-skew b resolved
 check "hs_event: resolved on a" -- event_has a resolved "version-mismatch:"
-check "b standby" -- wait_role b standby 10
+check "b standby" -- wait_role b standby 30
 
 # 3. The SMTP server is down when the active dies: the takeover is not held up by it, and
 # its mail arrives once the server is back (on the same port).
 kill "$SMTP_PID"; wait "$SMTP_PID" 2>/dev/null
 t0=$(now_ms)
 node_crash a
-check "b takes over with the mail server down" -- wait_role b active 20
+check "b takes over with the mail server down" -- wait_role b active 30
 diag "crash -> b active with SMTP down: $(( $(now_ms) - t0 )) ms (takeover_timeout 3 s)"
 sleep 1
 SMTP_DIR=$T/smtp-back
@@ -88,7 +88,7 @@ check "the mail server is back" -- wait_for 15 test -e "$SMTP_DIR/ready"
 check_mail takeover b
 check "... sent after retries" -- grep -q 'alert mail sent to .* (after retries): takeover on b' "$T/b/watchd.log"
 node_start a
-check "a rejoins as standby" -- wait_role a standby 10
+check "a rejoins as standby" -- wait_role a standby 30
 check_mail takeover b resolved
 
 # 4. PostgreSQL stops: both nodes lose it (the active fences); back, each mails the outage.

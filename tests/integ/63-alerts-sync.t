@@ -30,8 +30,8 @@ for n in a b; do
 done
 node_start a
 node_start b
-check "a active" -- wait_role a active 10
-check "b standby" -- wait_role b standby 10
+check "a active" -- wait_role a active 30
+check "b standby" -- wait_role b standby 30
 echo one >"$T/a/root/data/f1"
 check "sync works: a file reaches b" -- wait_for 15 cmp -s "$T/a/root/data/f1" "$T/b/root/data/f1"
 sleep 3

@@ -25,13 +25,13 @@ mapfile -t NOTIFY < <(notify_lines)
 node_conf a 100 "[shared]" "folder = $SHARED" "${NOTIFY[@]}"
 node_conf b 100 "[shared]" "folder = $SHARED" "${NOTIFY[@]}"
 node_start a
-check "a active" -- wait_role a active 10
+check "a active" -- wait_role a active 30
 # b's watchd in a mount namespace of its own: a private copy of the mounts as they are now
 unshare -m --propagation private "$HS_BIN/watchd" -c "$T/b/hotstandby.conf" >>"$T/b/watchd.log" 2>&1 &
 echo $! >"$T/b/watchd.pid"
 at_exit "kill -9 $! 2>/dev/null"
 node_start_heartbeatd b
-check "b standby" -- wait_role b standby 10
+check "b standby" -- wait_role b standby 30
 fsid_of() { psql_hs "SELECT shared_fsid FROM hs_node WHERE cluster='$HS_CLUSTER' AND node='$1'"; }
 _fsid_is() { [ "$(fsid_of "$1")" = "$2" ]; }
 check "a publishes its folder as 'tmpfs hsshare /'" -- wait_for 10 _fsid_is a "tmpfs hsshare /"

@@ -35,12 +35,12 @@ event_has() {
                   AND kind='$2' AND strpos(detail, '$3') > 0")" -gt 0 ]
 }
 
-# check_mail KIND NODE [resolved]: the mail arrived (within 20 s) to both recipients, with
+# check_mail KIND NODE [resolved]: the mail arrived (within 60 s: loaded machines, sanitizer builds) to both recipients, with
 # the facts every alert carries (and, resolved, when and after how long); sets MAIL.
 check_mail() {
     local label="$1 on $2${3:+ $3}" why
     MAIL=
-    if ! wait_mail 20 "$@"; then
+    if ! wait_mail 60 "$@"; then
         ok 1 "mail '$label' arrives"
         diag "subjects so far: $(mail_subjects | tr '\n' '|')"
         return 1
