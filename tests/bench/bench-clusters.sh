@@ -46,11 +46,11 @@ pg_restart || bail "postgres did not restart with max_connections $((4 * max + 2
 DB="host=$PG_SOCK port=$PG_PORT dbname=hs user=postgres"
 
 # Each count with the standby's current way (NOTIFY + one read per interval); the largest
-# count (HS_BENCH_CLUSTERS_OLD) also with the earlier way (-L -q 4: four reads per interval,
+# count (HS_BENCH_CLUSTERS_OLD: a list of counts) also with the earlier way (-L -q 4: four reads per interval,
 # no NOTIFY listening), for comparison in the same run.
 OLD=${HS_BENCH_CLUSTERS_OLD-$max}
 runs='[]'
-for spec in $COUNTS ${OLD:+old:$OLD}; do
+for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done); do
     n=${spec#old:}
     mode=() label=notify
     [ "$spec" != "$n" ] && mode=(-L -q 4) label=poll4
@@ -84,10 +84,10 @@ from pg_stat_database and pg_current_wal_lsn over the window; server CPU = utime
 of every process in pg_stat_activity (backends and background workers). The window starts once \
 every session is up and every cluster has one active and one standby (settle_s)."
 summary=$(jq '
-    (map(select(.mode == "poll4")) | first) as $old |
+    map(select(.mode == "poll4")) as $olds |
     def r1: if . == null then null else . * 10 | round / 10 end;
     def vs($new; $o): if $o != null and $new != null and $o != 0 then ($new / $o * 100 | round / 100) else null end;
-    [.[] | select(.mode == "notify") | . as $r | (if $old != null and $old.clusters == .clusters then $old else null end) as $o |
+    [.[] | select(.mode == "notify") | . as $r | (.clusters as $c | $olds | map(select(.clusters == $c)) | first) as $o |
     {metric: "\(.clusters) clusters: renewal latency p50 / p99", unit: "ms", n: .renewal_ms.n,
      p50: .renewal_ms.p50, p99: .renewal_ms.p99}
       + (if $o then {peer: "4 reads/interval \($o.renewal_ms.p50) / \($o.renewal_ms.p99)",
