@@ -60,8 +60,13 @@ for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done); do
     log "$n clusters ($label): ramp ${ramp}s, then ${SECS}s measured, $crashes power cuts"
     out=$T/run-$label-$n.json
     "$T/hs-loadgen" -d "$DB" -n "$n" -i "$INTERVAL_MS" -t "$TAKEOVER_MS" -r "$ramp" -s "$SECS" \
-        -k "$crashes" -p "c${n}${label}x" "${mode[@]}" -o "$out" 2>"$T/loadgen-$label-$n.log" ||
-        { log "hs-loadgen failed: $(tail -n 5 "$T/loadgen-$label-$n.log")"; exit 1; }
+        -k "$crashes" -p "c${n}${label}x" "${mode[@]}" -o "$out" 2>"$T/loadgen-$label-$n.log" || {
+        # recorded, not fatal: the other counts still run
+        log "hs-loadgen failed at $n clusters ($label): $(tail -n 3 "$T/loadgen-$label-$n.log")"
+        runs=$(jq --argjson n "$n" --arg m "$label" --arg e "$(tail -n 1 "$T/loadgen-$label-$n.log")" \
+            '. + [{clusters: $n, mode: $m, failed: true, error: $e}]' <<<"$runs")
+        continue
+    }
     log "loadgen: $(grep -c 'connect timed out' "$T/loadgen-$label-$n.log") connects missed their deadline; $(grep -v 'connect timed out\|connected to' "$T/loadgen-$label-$n.log" | tail -n 3)"
     run=$(jq --arg m "$label" '. + {mode: $m}' "$out")
     runs=$(jq --argjson r "$run" '. + [$r]' <<<"$runs")
@@ -84,15 +89,16 @@ from pg_stat_database and pg_current_wal_lsn over the window; server CPU = utime
 of every process in pg_stat_activity (backends and background workers). The window starts once \
 every session is up and every cluster has one active and one standby (settle_s)."
 summary=$(jq '
-    map(select(.mode == "poll4")) as $olds |
+    map(select(.mode == "poll4" and (.failed | not))) as $olds |
     def r1: if . == null then null else . * 10 | round / 10 end;
     def vs($new; $o): if $o != null and $new != null and $o != 0 then ($new / $o * 100 | round / 100) else null end;
-    [.[] | select(.mode == "notify") | . as $r | (.clusters as $c | $olds | map(select(.clusters == $c)) | first) as $o |
+    [.[] | select(.mode == "notify" and (.failed | not)) | . as $r | (.clusters as $c | $olds | map(select(.clusters == $c)) | first) as $o |
     {metric: "\(.clusters) clusters: renewal latency p50 / p99", unit: "ms", n: .renewal_ms.n,
      p50: .renewal_ms.p50, p99: .renewal_ms.p99}
       + (if $o then {peer: "4 reads/interval \($o.renewal_ms.p50) / \($o.renewal_ms.p99)",
                      ratio: vs(.renewal_ms.p99; $o.renewal_ms.p99)} else {} end)
-      + (if .clusters == 1000 then {goal: "p99 <= 20", met: (.renewal_ms.p99 != null and .renewal_ms.p99 <= 20)} else {} end),
+      + (if .clusters == 1000 then {goal: "p99 <= 20", met: (.renewal_ms.p99 != null and .renewal_ms.p99 <= 20)} else {} end)
+      + (if .settled == false then {metric: "\(.clusters) clusters: renewal latency p50 / p99 (never settled: \(.settle_s) s)"} else {} end),
     {metric: "\(.clusters) clusters: takeovers without a power cut / fences", unit: "",
      value: "\(.takeovers_uncaused) / \(.fences)"}
       + (if .clusters == 1000 then {goal: "0 / 0", met: (.takeovers_uncaused == 0 and .fences == 0)} else {} end),
@@ -117,7 +123,7 @@ jq -n --argjson meta "$(bench_meta)" --argjson runs "$runs" --arg method "$metho
     '{bench: "bench-clusters", meta: $meta, seconds_per_count: $secs, method: $method,
       runs: $runs, summary: $summary}' >"$BENCH_RESULTS/$NAME.json"
 
-jq -r '.runs[] | select(.mode == "notify") | "\(.clusters) \(.renewal_ms.p50) \(.renewal_ms.p99) \(.standby_lag_ms.p50) \(.standby_lag_ms.p99) \(.queries_per_s) \(.server.wal_bytes_per_s) \(.server.cpu_percent) \(.loadgen_cpu_percent)"' \
+jq -r '.runs[] | select(.mode == "notify" and (.failed | not)) | "\(.clusters) \(.renewal_ms.p50) \(.renewal_ms.p99) \(.standby_lag_ms.p50) \(.standby_lag_ms.p99) \(.queries_per_s) \(.server.wal_bytes_per_s) \(.server.cpu_percent) \(.loadgen_cpu_percent)"' \
     "$BENCH_RESULTS/$NAME.json" >"$T/plot.dat"
 gnuplot <<EOF
 set terminal pngcairo size 1000,700 noenhanced

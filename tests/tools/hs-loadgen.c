@@ -810,7 +810,7 @@ static void usage(void)
 static int apply_schema(const char *conninfo)
 {
     char err[1024];
-    PGconn *conn = db_connect_wait(conninfo, 5000, err, sizeof(err));
+    PGconn *conn = db_connect_wait(conninfo, 30000, err, sizeof(err));   /* not measured */
     if (conn == NULL) {
         fprintf(stderr, "hs-loadgen: database: %s\n", err);
         return -1;
