@@ -100,9 +100,12 @@ PGconn *db_start_connect(const char *conninfo, int64_t deadline_ns)
     snprintf(ctimeout, sizeof(ctimeout), "%ld", deadline_ms / 1000 > 2 ? deadline_ms / 1000 : 2);
     const char *keys[] = {"keepalives", "keepalives_idle", "keepalives_interval",
                           "keepalives_count", "tcp_user_timeout", "connect_timeout",
-                          "application_name", "target_session_attrs", "dbname", NULL};
+                          "application_name", "target_session_attrs", "options", "dbname",
+                          NULL};
+    /* in the startup packet: no round trip of its own inside the connect deadline */
     const char *vals[] = {"1", idle, "1", "3", user_timeout, ctimeout, "hotstandby",
-                          db_wants_read_write(conninfo) ? "read-write" : "any", conninfo, NULL};
+                          db_wants_read_write(conninfo) ? "read-write" : "any",
+                          "-c synchronous_commit=on", conninfo, NULL};
     return PQconnectStartParams(keys, vals, 1);
 }
 

@@ -34,8 +34,9 @@ void db_beat_channel(const char *cluster, char *out, size_t len);
  * after every connect; a change is logged. */
 const char *db_replication_risk(const struct db *d);
 
-/* Blocking variants for commands (vipctl, hotstandby-clone) and for tests. The
- * connection runs with synchronous_commit = on, like the daemons'. */
+/* Blocking variants for commands (vipctl, hotstandby-clone) and for tests. Every
+ * connection asks for synchronous_commit = on in its startup packet (an "options" in the
+ * operator's conninfo replaces ours); the daemons' sessions also SET it after connecting. */
 PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t errlen);
 PGresult *db_exec_wait(PGconn *conn, const char *sql, int nparams, const char *const *params,
                        int timeout_ms, char *err, size_t errlen);

@@ -38,14 +38,6 @@ PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t 
     while (PQstatus(conn) != CONNECTION_BAD) {
         if (st == PGRES_POLLING_OK) {
             PQsetnonblocking(conn, 1);
-            int left = (int)((deadline - now_ns()) / NS_PER_MS);
-            PGresult *r = db_exec_wait(conn, "SET synchronous_commit = on", 0, NULL,
-                                       left > 0 ? left : 1, err, errlen);
-            if (r == NULL) {
-                PQfinish(conn);
-                return NULL;
-            }
-            PQclear(r);
             return conn;
         }
         if (st == PGRES_POLLING_FAILED)
