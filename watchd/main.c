@@ -572,6 +572,7 @@ static void setup_timers(struct watchd *wd)
     wd->hb_retry_timer = loop_timer_new(wd->loop, on_hb_retry, wd);
     wd->health_timer = loop_timer_new(wd->loop, on_health_timer, wd);
     wd->recheck_timer = loop_timer_new(wd->loop, on_recheck_timer, wd);
+    wd->seq_retry_timer = loop_timer_new(wd->loop, seq_retry, wd);
     if (wd->conf.connection != CONN_NONE)
         loop_timer_after(wd->recheck_timer, wd->conf.interval_ns);
     if (wd->conf.service_check[0])

@@ -206,6 +206,25 @@ static const char *const step_event[][4] = {
     [SEQ_HAND_ROW] = {NULL, NULL, NULL, NULL},
 };
 
+/* A failed vipctl down, or a stop hook killed at its timeout, leaves the node possibly
+ * acting; a stop hook that exited non-zero has said its word (a stopped service's stop
+ * script often exits 1). */
+static int must_retry(const char *ev, int status)
+{
+    if (ev == NULL)
+        return 0;
+    if (strcmp(ev, "vip-down") == 0)
+        return 1;
+    return strcmp(ev, "service-stopped") == 0 && status < 0;
+}
+
+void seq_retry(void *arg)
+{
+    struct watchd *wd = arg;
+    if (wd->seq_retry_gen == seq_gen && wd->seq_kind != SEQ_NONE)
+        seq_next(wd);
+}
+
 static void step_done(void *arg, int status)
 {
     struct watchd *wd = ctx_take(arg);
@@ -220,6 +239,17 @@ static void step_done(void *arg, int status)
         wd->seq_kind = SEQ_NONE;
         seq_gen++;
         watchd_input(wd, &in);
+        return;
+    }
+    if (status != 0 && must_retry(ev, status)) {
+        /* The address (or, after a timed-out stop, the service) may still be up: the
+         * node keeps acting and runs the step again; it never ends a demotion or a
+         * handoff with the address on its interface (DESIGN §3 "acting"). */
+        watchd_event(wd, wd->seq_epoch, "stop-step-retry", "%s %s (status %d); running it again",
+                     strcmp(ev, "vip-down") == 0 ? "vipctl down" : "[service] stop",
+                     status < 0 ? "timed out" : "failed", status);
+        wd->seq_retry_gen = seq_gen;
+        loop_timer_after(wd->seq_retry_timer, 200 * NS_PER_MS);
         return;
     }
     if (status != 0)

@@ -56,6 +56,8 @@ struct watchd {
     int n_pending;                /* the lease came from a switchover, not a claim */
     int health_running;
     int recheck_running;
+    struct loop_timer *seq_retry_timer; /* a stop or vipctl down that failed runs again */
+    unsigned seq_retry_gen;
     struct loop_timer *recheck_timer;   /* vipctl check every interval while active */
     int exit_requested;
     char timing_mismatch[256];          /* "" while our timing is the cluster's */
@@ -77,6 +79,7 @@ void watchd_grant(struct watchd *wd);   /* lead (role_grant) or follow, delivere
 
 /* promote.c: the sequences behind ACT_PROMOTE, ACT_DEMOTE, ACT_HANDOFF, ACT_CLEANUP */
 void promote_start(struct watchd *wd, int64_t epoch);
+void seq_retry(void *arg);   /* the seq_retry_timer callback */
 void demote_start(struct watchd *wd, int64_t epoch);
 void handoff_start(struct watchd *wd, int64_t epoch, const char *target);
 void hand_row_start(struct watchd *wd, int64_t epoch, const char *target);
