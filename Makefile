@@ -29,7 +29,7 @@ LIBS_heartbeatd := $(LIBS_COMMON)
 LIBS_watchd     := $(LIBS_COMMON) $(shell pkg-config --libs libcurl)
 LIBS_vipctl     := $(LIBS_COMMON) $(shell pkg-config --libs libmnl ldns libcurl krb5-gssapi krb5)
 LIBS_syncd      := $(LIBS_COMMON) $(shell pkg-config --libs libssh2) -linotifytools
-LIBS_clone      := $(LIBS_COMMON) $(shell pkg-config --libs libssh2)
+LIBS_clone      := $(LIBS_COMMON) $(shell pkg-config --libs libssh2 libmnl)
 
 DAEMON_DIRS := heartbeatd watchd vipctl syncd clone
 BIN_heartbeatd := heartbeatd
@@ -39,7 +39,7 @@ BIN_syncd      := syncd
 BIN_clone      := hotstandby-clone
 
 COMMON_SRCS := $(wildcard common/*.c)
-COMMON_OBJS := $(COMMON_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/common/schema_sql.o
+COMMON_OBJS := $(COMMON_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/common/schema_sql.o $(B)/obj/common/license_txt.o
 LIBHS       := $(B)/libhs.a
 
 BINS := $(foreach d,$(DAEMON_DIRS),$(if $(wildcard $(d)/main.c),$(B)/$(BIN_$(d))))
@@ -68,6 +68,12 @@ $(B)/obj/common/schema_sql.c: common/schema.sql
 	@mkdir -p $(dir $@)
 	{ echo 'const char db_schema_sql[] = {'; od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; } > $@
 $(B)/obj/common/schema_sql.o: $(B)/obj/common/schema_sql.c
+	$(CC) $(CFLAGS) -c $< -o $@
+# So is LICENSE, which -V prints.
+$(B)/obj/common/license_txt.c: LICENSE
+	@mkdir -p $(dir $@)
+	{ echo 'const char hs_license[] = {'; od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; echo '0x00};'; } > $@
+$(B)/obj/common/license_txt.o: $(B)/obj/common/license_txt.c
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(LIBHS): $(COMMON_OBJS)
@@ -135,6 +141,7 @@ $(B)/units/%: %.in $(B)/paths.stamp
 	    -e 's|@pkgdatadir@|$(pkgdatadir)|g' $< > $@
 units: $(UNITS)
 
+SCRIPTS := scripts/Clone_primary_server.sh scripts/Configure_failover_server.sh
 MAN8 := $(wildcard */*.8)
 MAN5 := $(wildcard */*.5)
 INSTALL_ENV = DESTDIR='$(DESTDIR)' sbindir='$(sbindir)' pkgdatadir='$(pkgdatadir)' mandir='$(mandir)' \
@@ -143,7 +150,7 @@ INSTALL_ENV = DESTDIR='$(DESTDIR)' sbindir='$(sbindir)' pkgdatadir='$(pkgdatadir
 # make install: binaries, schema.sql, man pages, units, the example config, and the config
 # itself only when there is none; make uninstall removes exactly that (scripts/install.sh).
 install: all units
-	$(INSTALL_ENV) sh scripts/install.sh install $(BINS) common/schema.sql $(MAN8) $(MAN5) $(UNITS) hotstandby.conf.example
+	$(INSTALL_ENV) sh scripts/install.sh install $(BINS) $(SCRIPTS) common/schema.sql $(MAN8) $(MAN5) $(UNITS) hotstandby.conf.example
 
 uninstall:
 	$(INSTALL_ENV) sh scripts/install.sh uninstall

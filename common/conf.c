@@ -108,6 +108,7 @@ static const struct key keys[] = {
     INT("service", "check_failures", check_failures, 1, 1000),
     DUR("service", "hook_timeout", hook_timeout_ns, 100, 3600000),
     DUR("service", "stop_timeout", stop_timeout_ns, 1, 3600000),
+    INT("service", "port", service_port, 0, 65535),
 
     BOOL("upgrade", "auto", upgrade_auto),
 };
@@ -863,6 +864,10 @@ static int validate(struct parser *p, struct conf *c)
         REQUIRE(clean_abs_path(c->sync_paths[i]), "sync", "paths",
                 "'%s' must be absolute and without '..'", c->sync_paths[i]);
     REQUIRE(!*c->email || *c->smtp_url, "notify", "smtp_url", "required when email is set");
+    /* accepted and ignored would be worse than refused (hotstandby.conf(5), README) */
+    REQUIRE(!c->upgrade_auto, "upgrade", "auto",
+            "automatic upgrade is not available in this version: set auto = no and upgrade each "
+            "standby with hotstandby-clone configure --from ACTIVE");
     return check_email_list(p, c->email);
 }
 

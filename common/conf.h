@@ -105,6 +105,7 @@ struct conf {
     int check_failures;
     int64_t hook_timeout_ns;       /* start, check, and the stops of a switchover or shutdown */
     int64_t stop_timeout_ns;       /* a fence's [service] stop (the margin of DESIGN §3) */
+    int service_port;              /* what clients connect to (preflight), 0 = none */
 
     /* [upgrade] */
     int upgrade_auto;

@@ -26,7 +26,7 @@ int daemon_args(int argc, char **argv, const char *prog, const char *usage,
         case 'c': o->conf_path = optarg; break;
         case 't': o->test_only = 1; break;
         case 'd': o->debug = 1; break;
-        case 'V': printf("%s %s\n", prog, HS_VERSION); return 0;
+        case 'V': print_version(prog); return 0;
         case 'h': printf("usage: %s %s\n", prog, usage); return 0;
         default: fprintf(stderr, "usage: %s %s\n", prog, usage); return 2;
         }

@@ -24,6 +24,8 @@ void daemon_protect_secrets(void);
 /* Loads the config; on error prints "prog: file:line: key: why" and returns 2. With -t,
  * returns 0 on success so the caller exits. Otherwise returns -1 to go on. */
 int daemon_conf(const char *prog, const struct daemon_opts *o, struct conf *c);
+/* -V: "prog VERSION", a blank line, the licence. */
+void print_version(const char *prog);
 /* Creates run_dir (0755) if missing. */
 int daemon_run_dir(const struct conf *c);
 

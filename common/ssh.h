@@ -43,4 +43,13 @@ void hs_ssh_free(struct hs_ssh *s);
 struct hs_ssh *hs_ssh_connect_wait(const struct hs_ssh_opts *o, int timeout_ms, char *err,
                                    size_t errlen);
 
+/*
+ * Runs o->command on the peer (blocking, bounded by timeout_ms): feeds it `in` (then EOF),
+ * collects its stdout into *out (malloc'd, NUL-terminated; may be NULL) and the start of
+ * its stderr (newlines as spaces) into err. Returns the command's exit status, or -1 with err filled
+ * when the session failed (connect, host key, authentication, timeout).
+ */
+int hs_ssh_run(const struct hs_ssh_opts *o, const void *in, size_t inlen, char **out,
+               size_t *outlen, int timeout_ms, char *err, size_t errlen);
+
 #endif

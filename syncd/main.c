@@ -406,7 +406,7 @@ int main(int argc, char **argv)
         case 'c': conf_path = optarg; break;
         case 'd': debug = 1; break;
         case 't': test_only = 1; break;
-        case 'V': printf("syncd %s\n", HS_VERSION); return 0;
+        case 'V': print_version("syncd"); return 0;
         case 'h': usage(stdout); return 0;
         case OPT_SERVE: serve = 1; break;
         case OPT_ONCE: once = 1; break;

@@ -512,3 +512,55 @@ int verb_events(const struct conf *c, int n, int as_json)
     PQclear(r);
     return EXIT_DONE;
 }
+
+/* ---- forget ---- */
+
+/*
+ * Removes a node that is gone for good from hs_node (so that it no longer counts as a
+ * standby nor as a sync peer). Refused for the holder, a handoff target and a node seen
+ * within the takeover timeout: one statement decides, so a node that comes back between
+ * a check and the delete is not removed.
+ */
+int verb_forget(const struct conf *c, const char *node)
+{
+    char err[512], window[32];
+    PGconn *conn = db_open(c, err, sizeof(err));
+    if (conn == NULL) {
+        log_errx("forget: database: %s", err);
+        return EXIT_FAILED;
+    }
+    snprintf(window, sizeof(window), "%.3f", (double)c->takeover_timeout_ns / NS_PER_SEC);
+    const char *params[] = {c->cluster, node, window};
+    PGresult *r = q(conn,
+                    "WITH gone AS (DELETE FROM hs_node n WHERE n.cluster = $1 AND n.node = $2 "
+                    " AND n.seen_at <= clock_timestamp() - make_interval(secs => $3::float8) "
+                    " AND NOT EXISTS (SELECT 1 FROM hs_cluster k WHERE k.cluster = $1 "
+                    "   AND (k.holder = $2 OR k.handoff_to = $2)) RETURNING node) "
+                    "SELECT (SELECT count(*) FROM gone), "
+                    " (SELECT count(*) FROM hs_node WHERE cluster = $1 AND node = $2), "
+                    " (SELECT count(*) FROM hs_cluster WHERE cluster = $1 "
+                    "   AND (holder = $2 OR handoff_to = $2))",
+                    3, params, err, sizeof(err));
+    int rc = EXIT_FAILED;
+    if (r == NULL || PQntuples(r) != 1) {
+        log_errx("forget: %s", r ? "unexpected answer" : err);
+    } else if (strcmp(PQgetvalue(r, 0, 0), "0")) {
+        printf("forget: %s removed from cluster %s\n", node, c->cluster);
+        const char *ev[] = {c->cluster, c->node, node};
+        PQclear(q(conn, "INSERT INTO hs_event (cluster, node, kind, detail) "
+                        "VALUES ($1, $2, 'forget', 'removed node ' || $3)", 3, ev, err, sizeof(err)));
+        rc = EXIT_DONE;
+    } else if (!strcmp(PQgetvalue(r, 0, 1), "0")) {
+        log_errx("forget: %s is not a node of cluster %s", node, c->cluster);
+    } else if (strcmp(PQgetvalue(r, 0, 2), "0")) {
+        log_errx("forget refused: %s holds the cluster (switch over first)", node);
+        rc = EXIT_REFUSED;
+    } else {
+        log_errx("forget refused: %s was seen within the takeover timeout: stop it first", node);
+        rc = EXIT_REFUSED;
+    }
+    if (r)
+        PQclear(r);
+    PQfinish(conn);
+    return rc;
+}

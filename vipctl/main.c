@@ -34,6 +34,8 @@ static const char usage[] =
     "  set-timing               (paused) make this file's interval, takeover_timeout,\n"
     "                           fence_after and stop_timeout the whole cluster's\n"
     "  test-mail                send one mail through [notify]; print the server's answer\n"
+    "  forget NODE              remove a node that is gone for good (not the holder,\n"
+    "                           not one seen within the takeover timeout)\n"
     "exit: 0 done, 1 failed, 2 usage or config error, 3 refused\n";
 
 /*
@@ -169,7 +171,7 @@ int main(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
-        case 'V': printf("vipctl %s\n", HS_VERSION); return EXIT_DONE;
+        case 'V': print_version("vipctl"); return EXIT_DONE;
         case 'h': fputs(usage, stdout); return EXIT_DONE;
         default: fputs(usage, stderr); return EXIT_USAGE;
         }
@@ -186,11 +188,14 @@ int main(int argc, char **argv)
         printf("vipctl: %s: configuration ok\n", conf_path);
         return EXIT_DONE;
     }
-    if (optind != argc - 1) {
+    int forget = optind == argc - 2 && strcmp(argv[optind], "forget") == 0;
+    if (optind != argc - 1 && !forget) {
         fputs(usage, stderr);
         return EXIT_USAGE;
     }
     const char *verb = argv[optind];
+    if (forget)
+        return verb_forget(&c, argv[optind + 1]);
     if (strcmp(verb, "up") == 0)
         return verb_up(&c, force);
     if (strcmp(verb, "down") == 0)

@@ -35,6 +35,7 @@ int verb_switchover(const struct conf *c, const char *to);
 int verb_pause(const struct conf *c, int pause, int force);
 int verb_events(const struct conf *c, int n, int json);
 int verb_set_timing(const struct conf *c);
+int verb_forget(const struct conf *c, const char *node);
 
 /* testmail.c: one mail through [notify]'s server; prints the server's answer. */
 int verb_test_mail(const struct conf *c);

@@ -16,7 +16,7 @@ bins="heartbeatd watchd vipctl syncd"
 units="hotstandby-heartbeatd.service hotstandby-watchd.service hotstandby-syncd.service
        hotstandby-syncd-once.service hotstandby-syncd-once.timer"
 want=$(
-    for b in $bins; do echo "/usr/local/sbin/$b"; done
+    for b in $bins Clone_primary_server.sh Configure_failover_server.sh; do echo "/usr/local/sbin/$b"; done
     for m in $(cd "$HS_TOP" && ls */*.8); do echo "/usr/local/share/man/man8/$(basename "$m")"; done
     for m in $(cd "$HS_TOP" && ls */*.5); do echo "/usr/local/share/man/man5/$(basename "$m")"; done
     for u in $units; do echo "/etc/systemd/system/$u"; done
@@ -90,4 +90,12 @@ is $? 2 "uninstall with nothing installed fails (make: 2)"
 make -s -C "$HS_TOP" B="$T/b" sbindir=/opt/hs/bin sysconfdir=/srv/etc "$T/b/units/hotstandby-watchd.service" >/dev/null 2>&1
 check "sbindir and sysconfdir are used by the generated units" -- \
     grep -q '^ExecStart=/opt/hs/bin/watchd -c /srv/etc/hotstandby/hotstandby.conf$' "$T/b/units/hotstandby-watchd.service"
+
+# -V: the version, a blank line, then the licence exactly as LICENSE has it.
+for b in heartbeatd watchd vipctl syncd hotstandby-clone; do
+    [ -x "$HS_BIN/$b" ] || continue
+    out=$("$HS_BIN/$b" -V)
+    is "$(echo "$out" | head -n 1)" "$b $(sed -n 's/^VERSION[[:space:]]*:=[[:space:]]*//p' "$HS_TOP/Makefile")" "$b -V prints its version"
+    check "$b -V prints the licence (LICENSE, ISC)" -- sh -c "'$HS_BIN/$b' -V | tail -n +3 | cmp -s - '$HS_TOP/LICENSE'"
+done
 done_testing

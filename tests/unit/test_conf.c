@@ -219,7 +219,7 @@ static const char full_vip[] =
     "check_failures = 4\n"
     "hook_timeout = 90s\n"
     "[upgrade]\n"
-    "auto = yes\n";
+    "auto = no\n";
 
 static void check_full_vip_sync(void)
 {
@@ -262,7 +262,7 @@ static void check_full_vip_rest(void)
     assert_int_equal(conf.check_interval_ns, SEC(5));
     assert_int_equal(conf.check_failures, 4);
     assert_int_equal(conf.hook_timeout_ns, SEC(90));
-    assert_int_equal(conf.upgrade_auto, 1);
+    assert_int_equal(conf.upgrade_auto, 0);
 }
 
 static void test_every_key(void **state)
@@ -506,16 +506,17 @@ static void test_bools(void **state)
     static const char *yes[] = {"yes", "true", "on", "1"}, *no[] = {"no", "false", "off", "0"};
     char text[256];
     for (int i = 0; i < 4; i++) {
-        snprintf(text, sizeof(text), BASE "[upgrade]\nauto = %s\n[notify]\nstarttls = %s\n",
-                 yes[i], no[i]);
+        snprintf(text, sizeof(text), BASE "[notify]\nstarttls = %s\n", no[i]);
         parse_ok(text);
-        assert_int_equal(conf.upgrade_auto, 1);
         assert_int_equal(conf.starttls, 0);
         snprintf(text, sizeof(text), BASE "[upgrade]\nauto = %s\n[notify]\nstarttls = %s\n",
                  no[i], yes[i]);
         parse_ok(text);
         assert_int_equal(conf.upgrade_auto, 0);
         assert_int_equal(conf.starttls, 1);
+        /* a key that would do nothing is refused */
+        snprintf(text, sizeof(text), BASE "[upgrade]\nauto = %s\n", yes[i]);
+        parse_err(text, "t.conf:6: auto: automatic upgrade is not available", NULL);
     }
     parse_err(with_base("[upgrade]\nauto = maybe\n"), "t.conf:6: auto: 'maybe' is not yes or no",
               NULL);
