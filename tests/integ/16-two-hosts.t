@@ -11,6 +11,8 @@
 . "$HS_TOP/tests/lib/pg.sh"
 . "$HS_TOP/tests/lib/netns.sh"
 need nsenter unshare /usr/sbin/sshd ssh-keygen make socat mountpoint
+# syncd's daemons inherit this (the known libinotifytools leak, as in tests/lib/syncd.sh)
+export LSAN_OPTIONS="suppressions=$HS_TOP/tests/lib/lsan-syncd.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 netns_usable || bail "network namespaces cannot be created here (need root)"
 B=$(basename "$HS_BIN")
 netns_lan_setup a b db      # a 192.0.2.1, b 192.0.2.2, db 192.0.2.3
@@ -123,8 +125,8 @@ known_hosts = /etc/hotstandby/known_hosts
 [shared]
 folder = /srv/shared
 [service]
-start = setsid socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:'hostname' >/dev/null 2>&1 & echo \$! > /run/hotstandby/svc.pid
-stop = kill \$(cat /run/hotstandby/svc.pid 2>/dev/null) 2>/dev/null; rm -f /run/hotstandby/svc.pid; true
+start = setsid -f socat TCP-LISTEN:8080,fork,reuseaddr SYSTEM:hostname; for i in \$(seq 100); do socat -u /dev/null TCP:127.0.0.1:8080 2>/dev/null && exit 0; sleep 0.1; done; exit 1
+stop = fuser -k -n tcp 8080 >/dev/null 2>&1; true
 hook_timeout = 5s
 port = 8080
 CONF
