@@ -114,6 +114,8 @@ static int tx_begin(struct side *s)
     return 0;
 }
 
+static int tx_flush(struct side *s);
+
 /* Queues path for writing (tx_flush writes them all in one command). */
 static int tx_write(struct side *s, const char *path, const void *data, size_t len, int mode)
 {
@@ -122,6 +124,9 @@ static int tx_write(struct side *s, const char *path, const void *data, size_t l
         fprintf(stderr, "hotstandby-clone: refusing path '%s'\n", path);
         return -1;
     }
+    /* a few MiB per session: a slow peer never holds a huge transfer in one wait */
+    if (s->streamlen > (1u << 20) && tx_flush(s) < 0)
+        return -1;
     int n = snprintf(head, sizeof(head), "%o %zu %s\n", mode, len, path);
     if (s->streamlen + (size_t)n + len > s->streamcap) {
         size_t cap = (s->streamlen + (size_t)n + len) * 2;

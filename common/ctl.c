@@ -566,8 +566,17 @@ struct ctl_async {
     void *arg;
 };
 
+/* Calls in flight, so that a daemon on its way out can let them end (ctl_async_pending). */
+static int async_pending;
+
+int ctl_async_pending(void)
+{
+    return async_pending;
+}
+
 static void async_finish(struct ctl_async *a, json_t *reply, const char *err)
 {
+    async_pending--;
     loop_del_fd(a->loop, a->fd);
     close(a->fd);
     loop_timer_free(a->timer);
@@ -623,5 +632,6 @@ int ctl_call_async(struct loop *l, const char *path, json_t *req, int64_t timeou
     }
     a->timer = loop_timer_new(l, async_timeout, a);
     loop_timer_after(a->timer, timeout_ns);
+    async_pending++;
     return 0;
 }

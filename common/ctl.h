@@ -78,6 +78,8 @@ json_t *ctl_call(const char *path, json_t *req, int timeout_ms, char *err, size_
  * Returns -1 (errno set) if the socket cannot be reached; cb is then not called.
  */
 typedef void (*ctl_reply_cb)(void *arg, json_t *reply, const char *err);
+/* Number of ctl_call_async calls not yet answered or timed out (in this process). */
+int ctl_async_pending(void);
 int ctl_call_async(struct loop *l, const char *path, json_t *req, int64_t timeout_ns,
                    ctl_reply_cb cb, void *arg);
 

@@ -44,7 +44,8 @@ struct hs_ssh *hs_ssh_connect_wait(const struct hs_ssh_opts *o, int timeout_ms, 
                                    size_t errlen);
 
 /*
- * Runs o->command on the peer (blocking, bounded by timeout_ms): feeds it `in` (then EOF),
+ * Runs o->command on the peer (blocking; the connect and then every wait for the peer are
+ * bounded by timeout_ms): feeds it `in` (then EOF),
  * collects its stdout into *out (malloc'd, NUL-terminated; may be NULL) and the start of
  * its stderr (newlines as spaces) into err. Returns the command's exit status, or -1 with err filled
  * when the session failed (connect, host key, authentication, timeout).

@@ -72,15 +72,14 @@ static int exchange(struct run *r)
 int hs_ssh_run(const struct hs_ssh_opts *o, const void *in, size_t inlen, char **out,
                size_t *outlen, int timeout_ms, char *err, size_t errlen)
 {
-    int64_t start = now_ns();
     struct run r = {.in = in, .inlen = in ? inlen : 0};
     r.s = hs_ssh_connect_wait(o, timeout_ms, err, errlen);
     if (!r.s)
         return -1;
     r.ch = hs_ssh_channel(r.s);
     LIBSSH2_SESSION *sess = hs_ssh_session(r.s);
-    long left_ms = timeout_ms - (long)((now_ns() - start) / NS_PER_MS);
-    libssh2_session_set_timeout(sess, left_ms > 1000 ? left_ms : 1000);
+    /* every wait for the peer is bounded by timeout_ms (a big file takes many waits) */
+    libssh2_session_set_timeout(sess, timeout_ms);
     libssh2_session_set_blocking(sess, 1);
     int status = -1;
     if (exchange(&r) == 0) {
@@ -89,7 +88,8 @@ int hs_ssh_run(const struct hs_ssh_opts *o, const void *in, size_t inlen, char *
     } else {
         char *msg = NULL;
         libssh2_session_last_error(sess, &msg, NULL, 0);
-        snprintf(err, errlen, "%s: %s: %s", o->host, o->command, msg ? msg : "failed");
+        snprintf(err, errlen, "%s: %s (after %zu of %zu bytes of input): %.200s", o->host,
+                 msg ? msg : "failed", r.sent, r.inlen, o->command);
     }
     hs_ssh_free(r.s);
     if (out && status >= 0) {

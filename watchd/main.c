@@ -661,8 +661,9 @@ int main(int argc, char **argv)
              wd.conf.fence_after_ns / NS_PER_MS);
     loop_run(wd.loop);
 
-    /* Let hooks started on the way out (vipctl down, service stop) finish. */
-    while (spawn_running() > 0)
+    /* Let hooks started on the way out (vipctl down, service stop) and calls still in
+     * flight (syncd's role) finish; each is bounded by its own timeout. */
+    while (spawn_running() > 0 || ctl_async_pending() > 0)
         loop_once(wd.loop, 100);
     watchd_send_heartbeatd(&wd, json_pack("{s:s,s:s}", "cmd", "follow", "role", "stopped"));
     if (wd.hb_unsent)

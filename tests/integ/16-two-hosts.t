@@ -62,7 +62,7 @@ echo \$\$ > $d/holder.pid
 exec sleep 100000
 SH
     netns_exec "$h" unshare -m -u bash "$d/boot.sh" &
-    wait_for 10 test -s "$d/holder.pid" || bail "host $h did not come up"
+    wait_for 60 test -s "$d/holder.pid" || bail "host $h did not come up"
 }
 in_host() { local h=$1; shift; nsenter -t "$(cat "$T/$h/holder.pid")" -m -u -n -- "$@"; }
 host_up a
