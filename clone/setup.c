@@ -160,9 +160,12 @@ static int tx_flush(struct side *s)
              "mkdir -p \"$(dirname \"$path\")\"; head -c \"$size\" > \"$path.hs-new\"; "
              "[ \"$(stat -c %%s \"$path.hs-new\")\" = \"$size\" ] || "
              "{ echo \"$path: short write\" >&2; exit 1; }; "
-             "chmod \"$mode\" \"$path.hs-new\"; mv -f \"$path.hs-new\" \"$path\"; done",
+             "chmod \"$mode\" \"$path.hs-new\"; mv -f \"$path.hs-new\" \"$path\"; "
+             "echo \"$path\"; done",   /* a line per file: a slow peer shows progress */
              shq(s->txdir, b, sizeof(b)));
-    int rc = run(s, cmd, s->stream, s->streamlen, NULL, err, sizeof(err));
+    char *done = NULL;
+    int rc = run(s, cmd, s->stream, s->streamlen, &done, err, sizeof(err));
+    free(done);
     if (rc != 0)
         fprintf(stderr, "hotstandby-clone: %s: writing %d files failed: %s\n", where(s),
                 s->nqueued, err);
