@@ -44,8 +44,8 @@ machine bash "$T/start.sh" >"$T/start.log" 2>&1 || bail "start: $(tail -n 3 "$T/
 
 sshd_up() { machine sh -c 'kill -0 $(cat /run/sshd.pid)' && (exec 3<>/dev/tcp/127.0.0.1/$SSH_PORT); }
 pg_up() { machine runuser -u postgres -- psql -qAt -p "$PG_PORT" -h /run/postgresql -c 'select 1' >/dev/null; }
-check "before: the machine's sshd runs" -- sshd_up
-check "before: the machine's PostgreSQL runs" -- pg_up
+check "before: the machine's sshd runs" -- wait_for 60 sshd_up
+check "before: the machine's PostgreSQL runs" -- wait_for 60 pg_up
 
 machine env HS_DEPS_FORCE=1 bash "$HS_TOP/scripts/deps.sh" >"$T/deps.log" 2>&1
 ok $? "deps.sh went through its install path"; grep -q 'deps: installing' "$T/deps.log" || diag "$(cat "$T/deps.log")"
