@@ -19,25 +19,34 @@ cp "$T/sbin/policy-rc.d" "$T/policy.orig"
 ssh-keygen -q -t ed25519 -N '' -f "$T/ssh/host" || bail ssh-keygen
 
 
+# Everything below runs only where the private mounts are (the marker lives in the private
+# /run): never on this machine's own /etc/postgresql or /run.
 cat > "$T/start.sh" <<SH
+set -e
+[ -e /run/hs-deps-private ] || { echo "not in the private namespace" >&2; exit 1; }
 /usr/sbin/sshd -o Port=$SSH_PORT -o ListenAddress=127.0.0.1 -o HostKey=$T/ssh/host \
     -o PidFile=/run/sshd.pid -o UsePAM=no -E $T/ssh/log
 pg_createcluster -p $PG_PORT $PG_VER hsdeps >/dev/null
 pg_ctlcluster $PG_VER hsdeps start
 SH
 cat > "$T/cleanup.sh" <<SH
+[ -e /run/hs-deps-private ] || exit 1
 pg_ctlcluster $PG_VER hsdeps stop -m immediate
 kill \$(cat /run/sshd.pid)
 SH
 # The namespace lives as long as a process in it: a sleeper holds it for the whole test.
-unshare -m --propagation private bash -c "
+unshare -m --propagation private bash -c "set -e
     mount -t tmpfs none /run; mount --bind $T/sbin /usr/sbin; mount --bind $T/etcpg /etc/postgresql
     mount --bind $T/libpg /var/lib/postgresql; mount --bind $T/logpg /var/log/postgresql
     mkdir -p /run/sshd /run/lock /run/postgresql; chown postgres: /run/postgresql $T/libpg $T/logpg
+    touch /run/hs-deps-private
+    echo \$\$ > $T/holder.pid
     exec sleep 3600" &
-HOLDER=$!
-at_exit "kill $HOLDER"
-wait_for 5 test -d /proc/$HOLDER/root/run/sshd || bail "namespace did not come up"
+at_exit "kill $!"
+# the holder writes its pid once every mount is in place (not before: /run/sshd exists here too)
+wait_for 60 test -s "$T/holder.pid" || bail "namespace did not come up"
+HOLDER=$(cat "$T/holder.pid")
+[ -e "/proc/$HOLDER/root/run/hs-deps-private" ] || bail "namespace without its private /run"
 machine() { nsenter -t "$HOLDER" -m -- "$@"; }
 at_exit "machine bash $T/cleanup.sh"
 machine bash "$T/start.sh" >"$T/start.log" 2>&1 || bail "start: $(tail -n 3 "$T/start.log")"
