@@ -43,14 +43,15 @@ at_exit "umount -l '$T/shared'"
 # ---- two hosts ----
 host_up() {
     local h=$1 d=$T/$1
-    mkdir -p "$d"/{etc,usr}/{up,work} "$d/srv/shared" "$d/srv/data" "$d/ssh" "$d/log" "$d/vartmp"
+    mkdir -p "$d"/{etc,usr,varlib}/{up,work} "$d/srv/shared" "$d/srv/data" "$d/ssh" "$d/log" "$d/vartmp"
     cat >"$d/boot.sh" <<SH
 set -e
 mount --make-rprivate /
-for m in etc:/etc usr:/usr/local; do
+for m in etc:/etc usr:/usr/local varlib:/var/lib; do   # /var/lib: syncd state_dir, per host
     mount -t overlay overlay -o lowerdir=\${m#*:},upperdir=$d/\${m%%:*}/up,workdir=$d/\${m%%:*}/work \${m#*:}
 done
 mount --bind $d/srv /srv
+rm -rf /var/lib/hotstandby   # in this host's /var/lib overlay only: a fresh server keeps no syncd state
 mount --bind $d/log /var/log
 mount --bind $d/vartmp /var/tmp
 mount --bind $T/shared /srv/shared
