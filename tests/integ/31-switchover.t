@@ -53,6 +53,10 @@ vipctl_node a pause >/dev/null
 vipctl_node a switchover >/dev/null 2>&1; rc=$?
 is "$rc" 3 "switchover while paused is refused (exit 3)"
 vipctl_node a resume >/dev/null
+# A resume is committed by the active's own renewal (README "Pause"): wait for it, or the
+# SIGTERM below could leave the cluster paused, as designed, and nobody would take over.
+_resumed() { [ "$(psql_hs "SELECT paused FROM hs_cluster WHERE cluster='$HS_CLUSTER'")" = f ]; }
+check "the active commits the resume" -- wait_for 10 _resumed
 vipctl_node a bogus >/dev/null 2>&1; rc=$?
 is "$rc" 2 "unknown verb exits 2"
 
