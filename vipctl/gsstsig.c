@@ -314,10 +314,15 @@ static int initial_creds(struct gsstsig_login *l, const struct conf *c, char *er
 {
     krb5_init_creds_context icc = NULL;
     krb5_keytab kt = NULL;
+    /* the keytab is checked before any Kerberos state exists: a refused one costs nothing */
+    if (l->from_keytab && open_keytab(l, c->dns_keytab, &kt, err, errlen) < 0) {
+        if (kt)
+            krb5_kt_close(l->k, kt);
+        return -1;
+    }
     krb5_error_code code = krb5_init_creds_init(l->k, l->client, NULL, NULL, 0, NULL, &icc);
     if (!code && l->from_keytab)
-        code = open_keytab(l, c->dns_keytab, &kt, err, errlen) < 0
-                   ? REPORTED : krb5_init_creds_set_keytab(l->k, icc, kt);
+        code = krb5_init_creds_set_keytab(l->k, icc, kt);
     else if (!code)
         code = set_password(l, c, icc, err, errlen);
     if (!code)
