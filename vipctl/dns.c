@@ -367,6 +367,11 @@ static int verified_answer(void *arg, const uint8_t *buf, size_t n)
     ldns_rr *tsig = ldns_pkt_tsig(reply);
     int ok = tsig && ldns_pkt_tsig_verify(reply, (uint8_t *)buf, n, u->key->name,
                                           u->key->secret_b64, u->request_mac);
+    /* ldns (1.8) detaches the TSIG record before computing the MAC and does not put it
+     * back when that fails (an algorithm it cannot compute, as a domain controller's
+     * gss-tsig answer): put it back, so the error is still described and the packet frees it. */
+    if (tsig && !ldns_pkt_tsig(reply))
+        ldns_pkt_set_tsig(reply, tsig);
     if (!ok) {
         char what[400];
         if (ldns_pkt_get_rcode(reply) == LDNS_RCODE_NOERROR)
