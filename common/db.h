@@ -59,7 +59,9 @@ int db_error_means_reconnect(const char *sqlstate);
 #endif
 #define HS_SCHEMA_FILE HS_PKGDATADIR "/schema.sql"
 
-/* Applies common/schema.sql (compiled in) idempotently under pg_advisory_lock. */
+/* Applies common/schema.sql (compiled in) idempotently under pg_advisory_lock. Returns 0,
+ * -1 when the server refused it (no DDL rights, a read-only server: the operator must act),
+ * or -2 when the database went away or did not answer within timeout_ms (try again). */
 int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen);
 extern const char db_schema_sql[];
 

@@ -56,9 +56,11 @@ PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t 
     return NULL;
 }
 
-PGresult *db_exec_wait(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                       int timeout_ms, char *err, size_t errlen)
+/* As db_exec_wait; an error the server answered leaves its SQLSTATE in state, else "". */
+static PGresult *exec_wait(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                           int timeout_ms, char *err, size_t errlen, char state[6])
 {
+    state[0] = '\0';
     int64_t deadline = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
     int ok = nparams == 0 ? PQsendQuery(conn, sql)
                           : PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
@@ -104,6 +106,8 @@ PGresult *db_exec_wait(PGconn *conn, const char *sql, int nparams, const char *c
     }
     ExecStatusType st = PQresultStatus(last);
     if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        const char *code = PQresultErrorField(last, PG_DIAG_SQLSTATE);
+        snprintf(state, 6, "%s", code ? code : "");
         snprintf(err, errlen, "%s", PQresultErrorMessage(last));
         db_one_line(err);
         PQclear(last);
@@ -117,6 +121,13 @@ fail:
     snprintf(err, errlen, "%s", PQerrorMessage(conn));
     db_one_line(err);
     return NULL;
+}
+
+PGresult *db_exec_wait(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                       int timeout_ms, char *err, size_t errlen)
+{
+    char state[6];
+    return exec_wait(conn, sql, nparams, params, timeout_ms, err, errlen, state);
 }
 
 int db_check_replication(PGconn *conn, int timeout_ms, char *why, size_t len)
@@ -144,6 +155,10 @@ int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen)
                                "SELECT max(schema_version) FROM hs_meta "
                                "WHERE to_regclass('hs_event') IS NOT NULL",
                                0, NULL, timeout_ms, e, sizeof(e));
+    if (r == NULL && (PQstatus(conn) != CONNECTION_OK || PQisBusy(conn))) {
+        snprintf(err, errlen, "reading the schema version: %s", e);
+        return -2;
+    }
     if (r != NULL) {
         int have = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? atoi(PQgetvalue(r, 0, 0)) : 0;
         PQclear(r);
@@ -154,12 +169,18 @@ int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen)
                      timeout_ms, e, sizeof(e));
     if (r == NULL) {
         snprintf(err, errlen, "schema lock: %s", e);
-        return -1;
+        return -2;
     }
     PQclear(r);
-    r = db_exec_wait(conn, db_schema_sql, 0, NULL, timeout_ms, e, sizeof(e));
+    char state[6];
+    r = exec_wait(conn, db_schema_sql, 0, NULL, timeout_ms, e, sizeof(e), state);
     int rc = 0;
-    if (r == NULL) {
+    if (r == NULL && (state[0] == '\0' || strcmp(state, "25006") == 0)) {
+        /* the database went away, did not answer in time, or is read-only for now (an
+         * arbiter between failover steps): try again later */
+        snprintf(err, errlen, "applying the schema: %s", e);
+        return -2;
+    } else if (r == NULL) {
         snprintf(err, errlen,
                  "applying the schema failed (%s); a database user without DDL rights "
                  "needs " HS_SCHEMA_FILE " applied by hand (psql -f)",

@@ -554,6 +554,12 @@ static int schema_ready(struct watchd *wd)
     }
     int rc = db_apply_schema(conn, timeout_ms, err, sizeof(err));
     PQfinish(conn);
+    if (rc == -2) {
+        if (!wd->schema_warned)
+            log_warnx("database: %s; retrying", err);
+        wd->schema_warned = 1;
+        return 0;
+    }
     if (rc < 0) {
         log_errx("%s", err);
         wd->exit_code = 1;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Start-up against the database: watchd started before PostgreSQL keeps answering
 # (status, SIGTERM) and takes over once the database appears; the schema is applied once
-# and idempotently; a user without DDL rights works once the schema is there and gets a
-# clear error naming schema.sql when it is not.
+# and idempotently; a schema step that cannot finish in time (another node holds the schema
+# lock) is retried, not fatal; a user without DDL rights works once the schema is there and
+# gets a clear error naming schema.sql when it is not.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
 . "$HS_TOP/tests/lib/cluster.sh"
@@ -25,6 +26,24 @@ node_start a
 check "a active again after a restart" -- wait_role a active 8
 is "$(psql_hs "SELECT count(*) FROM hs_meta")" 1 "hs_meta still has one row"
 node_stop a
+
+# another node applying the schema slowly on a fresh database (it holds the schema lock for
+# 4 s, longer than the 2 s a step may take): watchd waits and retries, it does not exit
+pg_psql() { runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAtX "$@"; }
+pg_psql -c "CREATE DATABASE fresh" postgres >/dev/null
+pg_psql -c "SELECT pg_advisory_lock(7522018851094111589); SELECT pg_sleep(4)" fresh >/dev/null &
+locker=$!
+at_exit "kill $locker 2>/dev/null"
+sleep 0.5
+HS_CLUSTER=f PG_CONNINFO="host=$PG_SOCK port=$PG_PORT dbname=fresh user=postgres" node_conf f 100
+sed -i 's/^primary = .*/primary = f/' "$T/f/hotstandby.conf"
+node_start f
+sleep 3
+check "watchd still runs while the schema lock is held past its step timeout" -- kill -0 "$(node_pid f watchd)"
+wait $locker
+check "and becomes active once the lock is released" -- wait_role f active 10
+is "$(pg_psql -c "SELECT schema_version FROM hs_meta" fresh)" 1 "the schema was applied once"
+node_stop f
 
 # a user without DDL rights, schema present: fine
 psql_hs "CREATE ROLE app LOGIN; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO app;
