@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# builds: build
 # scripts/deps.sh on a machine where sshd and PostgreSQL run as the packaged services:
 # after it has gone through its install path, both still run, and the machine's own
 # policy-rc.d is back byte for byte (also after a run that was killed half way).

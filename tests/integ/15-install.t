@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# builds: build
 # make install / uninstall under DESTDIR, checked file by file; the generated units pass
 # systemd-analyze verify (with the installed binaries and man pages in place, in a private
 # mount namespace); every man page is lint-clean; install variables reach the units.

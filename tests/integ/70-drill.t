@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# builds: build-san
 # The short fault drill (tests/drill/drill) with a fixed seed: up to twenty faults across
 # daemons, nodes, network, database (including the arbiter's own failover), hooks and sync,
 # within a time budget, then the checkers: no two nodes acting at once, epochs increasing,
