@@ -5,7 +5,7 @@
 
 BENCH_RESULTS=${HS_BENCH_RESULTS:-$HS_TOP/tests/bench/results}
 mkdir -p "$BENCH_RESULTS"
-need python3 jq gnuplot rsync scp lsyncd
+need /usr/bin/python3 jq gnuplot rsync scp lsyncd
 
 # A private copy of syncd, so a rebuild during the run does not change what is measured.
 sync_private_bin() {
@@ -30,7 +30,7 @@ check_cipher() {
 # Watches DIR for complete files (IN_MOVED_TO / IN_CLOSE_WRITE; names starting with '.'
 # are temp files of syncd and rsync) and prints "name ns" the first time each appears.
 watcher_start() { # watcher_start DIR OUTFILE
-    python3 - "$1" "$2" <<'EOF' &
+    /usr/bin/python3 - "$1" "$2" <<'EOF' &
 import ctypes, os, struct, sys, time
 libc = ctypes.CDLL(None, use_errno=True)
 fd = libc.inotify_init1(0)
@@ -57,7 +57,7 @@ EOF
 
 # Writes N files of SIZE bytes into DIR at RATE files/s; prints "name ns" after each close.
 writer() { # writer DIR N RATE OUTFILE
-    python3 - "$@" <<'EOF'
+    /usr/bin/python3 - "$@" <<'EOF'
 import os, sys, time
 d, n, rate, outf = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 data = os.urandom(1024)
@@ -78,7 +78,7 @@ EOF
 # Latencies (ms) of names in WRITTEN that appear in ARRIVED; prints JSON
 # {"n":..,"arrived":..,"p50":..,"p90":..,"p99":..,"max":..,"samples":[...]}.
 latency_json() { # latency_json WRITTEN ARRIVED
-    python3 - "$1" "$2" <<'EOF'
+    /usr/bin/python3 - "$1" "$2" <<'EOF'
 import json, sys
 w = dict(l.split() for l in open(sys.argv[1]))
 a = dict(l.split() for l in open(sys.argv[2]))

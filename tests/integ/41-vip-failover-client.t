@@ -6,7 +6,7 @@
 # Control: b adds the VIP without announcing (garp_count = 0) and the client stays stuck.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HS_TOP/tests/lib/netns.sh"
-need "$HS_BIN/vipctl" ip python3
+need "$HS_BIN/vipctl" ip /usr/bin/python3
 
 netns_lan_setup a b c
 netns_long_neigh c

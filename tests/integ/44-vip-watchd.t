@@ -7,7 +7,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$HS_TOP/tests/lib/pg.sh"
 source "$HS_TOP/tests/lib/netns.sh"
-need "$HS_BIN/watchd" "$HS_BIN/heartbeatd" "$HS_BIN/vipctl" ip jq python3
+need "$HS_BIN/watchd" "$HS_BIN/heartbeatd" "$HS_BIN/vipctl" ip jq /usr/bin/python3
 
 netns_lan_setup a b c
 netns_long_neigh c

@@ -52,8 +52,8 @@ database = $DB
 run_dir = $T/run-$node
 connection = hostname
 [heartbeat]
-interval = 200ms
-takeover_timeout = 1500ms
+interval = 500ms
+takeover_timeout = 4s
 [dns]
 type = microsoft
 server = $DC

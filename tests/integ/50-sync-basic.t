@@ -5,7 +5,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$HS_TOP/tests/lib/sshd.sh"
 source "$HS_TOP/tests/lib/syncd.sh"
-need sha256sum python3
+need sha256sum /usr/bin/python3
 
 start_sshd
 sync_conf a b "exclude = *.swp, cache"

@@ -5,7 +5,7 @@
 source "$(dirname "$0")/../lib/common.sh"
 source "$HS_TOP/tests/lib/sshd.sh"
 source "$HS_TOP/tests/lib/syncd.sh"
-need sha256sum python3
+need sha256sum /usr/bin/python3
 
 start_sshd
 sync_conf a b
@@ -58,14 +58,14 @@ while not os.path.exists(stop):
     time.sleep(0.01)
 print(checks, partial)
 EOF
-python3 "$T/reader.py" "$B/bulk" "$B/big" $((big_mb << 20)) "$T/stop-reader" > "$T/reader.out" 2>"$T/reader.err" &
+/usr/bin/python3 "$T/reader.py" "$B/bulk" "$B/big" $((big_mb << 20)) "$T/stop-reader" > "$T/reader.out" 2>"$T/reader.err" &
 reader=$!
 at_exit "kill $reader"
 
 head -c $((big_mb << 20)) /dev/urandom > "$T/big.src"
 t0=$(now_ms)
 cp "$T/big.src" "$A/big"
-python3 - "$A/bulk" <<'EOF'
+/usr/bin/python3 - "$A/bulk" <<'EOF'
 import os, sys
 d = sys.argv[1]
 for i in range(20000):

@@ -8,7 +8,7 @@ source "$(dirname "$0")/../lib/common.sh"
 source "$HS_TOP/tests/lib/sshd.sh"
 source "$HS_TOP/tests/lib/pg.sh"
 source "$HS_TOP/tests/lib/syncd.sh"
-need sha256sum python3
+need sha256sum /usr/bin/python3
 
 sync_db
 start_sshd
@@ -26,7 +26,7 @@ n=$((max + 2000))
 pid_before=$SYNCD_PID_a
 mkdir "$A/flood"; flush a   # watched before the flood
 kill -STOP "$SYNCD_PID_a"
-python3 -c "
+/usr/bin/python3 -c "
 import os, sys
 for i in range($n):
     with open('$A/flood/f%d' % i, 'w') as f: f.write(str(i))

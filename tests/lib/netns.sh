@@ -43,7 +43,7 @@ netns_neigh_mac() {
 }
 
 netns_usable() {
-    command -v ip >/dev/null 2>&1 && command -v python3 >/dev/null 2>&1 || return 1
+    command -v ip >/dev/null 2>&1 && command -v /usr/bin/python3 >/dev/null 2>&1 || return 1
     local p rc
     p=$(netns_ns probe)
     ip netns add "$p" 2>/dev/null || return 1
@@ -55,7 +55,7 @@ netns_usable() {
 }
 
 netns_lan_setup() {
-    need ip python3
+    need ip /usr/bin/python3
     local br name i=0
     br=$(netns_ns br)
     ip netns add "$br" || bail "ip netns add $br failed (need root)"
@@ -108,7 +108,7 @@ netns_teardown() {
 
 netns_serve() {
     local name=$1 port=$2 text=$3
-    netns_exec "$name" python3 -c '
+    netns_exec "$name" /usr/bin/python3 -c '
 import socket, sys
 s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -124,14 +124,14 @@ while True:
         pass
     c.close()
 ' "$port" "$text" >/dev/null 2>&1 &
-    wait_for 20 netns_exec "$name" python3 -c "import socket; socket.create_connection(('::1', $port), 1)" ||
+    wait_for 20 netns_exec "$name" /usr/bin/python3 -c "import socket; socket.create_connection(('::1', $port), 1)" ||
         bail "server in $name did not start"
 }
 
 netns_client() {
     local name=$1 addr=$2 port=$3 out=$4 interval=${5:-20} timeout=${6:-100}
     : >"$out"
-    netns_exec "$name" python3 -c '
+    netns_exec "$name" /usr/bin/python3 -c '
 import socket, sys, time
 addr, port, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 interval, timeout = int(sys.argv[4]) / 1000, int(sys.argv[5]) / 1000

@@ -4,7 +4,8 @@
 #
 #   samba_provision NAME REALM   provisions a DC for REALM (e.g. HS.TEST; DNS domain =
 #       realm in lower case) with the address of netns NAME; sets SAMBA_DIR, SAMBA_ADDR,
-#       SAMBA_REALM, SAMBA_DOMAIN, SAMBA_ADMIN_PASS_FILE (0600). Nothing outside $T.
+#       SAMBA_REALM, SAMBA_DOMAIN, SAMBA_ADMIN_PASS_FILE (0600). Nothing outside $T but
+#       the provisioned template in build/samba-cache (HS_SAMBA_CACHE).
 #   samba_tool ARGS...           samba-tool against the DC's database (users, ACLs)
 #   samba_start [FAKETIME]       starts the DC in NAME's namespace and waits until DNS (53)
 #       and the KDC (88) answer; with FAKETIME (e.g. +10m) the DC runs with its clock that
@@ -15,30 +16,51 @@
 SAMBA_PID=
 
 samba_provision() {
-    need samba samba-tool dig
+    need samba samba-tool dig flock
     SAMBA_NS=$1
     SAMBA_REALM=$2
     SAMBA_DOMAIN=$(echo "$2" | tr 'A-Z' 'a-z')
     SAMBA_ADDR=$(netns_addr4 "$1")
     SAMBA_DIR=$T/samba
-    SAMBA_ADMIN_PASS_FILE=$T/samba-admin.pass
-    mkdir -p "$SAMBA_DIR/run"
-    (umask 077; echo "Adm-$RANDOM$RANDOM-x!" >"$SAMBA_ADMIN_PASS_FILE")
-    # Every path the DC writes lives under $SAMBA_DIR (pid files and sockets default to
+    SAMBA_ADMIN_PASS_FILE=$SAMBA_DIR/admin.pass
+    # Provisioning takes one to two minutes (more on a loaded machine), so a provisioned
+    # DC is kept in the build tree, one per realm and address, and each test starts from a
+    # copy of it with its paths rewritten: what a test changes (users, ACLs, records) stays
+    # in its own copy.
+    local cache=${HS_SAMBA_CACHE:-$HS_TOP/build/samba-cache}/$SAMBA_REALM-$SAMBA_ADDR
+    mkdir -p "$(dirname "$cache")"
+    (
+        flock 9
+        [ -e "$cache/provisioned" ] && exit 0
+        rm -rf "$cache"
+        _samba_provision_into "$cache" || exit 1
+        echo "$cache" >"$cache/provisioned"
+    ) 9>"$cache.lock" || bail "samba-tool domain provision failed"
+    cp -a "$cache" "$SAMBA_DIR"
+    grep -rlI -- "$cache" "$SAMBA_DIR" | xargs -r sed -i "s|$cache|$SAMBA_DIR|g"
+    rm -f "$SAMBA_DIR/provisioned" "$SAMBA_DIR"/run/*.pid
+}
+
+# _samba_provision_into DIR: a DC for $SAMBA_REALM at $SAMBA_ADDR, everything under DIR.
+_samba_provision_into() {
+    local dir=$1
+    mkdir -p "$dir/run"
+    (umask 077; echo "Adm-$RANDOM$RANDOM-x!" >"$dir/admin.pass")
+    # Every path the DC writes lives under DIR (pid files and sockets default to
     # /run/samba and /var/lib/samba); only the DNS server and the KDC run; queries for
     # names outside its zones go nowhere (a forwarder on the DC's own loopback: refused).
-    netns_exec "$1" samba-tool domain provision --targetdir="$SAMBA_DIR" \
+    netns_exec "$SAMBA_NS" samba-tool domain provision --targetdir="$dir" \
         --realm="$SAMBA_REALM" --domain="$(echo "${SAMBA_REALM%%.*}" | cut -c1-15)" \
         --server-role=dc --dns-backend=SAMBA_INTERNAL --host-name=dc1 \
-        --host-ip="$SAMBA_ADDR" --adminpass="$(cat "$SAMBA_ADMIN_PASS_FILE")" \
+        --host-ip="$SAMBA_ADDR" --adminpass="$(cat "$dir/admin.pass")" \
         --option="interfaces = eth0" --option="bind interfaces only = yes" \
         --option="server services = kdc dns" --option="dns forwarder = 127.0.0.9" \
-        --option="pid directory = $SAMBA_DIR/run" --option="ncalrpc dir = $SAMBA_DIR/run/ncalrpc" \
-        --option="winbindd socket directory = $SAMBA_DIR/run/winbindd" \
-        --option="ntp signd socket directory = $SAMBA_DIR/run/ntp_signd" \
-        --option="log file = $SAMBA_DIR/log.%m" --option="logging = file" \
-        >"$SAMBA_DIR/provision.log" 2>&1 ||
-        { tail -n 20 "$SAMBA_DIR/provision.log" >&2; bail "samba-tool domain provision failed"; }
+        --option="pid directory = $dir/run" --option="ncalrpc dir = $dir/run/ncalrpc" \
+        --option="winbindd socket directory = $dir/run/winbindd" \
+        --option="ntp signd socket directory = $dir/run/ntp_signd" \
+        --option="log file = $dir/log.%m" --option="logging = file" \
+        >"$dir.provision.log" 2>&1 ||
+        { tail -n 20 "$dir.provision.log" >&2; return 1; }
 }
 
 samba_tool() {
