@@ -6,7 +6,7 @@
 # another filesystem mounted there -> resolved, and the active reports that the nodes see
 # different filesystems ("shared-folder-mismatch on a"); the right one back -> resolved.
 if [ -z "${HS_IN_MOUNT_NS:-}" ]; then
-    command -v unshare >/dev/null || { echo "Bail out! missing tool 'unshare': run 'bash scripts/deps.sh'"; exit 1; }
+    command -v unshare >/dev/null || { echo "not ok - missing tool 'unshare': run 'bash scripts/deps.sh'"; exit 1; }
     HS_IN_MOUNT_NS=1 exec unshare -m --propagation private bash "$0" "$@"
 fi
 . "$(dirname "$0")/../lib/common.sh"

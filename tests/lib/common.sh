@@ -55,7 +55,9 @@ done_testing() {
     echo "1..$_tap_n"
     [ $_tap_failed -eq 0 ]
 }
-bail() { echo "Bail out! $*"; exit 1; }
+# bail MSG: this test cannot go on; it fails (the rest of the suite still runs: TAP's
+# "Bail out!" would stop every other test file too).
+bail() { echo "not ok - cannot go on: $*"; exit 1; }
 
 # need TOOL... : fails the test (never skips) with an install hint.
 need() {
