@@ -144,8 +144,8 @@ start_pair() {
     [ -n "${CONF_B+x}" ] && node_conf_add b "${CONF_B[@]}"
     node_start a
     node_start b
-    check "a active" -- wait_role a active 5
-    check "b standby" -- wait_role b standby 5
+    check "a active" -- wait_role a active 20
+    check "b standby" -- wait_role b standby 10
 }
 
 dump_logs() {
