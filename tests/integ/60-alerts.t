@@ -110,10 +110,10 @@ is "$(field Subject "$(smtp_message 4)")" "[hotstandby] t60: flapping (repeated 
 check "its body says how often" -- grep -q 'raised 2 more time(s)' "$(smtp_message 4)"
 
 # ... also when the repeat comes while the worker is idle (it must wake for the window's end).
-# notify-send stays up 4 s after raising, so the mail must come from the window's end.
-send dupidle -c "$(conf dupidle)" -k demotion -s 'idle repeat' -n 2 -g 300 -w 1000 -p 4000 -i 10000 &
+# notify-send stays up 8 s after raising, so the mail must come from the window's end.
+send dupidle -c "$(conf dupidle)" -k demotion -s 'idle repeat' -n 2 -g 300 -w 1000 -p 8000 -i 10000 &
 idle_pid=$!
-check "a repeat raised while the worker idles is mailed when its window ends (1 s)" -- smtp_wait_messages 6 3
+check "a repeat raised while the worker idles is mailed when its window ends (1 s)" -- smtp_wait_messages 6 6
 wait "$idle_pid"
 is "$(field Subject "$(smtp_message 6)")" "[hotstandby] t60: idle repeat (repeated 1x)" "... with its count"
 
