@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# LISTEN/NOTIFY is the fast path: with a 5 s poll interval a switchover asked for on the
+# LISTEN/NOTIFY is the fast path: with a 10 s poll interval a switchover asked for on the
 # standby still completes in well under a second, and again after a database restart
 # (watchd re-LISTENs on reconnect). The conninfo is a libpq multi-host string whose
 # first host is dead (target_session_attrs=read-write).
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
-HS_INTERVAL=5s HS_TAKEOVER=30s
+HS_INTERVAL=10s HS_TAKEOVER=40s
 . "$HS_TOP/tests/lib/cluster.sh"
 need jq
 pg_start
@@ -28,8 +28,8 @@ switch_from_b() {
 }
 ms=$(switch_from_b)
 check "switchover asked for on the standby completed" -- test -n "$ms"
-diag "switchover (poll interval 5 s): ${ms} ms"
-check "it took less than the 5 s poll interval (NOTIFY woke the active)" -- test "${ms:-99999}" -lt 2500
+diag "switchover (poll interval 10 s): ${ms} ms"
+check "it took less than half the 10 s poll interval (NOTIFY woke the active)" -- test "${ms:-99999}" -lt 5000
 check "b active" -- wait_role b active 3
 
 pg_restart
@@ -39,7 +39,7 @@ vipctl_node a switchover >/dev/null 2>&1; rc=$?
 t1=$(now_ms)
 is "$rc" 0 "switchover after a database restart exits 0"
 diag "switchover after the restart: $((t1 - t0)) ms"
-check "still faster than the poll interval (LISTEN renewed after reconnect)" -- test $((t1 - t0)) -lt 2500
+check "still under half the poll interval (LISTEN renewed after reconnect)" -- test $((t1 - t0)) -lt 5000
 check "a active" -- wait_role a active 3
 check "never two active nodes (hook log)" -- hooks_no_overlap
 [ $_tap_failed -eq 0 ] || dump_logs
