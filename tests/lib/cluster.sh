@@ -75,9 +75,13 @@ node_kill() {
 _wait_gone() { local i; for i in $(seq 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.02; done; return 1; }
 node_crash() {
     # freeze first: killed one after the other, the survivor would notice and fence
+    # (the record carries the moment of the freeze: the node stopped acting then, and the
+    # kill that follows can take long on a loaded machine)
     node_kill "$1" STOP
+    local t
+    t=$(now_ms)
     node_kill "$1" KILL
-    echo "$(now_ms) crash $1 -" >>"$HOOKS_LOG"
+    echo "$t crash $1 -" >>"$HOOKS_LOG"
 }
 node_stop() {   # SIGTERM both daemons and wait for them
     local name=$1 d pid
