@@ -85,6 +85,8 @@ $(B)/$(BIN_$(1)): $(patsubst %.c,$(B)/obj/%.o,$(wildcard $(1)/*.c)) $(LIBHS)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $(LIBS_$(1))
 endef
 $(foreach d,$(DAEMON_DIRS),$(eval $(call bin_rule,$(d))))
+# hotstandby-clone upgrade reads the answer of `syncd --serve` with syncd's own decoder.
+$(B)/$(BIN_clone): $(B)/obj/syncd/proto.o
 
 # Unit tests link the pure modules of a daemon (no main.c) against libhs and cmocka.
 # Through an archive, so a test pulls in only the modules it uses: the others may call

@@ -9,19 +9,9 @@
 
 #ifndef HS_SBINDIR
 #define HS_SBINDIR "/usr/local/sbin"
-/* units.c: this node's daemons (systemd units, or detached processes without systemd). */
-int units_start(struct clone *cl);
-int units_stop(struct clone *cl);
-int units_running(struct clone *cl);
-
 #endif
 #ifndef HS_PKGDATADIR
 #define HS_PKGDATADIR "/usr/local/share/hotstandby"
-/* units.c: this node's daemons (systemd units, or detached processes without systemd). */
-int units_start(struct clone *cl);
-int units_stop(struct clone *cl);
-int units_running(struct clone *cl);
-
 #endif
 #define INSTALLED_FILES HS_PKGDATADIR "/installed-files"
 #define SSH_TIMEOUT_MS 60000   /* generous: a loaded server takes seconds per session */
@@ -75,5 +65,10 @@ int clone_configure(struct clone *cl);
 int units_start(struct clone *cl);
 int units_stop(struct clone *cl);
 int units_running(struct clone *cl);
+int units_restart(struct clone *cl);   /* after an upgrade: never waits for systemd */
+
+/* upgrade.c: publish (the active's checksums) and upgrade (a standby fetches and installs). */
+int upgrade_publish(struct clone *cl);
+int upgrade_standby(struct clone *cl);
 
 #endif

@@ -6,8 +6,12 @@
  *   configure --from HOST        on the secondary: fetch them from HOST
  *   start | stop | running       this node's daemons (systemd units, or detached);
  *                                running: exit 0 if watchd runs here
+ *   restart                      the same, without waiting for systemd (after an upgrade)
+ *   publish | upgrade            run by watchd (upgrade.c): the active publishes the
+ *                                checksums of its binaries; a standby upgrades itself
  *   version                      print the version
- * Exit codes: 0 done, 1 failed, 2 usage or config error.
+ * Exit codes: 0 done, 1 failed, 2 usage or config error; publish and upgrade also
+ * 3 refused (this node is the active, or is not) and 4 not yet (see upgrade.c).
  */
 #include <getopt.h>
 #include <stdarg.h>
@@ -24,7 +28,8 @@ static const char usage[] =
     "usage: hotstandby-clone [-c FILE] [SSH options] preflight [--peer HOST]\n"
     "       hotstandby-clone [-c FILE] [SSH options] primary --to HOST [node options]\n"
     "       hotstandby-clone [-c FILE] [SSH options] configure --from HOST [node options]\n"
-    "       hotstandby-clone [-c FILE] start | stop | running\n"
+    "       hotstandby-clone [-c FILE] start | stop | restart | running\n"
+    "       hotstandby-clone [-c FILE] publish | upgrade\n"
     "       hotstandby-clone version | -V | -h\n"
     "SSH options (the operator's login to the peer, not syncd's key):\n"
     "  -l USER    login (default root)        -p PORT   port (default 22)\n"
@@ -133,7 +138,9 @@ int main(int argc, char **argv)
     }
     int needs_peer = !strcmp(verb, "primary") || !strcmp(verb, "configure");
     int known = needs_peer || !strcmp(verb, "preflight") || !strcmp(verb, "start") ||
-                !strcmp(verb, "stop") || !strcmp(verb, "running");
+                !strcmp(verb, "stop") || !strcmp(verb, "running") ||
+                !strcmp(verb, "restart") || !strcmp(verb, "publish") ||
+                !strcmp(verb, "upgrade");
     if (!known || (needs_peer && !cl.peer)) {
         fputs(usage, stderr);
         return 2;
@@ -147,6 +154,12 @@ int main(int argc, char **argv)
         return units_running(&cl);
     if (!strcmp(verb, "stop"))
         return units_stop(&cl) < 0 ? 1 : 0;
+    if (!strcmp(verb, "restart"))
+        return units_restart(&cl) < 0 ? 1 : 0;
+    if (!strcmp(verb, "publish"))
+        return upgrade_publish(&cl);
+    if (!strcmp(verb, "upgrade"))
+        return upgrade_standby(&cl);
     if (!strcmp(verb, "preflight"))
         return preflight(&cl, 0) ? 1 : 0;
     if (!strcmp(verb, "primary"))

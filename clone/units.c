@@ -55,6 +55,15 @@ static int systemctl(const char *verb)
     return run_argv(argv) == 0 ? 0 : -1;
 }
 
+/* An upgrade runs inside watchd's unit: a restart that waited would be killed with it, so
+ * systemd is only asked to queue the jobs. */
+static int systemctl_no_block_restart(void)
+{
+    char *argv[] = {"/bin/systemctl", "--no-block", "restart", "hotstandby-heartbeatd.service",
+                    "hotstandby-watchd.service", "hotstandby-syncd.service", NULL};
+    return run_argv(argv) == 0 ? 0 : -1;
+}
+
 static void pid_path(const struct clone *cl, const char *d, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/%s.pid", cl->conf.run_dir, d);
@@ -170,4 +179,12 @@ int units_running(struct clone *cl)
     char path[600];
     pid_path(cl, "watchd", path, sizeof(path));
     return read_pid(path) ? 0 : 1;
+}
+
+int units_restart(struct clone *cl)
+{
+    if (systemd_runs())
+        return systemctl_no_block_restart();
+    int rc = units_stop(cl);
+    return units_start(cl) < 0 ? -1 : rc;
 }

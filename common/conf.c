@@ -111,6 +111,7 @@ static const struct key keys[] = {
     INT("service", "port", service_port, 0, 65535),
 
     BOOL("upgrade", "auto", upgrade_auto),
+    STR("upgrade", "restart", upgrade_restart),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -864,10 +865,10 @@ static int validate(struct parser *p, struct conf *c)
         REQUIRE(clean_abs_path(c->sync_paths[i]), "sync", "paths",
                 "'%s' must be absolute and without '..'", c->sync_paths[i]);
     REQUIRE(!*c->email || *c->smtp_url, "notify", "smtp_url", "required when email is set");
-    /* accepted and ignored would be worse than refused (hotstandby.conf(5), README) */
-    REQUIRE(!c->upgrade_auto, "upgrade", "auto",
-            "automatic upgrade is not available in this version: set auto = no and upgrade each "
-            "standby with hotstandby-clone configure --from ACTIVE");
+    /* the standby fetches the active's files with the sync key (hotstandby-clone(8)) */
+    REQUIRE(!c->upgrade_auto || (*c->ssh_key && *c->known_hosts), "upgrade", "auto",
+            "needs [sync] ssh_key and known_hosts: the files are fetched from the active "
+            "over SSH with the sync key");
     return check_email_list(p, c->email);
 }
 

@@ -109,6 +109,7 @@ struct conf {
 
     /* [upgrade] */
     int upgrade_auto;
+    char upgrade_restart[CONF_LONGSTR];   /* after an upgrade; "" = hotstandby-clone restart */
 };
 
 /* Fills c from path. On error returns -1 and writes "file:line: key: why" into err. */

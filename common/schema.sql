@@ -107,3 +107,16 @@ BEGIN
         ALTER TABLE hs_cluster ADD COLUMN IF NOT EXISTS stop_timeout_ms bigint NULL;
     END IF;
 END $$;
+
+-- Upgrades (DESIGN §8): the active publishes the checksums of the binaries it has installed
+-- (hotstandby-clone publish, at the epoch it holds); a standby with auto = yes installs the
+-- active's files only when each matches. manifest: {"version", "files": [{"name", "size",
+-- "sha256"}]}. A table of its own: writing it never locks hs_cluster.
+CREATE TABLE IF NOT EXISTS hs_release (
+    cluster      text PRIMARY KEY,
+    node         text NOT NULL,
+    epoch        bigint NOT NULL,
+    version      text NOT NULL,
+    manifest     text NOT NULL,
+    published_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);

@@ -428,6 +428,7 @@ int proto_decode(uint8_t type, const uint8_t *p, size_t len, struct proto_msg *m
         break;
     case PT_MANIFEST_END:
     case PT_DELETE:
+    case PT_RELEASE_REQ:
         dec_str(&d, m->path, sizeof(m->path));
         break;
     case PT_MANIFEST:
@@ -528,6 +529,7 @@ const char *proto_type_name(uint8_t type)
         [PT_END] = "END", [PT_MKDIR] = "MKDIR", [PT_SYMLINK] = "SYMLINK",
         [PT_DELETE] = "DELETE", [PT_RENAME] = "RENAME", [PT_SYNC] = "SYNC", [PT_ACK] = "ACK",
         [PT_RECONCILED] = "RECONCILED", [PT_IDNAME] = "IDNAME",
+        [PT_RELEASE_REQ] = "RELEASE_REQ",
     };
     return type < PT_MAX_TYPE && names[type] ? names[type] : "?";
 }

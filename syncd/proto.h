@@ -7,7 +7,8 @@
  * Paths are relative to [sync] root, '/'-separated, without "", "." or ".." components.
  * The receiver answers only HELLO (HELLO_OK or ERROR), MANIFEST_REQ (MANIFEST* then
  * MANIFEST_END), SYNC (ACK, after every earlier frame is applied and fsynced) and refusals
- * or failures (ERROR, naming the path), so everything else is pipelined.
+ * or failures (ERROR, naming the path), so everything else is pipelined. RELEASE_REQ is
+ * the one read-only request: a standby's upgrade fetching the active's binaries.
  */
 #ifndef SYNCD_PROTO_H
 #define SYNCD_PROTO_H
@@ -42,6 +43,9 @@ enum proto_type {
     PT_RECONCILED,        /* (empty) a full reconcile is complete: a rejoin is over */
     PT_IDNAME,            /* u8 kind (0 user, 1 group), u32 id, str name: either direction,
                              before the first frame that uses the id (syncd/idmap.h) */
+    PT_RELEASE_REQ,       /* str cluster: instead of HELLO, ask for this node's installed
+                             binaries (common/release.h); answered by PUT, DATA..., END per
+                             file (or ERROR), then MANIFEST_END "", and the session ends */
     PT_MAX_TYPE
 };
 

@@ -9,6 +9,11 @@
  * than the newest this node has seen, while this node is not itself active (re-checked
  * every second from the state file the local syncd daemon writes). Bad frames are refused
  * one by one; a frame that breaks the framing ends the session (exit 3), never a crash.
+ *
+ * The one exception to "HELLO first" is RELEASE_REQ, a standby's upgrade (hotstandby-clone
+ * upgrade) fetching this node's binaries: it writes nothing, names nothing (the files are
+ * release.h's, beside this executable) and ends the session, so the sync key reads what
+ * every user of this machine can read, and no more.
  */
 #include <stdint.h>
 #include <errno.h>
@@ -26,6 +31,8 @@
 #include "log.h"
 #include "manifest.h"
 #include "proto.h"
+#include "release.h"
+#include "spawn.h"
 #include "state.h"
 #include "syncd.h"
 
@@ -273,7 +280,60 @@ static int on_manifest_req(struct serve *s, const struct proto_msg *m)
     return 0;
 }
 
-/* One frame. Returns 0 to go on, -1 to end the session. */
+static void send_release_file(struct serve *s, int dirfd, const char *dir, const char *name)
+{
+    char msg[PROTO_PATH_MAX + 128];
+    struct stat st;
+    int fd = release_open(dirfd, name, &st);
+    if (fd < 0) {
+        snprintf(msg, sizeof(msg), "%s/%s: %s", dir, name, strerror(errno));
+        refuse(s, PE_FAILED, name, msg);
+        return;
+    }
+    proto_put_put(&s->out, name, st.st_mode & 0777, 0, 0,
+                  (int64_t)st.st_mtim.tv_sec * NS_PER_SEC + st.st_mtim.tv_nsec,
+                  (uint64_t)st.st_size);
+    uint64_t sent = 0;
+    int ok = 1;
+    while (ok && sent < (uint64_t)st.st_size) {
+        uint8_t *d = proto_put_data(&s->out, PROTO_DATA_CHUNK);
+        ssize_t n = d ? pread(fd, d, PROTO_DATA_CHUNK, (off_t)sent) : -1;
+        if (d)
+            proto_trim_data(&s->out, d, PROTO_DATA_CHUNK, n > 0 ? (size_t)n : 0);
+        if (n <= 0 && !(n < 0 && errno == EINTR))
+            ok = 0;   /* shorter than it was: END says abandon, the standby checks anyway */
+        sent += n > 0 ? (uint64_t)n : 0;
+        if (proto_buf_used(&s->out) > 4 * 1024 * 1024 && flush_out(s) < 0)
+            ok = 0;
+    }
+    close(fd);
+    proto_put_end(&s->out, ok);
+}
+
+static void on_release_req(struct serve *s, const struct proto_msg *m)
+{
+    char dir[PROTO_PATH_MAX], msg[PROTO_PATH_MAX + 128];
+    if (strcmp(m->path, s->conf->cluster) != 0) {
+        snprintf(msg, sizeof(msg), "release asked for cluster '%s', this node is in '%s'",
+                 m->path, s->conf->cluster);
+        refuse(s, PE_FATAL, "", msg);
+        return;
+    }
+    int dirfd = self_dir(dir, sizeof(dir)) == 0
+                    ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (dirfd < 0) {
+        snprintf(msg, sizeof(msg), "the directory of this executable: %s", strerror(errno));
+        refuse(s, PE_FATAL, "", msg);
+        return;
+    }
+    log_info("release: sending the binaries in %s", dir);
+    for (int i = 0; i < RELEASE_NFILES; i++)
+        send_release_file(s, dirfd, dir, release_files[i]);
+    close(dirfd);
+    proto_put_path(&s->out, PT_MANIFEST_END, "");
+}
+
+/* One frame. Returns 0 to go on, -1 to end the session, 1 when it is over. */
 static int on_frame(struct serve *s, uint8_t type, const uint8_t *p, size_t len,
                     struct proto_msg *m)
 {
@@ -285,6 +345,10 @@ static int on_frame(struct serve *s, uint8_t type, const uint8_t *p, size_t len,
     if (!s->hello) {
         if (type == PT_HELLO)
             return on_hello(s, m);
+        if (type == PT_RELEASE_REQ) {
+            on_release_req(s, m);
+            return 1;
+        }
         snprintf(err, sizeof(err), "%s before HELLO", proto_type_name(type));
         refuse(s, PE_FATAL, "", err);
         return -1;
@@ -382,8 +446,8 @@ static int serve_loop(struct serve *s)
             int rc = on_frame(s, type, p, len, m);
             proto_buf_consume(&s->in, PROTO_HDR + len);
             s->consumed += PROTO_HDR + len;
-            if (rc < 0) {
-                status = 3;
+            if (rc != 0) {
+                status = rc < 0 ? 3 : 0;
                 goto out;
             }
         }

@@ -40,6 +40,9 @@ static const struct {
                                          "keys, known_hosts) and the receiver's log."},
     [PK_SYNC_LAG] = {"sync-lag", "Files written on the active have not reached a standby: "
                                  "check the network, the standby's disk and syncd."},
+    [PK_UPGRADE_FAILED] = {"upgrade-failed", "This node keeps its version: see the reason, "
+                                             "fix it on the active or here; the upgrade is "
+                                             "tried again later."},
 };
 
 const char *problem_name(enum problem_kind k)
@@ -117,11 +120,28 @@ static void assess_cluster(const struct problem_view *v, struct problem_verdict 
     }
 }
 
+/* A standby older than the active says so itself (DESIGN §8): the active's own report
+ * names every differing node, this one says what this node will do about it. */
+static void assess_own_version(const struct problem_view *v, struct problem_verdict *out)
+{
+    if (v->active || !*v->holder || strcmp(v->holder, v->me) == 0 || !*v->active_version ||
+        strverscmp(v->active_version, v->version) <= 0)
+        return;
+    out->holds[PK_VERSION_MISMATCH] = 1;
+    snprintf(out->detail[PK_VERSION_MISMATCH], PROBLEM_DETAIL,
+             "%s has %s, older than %s on the active %s: %s", v->me, v->version,
+             v->active_version, v->holder,
+             v->auto_upgrade ? "it upgrades itself ([upgrade] auto = yes)"
+                             : "upgrade it ([upgrade] auto = no)");
+}
+
 void problems_assess(const struct problem_view *v, struct problem_verdict *out)
 {
     memset(out, 0, sizeof(*out));
     if (v->row_known && v->active && strcmp(v->holder, v->me) == 0)
         assess_cluster(v, out);
+    if (v->row_known)
+        assess_own_version(v, out);
     if (v->clock_known) {
         int64_t off = v->skew_ns < 0 ? -v->skew_ns : v->skew_ns;
         /* Only what the round trip cannot explain counts. */

@@ -28,6 +28,7 @@ enum problem_kind {
     PK_SHARED_FOLDER,
     PK_SYNC_FAILURE,
     PK_SYNC_LAG,
+    PK_UPGRADE_FAILED,         /* raised by watchd/upgrade.c from its child's outcome */
     PK__COUNT
 };
 
@@ -54,6 +55,8 @@ struct problem_view {
     /* the row, as last read by selfmon's own query */
     int row_known;
     char holder[64];
+    char active_version[65];   /* hs_cluster.active_version ("" unknown) */
+    int auto_upgrade;          /* [upgrade] auto: only for the text of the alert */
     int paused;
     int64_t paused_for_ns;
     struct problem_node nodes[PROBLEM_NODES];
@@ -71,7 +74,8 @@ struct problem_verdict {
 };
 
 /* Fills v with the conditions among STANDBY_MISSING .. CLOCK_SKEW that hold in view. The
- * caller applies hold-down times (standby missing must last takeover_timeout). */
+ * caller applies hold-down times (standby missing must last takeover_timeout). A standby
+ * reports VERSION_MISMATCH itself when the active runs a newer version than it does. */
 void problems_assess(const struct problem_view *view, struct problem_verdict *v);
 
 /* "takeover", "standby-missing", ...: the KIND of the mail subject and of hs_event. */

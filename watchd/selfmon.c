@@ -134,8 +134,8 @@ static void resolve_problem(struct selfmon *sm, enum problem_kind k, const char 
 }
 
 /* A condition observed now: raised once it has held for hold_ns, resolved when it stops. */
-static void observe(struct selfmon *sm, enum problem_kind k, int holds, const char *detail,
-                    int64_t hold_ns, const char *resolution)
+void selfmon_observe(struct selfmon *sm, enum problem_kind k, int holds, const char *detail,
+                     int64_t hold_ns, const char *resolution)
 {
     struct condition *c = &sm->c[k];
     if (!holds) {
@@ -246,7 +246,8 @@ static void resolve_role_problems(struct selfmon *sm, int standby_live)
     " c.paused, extract(epoch FROM clock_timestamp() - c.changed_at)::float8, "              \
     " coalesce(n.node, ''), coalesce(n.version, ''), coalesce(n.config_digest, ''), "        \
     " coalesce(n.shared_fsid, ''), coalesce(n.role, ''), "                                   \
-    " coalesce(extract(epoch FROM clock_timestamp() - n.seen_at)::float8, 1e9) "             \
+    " coalesce(extract(epoch FROM clock_timestamp() - n.seen_at)::float8, 1e9), "            \
+    " coalesce(c.active_version, '') "                                                        \
     "FROM hs_cluster c LEFT JOIN hs_node n ON n.cluster = c.cluster WHERE c.cluster = $1 "   \
     "ORDER BY n.node LIMIT 16"
 
@@ -264,6 +265,7 @@ static void read_view(struct selfmon *sm, PGresult *res, int64_t recv_wall)
     v->skew_error_ns = (recv_wall - sm->query_sent_wall_ns) / 2;
     snprintf(v->holder, sizeof(v->holder), "%s", PQgetvalue(res, 0, 1));
     v->paused = PQgetvalue(res, 0, 2)[0] == 't';
+    snprintf(v->active_version, sizeof(v->active_version), "%s", PQgetvalue(res, 0, 10));
     v->paused_for_ns = (int64_t)(atof(PQgetvalue(res, 0, 3)) * 1e9);
     for (int i = 0; i < PQntuples(res) && v->n_nodes < PROBLEM_NODES; i++) {
         if (!*PQgetvalue(res, i, 4))
@@ -288,6 +290,7 @@ static void assess(struct selfmon *sm)
     v->digest = wd->conf.config_digest;     /* heartbeatd publishes it in our row */
     v->fsid = sm->shared_known && sm->shared.ok ? sm->shared.fsid : "";
     v->active = wd->role.state == ST_ACTIVE;
+    v->auto_upgrade = wd->conf.upgrade_auto;
     problems_assess(v, &verdict);
 
     int holder_view = v->active && strcmp(v->holder, wd->conf.node) == 0;
@@ -304,13 +307,16 @@ static void assess(struct selfmon *sm)
         [PK_CLOCK_SKEW] = "the clock of this node is within max_clock_skew of the database clock",
     };
     for (int k = PK_STANDBY_MISSING; k <= PK_PAUSED; k++) {
-        const char *resolution = holder_view ? ok_text[k] : "this node is no longer the active";
-        observe(sm, k, verdict.holds[k], verdict.detail[k],
-                k == PK_STANDBY_MISSING ? missing_hold : 0, resolution);
+        const char *resolution = holder_view ? ok_text[k]
+                                 : k == PK_VERSION_MISMATCH ? "this node runs the active's version"
+                                                            : "this node is no longer the active";
+        selfmon_observe(sm, k, verdict.holds[k], verdict.detail[k],
+                        k == PK_STANDBY_MISSING ? missing_hold : 0, resolution);
     }
-    observe(sm, PK_CLOCK_SKEW, verdict.holds[PK_CLOCK_SKEW], verdict.detail[PK_CLOCK_SKEW], 0,
-            ok_text[PK_CLOCK_SKEW]);
+    selfmon_observe(sm, PK_CLOCK_SKEW, verdict.holds[PK_CLOCK_SKEW],
+                    verdict.detail[PK_CLOCK_SKEW], 0, ok_text[PK_CLOCK_SKEW]);
     resolve_role_problems(sm, !verdict.holds[PK_STANDBY_MISSING] && holder_view);
+    upgrade_tick(sm);
 }
 
 static void query_done(void *arg, PGresult *res, const char *err)
@@ -380,7 +386,7 @@ static void check_database(struct selfmon *sm)
     snprintf(resolution, sizeof(resolution), "connected again; %s",
              sm->c[PK_DATABASE].detail);
     /* An active cut off that long has fenced: worth a mail. Shorter blips are logged. */
-    observe(sm, PK_DATABASE, down, detail, sm->wd->conf.fence_after_ns, resolution);
+    selfmon_observe(sm, PK_DATABASE, down, detail, sm->wd->conf.fence_after_ns, resolution);
 }
 
 static void on_probe(void *arg, int fd, uint32_t events)
@@ -393,7 +399,7 @@ static void on_probe(void *arg, int fd, uint32_t events)
 static void check_shared(struct selfmon *sm)
 {
     if (!sm->prober) {
-        observe(sm, PK_SHARED_FOLDER, 0, "", 0, "[shared] folder is not set any more");
+        selfmon_observe(sm, PK_SHARED_FOLDER, 0, "", 0, "[shared] folder is not set any more");
         return;
     }
     int64_t stuck_after = 5 * NS_PER_SEC > 2 * sm->period_ns ? 5 * NS_PER_SEC : 2 * sm->period_ns;
@@ -404,12 +410,12 @@ static void check_shared(struct selfmon *sm)
         snprintf(detail, sizeof(detail), "the check of %s has not returned for %.0f s "
                  "(a hung network mount?)", sm->wd->conf.shared_folder,
                  (double)(now_ns() - sm->probe_asked_ns) / NS_PER_SEC);
-        observe(sm, PK_SHARED_FOLDER, 1, detail, 0, "");
+        selfmon_observe(sm, PK_SHARED_FOLDER, 1, detail, 0, "");
         return;
     }
     if (sm->shared_known)
-        observe(sm, PK_SHARED_FOLDER, !sm->shared.ok, sm->shared.why, 0,
-                "the shared folder is mounted and writable");
+        selfmon_observe(sm, PK_SHARED_FOLDER, !sm->shared.ok, sm->shared.why, 0,
+                        "the shared folder is mounted and writable");
 }
 
 /* syncd reports its own problems (syncd/alert.c); we raise, mail and record them. */
@@ -430,10 +436,10 @@ static void sync_reply(void *arg, json_t *reply, const char *err)
             continue;
         text_append(detail[lag], PROBLEM_DETAIL, "%s%s", *detail[lag] ? "; " : "", text);
     }
-    observe(sm, PK_SYNC_FAILURE, *detail[0] != '\0', detail[0], 0,
-            "every standby is reachable and accepts the pushes");
-    observe(sm, PK_SYNC_LAG, *detail[1] != '\0', detail[1], 0,
-            "every standby has acknowledged the data written");
+    selfmon_observe(sm, PK_SYNC_FAILURE, *detail[0] != '\0', detail[0], 0,
+                    "every standby is reachable and accepts the pushes");
+    selfmon_observe(sm, PK_SYNC_LAG, *detail[1] != '\0', detail[1], 0,
+                    "every standby has acknowledged the data written");
 }
 
 static void poll_syncd(struct selfmon *sm)
@@ -563,7 +569,7 @@ void selfmon_reload(struct selfmon *sm)
     if (strcmp(sm->shared_folder, c->shared_folder) != 0) {
         stop_prober(sm);
         start_prober(sm);
-        observe(sm, PK_SHARED_FOLDER, 0, "", 0, "[shared] folder changed by a reload");
+        selfmon_observe(sm, PK_SHARED_FOLDER, 0, "", 0, "[shared] folder changed by a reload");
     }
 }
 

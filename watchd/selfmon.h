@@ -31,6 +31,15 @@ struct recent_event {
     char detail[160];
 };
 
+/* upgrade.c: the publish and upgrade children and the spacing of their attempts */
+struct upgrader {
+    int running;                    /* 0, or the child that runs (UPGRADE_PUBLISH...) */
+    int64_t published_epoch;        /* the epoch our checksums were published at */
+    int64_t child_epoch;
+    int64_t next_publish_ns, next_upgrade_ns;
+    int publish_failures, upgrade_attempts;   /* the delays double with these */
+};
+
 struct selfmon {
     struct watchd *wd;
     struct db *db;                  /* its own connection */
@@ -56,10 +65,19 @@ struct selfmon {
     int64_t active_since_ns;        /* 0 while not active */
     char claimed_from[64];          /* the holder our last claim replaced ("" = none) */
 
+    struct upgrader upgrade;
+
     struct condition c[PK__COUNT];
     struct recent_event recent[RECENT_EVENTS];
     int n_recent;
 };
+
+/* selfmon.c: a condition seen now (raised after hold_ns, resolved when it ends) */
+void selfmon_observe(struct selfmon *sm, enum problem_kind k, int holds, const char *detail,
+                     int64_t hold_ns, const char *resolution);
+
+/* upgrade.c: after every read of the cluster's rows */
+void upgrade_tick(struct selfmon *sm);
 
 /* alertmail.c */
 void fmt_time(int64_t wall_ns, char *buf, size_t len);     /* "... UTC (... local zone)" */

@@ -514,9 +514,16 @@ static void test_bools(void **state)
         parse_ok(text);
         assert_int_equal(conf.upgrade_auto, 0);
         assert_int_equal(conf.starttls, 1);
-        /* a key that would do nothing is refused */
+        /* without the sync key there is nothing to fetch the files with */
         snprintf(text, sizeof(text), BASE "[upgrade]\nauto = %s\n", yes[i]);
-        parse_err(text, "t.conf:6: auto: automatic upgrade is not available", NULL);
+        parse_err(text, "t.conf:6: auto: needs [sync] ssh_key and known_hosts", NULL);
+        snprintf(text, sizeof(text),
+                 BASE "[sync]\nssh_key = /k\nknown_hosts = /kh\n[upgrade]\nauto = %s\n"
+                      "restart = /bin/true\n",
+                 yes[i]);
+        parse_ok(text);
+        assert_int_equal(conf.upgrade_auto, 1);
+        assert_string_equal(conf.upgrade_restart, "/bin/true");
     }
     parse_err(with_base("[upgrade]\nauto = maybe\n"), "t.conf:6: auto: 'maybe' is not yes or no",
               NULL);

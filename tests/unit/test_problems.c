@@ -90,6 +90,36 @@ static void test_mismatches(void **state)
     assert_false(holds(PK_SHARED_MISMATCH));
 }
 
+static void test_older_standby(void **state)
+{
+    /* b's view: a is active with a newer version */
+    v.me = "b";
+    v.active = 0;
+    snprintf(v.active_version, sizeof(v.active_version), "1.10");
+    v.version = "1.9";
+    assert_true(holds(PK_VERSION_MISMATCH));
+    assert_non_null(strstr(out.detail[PK_VERSION_MISMATCH], "b has 1.9, older than 1.10 on the "
+                                                            "active a: upgrade it"));
+    v.auto_upgrade = 1;
+    assert_true(holds(PK_VERSION_MISMATCH));
+    assert_non_null(strstr(out.detail[PK_VERSION_MISMATCH], "upgrades itself"));
+    /* newer or the same: nothing to say (the active reports differences) */
+    v.version = "1.10";
+    assert_false(holds(PK_VERSION_MISMATCH));
+    v.version = "2.0";
+    assert_false(holds(PK_VERSION_MISMATCH));
+    /* the active itself never reports being older than itself */
+    v.version = "1.0";
+    v.me = "a";
+    v.active = 1;
+    assert_false(holds(PK_VERSION_MISMATCH));
+    /* unknown active version, or no holder: nothing */
+    v.me = "b";
+    v.active = 0;
+    v.active_version[0] = '\0';
+    assert_false(holds(PK_VERSION_MISMATCH));
+}
+
 static void test_paused(void **state)
 {
     v.paused = 1;
@@ -124,6 +154,7 @@ int main(void)
         cmocka_unit_test_setup(test_healthy, setup),
         cmocka_unit_test_setup(test_standby_missing, setup),
         cmocka_unit_test_setup(test_mismatches, setup),
+        cmocka_unit_test_setup(test_older_standby, setup),
         cmocka_unit_test_setup(test_paused, setup),
         cmocka_unit_test_setup(test_clock_skew, setup),
     };
