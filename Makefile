@@ -122,11 +122,12 @@ fuzz:
 bench: all $(B)/tests/hs-loadgen
 	tests/bench/run-all
 
-# The fault drill: FAULTS random faults (default 500), SEED replays a run, NODES (2 or 3).
+# The fault drill: FAULTS random faults (default 500), SEED replays a run, NODES (2 or 3),
+# BUDGET: no new fault after that many seconds.
 # HS_BIN=$$PWD/build-san runs it on the sanitizer build.
 FAULTS ?= 500
 drill: all
-	tests/drill/drill -n $(FAULTS) $(if $(SEED),-s $(SEED)) $(if $(NODES),-N $(NODES))
+	tests/drill/drill -n $(FAULTS) $(if $(SEED),-s $(SEED)) $(if $(NODES),-N $(NODES)) $(if $(BUDGET),-b $(BUDGET))
 
 demo:
 	bash scripts/deps.sh

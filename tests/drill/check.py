@@ -1,6 +1,10 @@
 #!/usr/bin/python3
 """The drill's checkers (run by tests/drill/drill).
 
+  check.py settle D T FAULT SECONDS NODE... -- PSQL...
+                                     waits (up to SECONDS) until the cluster has settled after
+                                     FAULT, prints the holder, then checks the files as below;
+                                     exit 1 if it did not settle
   check.py files  D T NODE FAULT     after FAULT settled: every file acknowledged between the
                                      previous settle and FAULT is on NODE (the active), intact
   check.py report D T SEED INTERVAL_MS TAKEOVER_MS SLACK_MS NODE...
@@ -14,11 +18,15 @@ powered off ("off") does not act; after "thaw" it acts again only if no newer ep
 meanwhile — otherwise its service refuses its stale epoch (the fencing token), and the
 time until its stop hook ends is a "stale window", bounded by takeover_timeout.
 """
+import json
 import os
+import socket
+import subprocess
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from agents import content, read  # noqa: E402
+from agents import content, now, read  # noqa: E402
 
 MS = 1000000
 
@@ -95,6 +103,114 @@ def cmd_files(d, t, node, fault):
     return 0
 
 
+class Settle:
+    """Settled: the row names a holder at epoch E, that node serves E (the newest), no other
+    node serves, the address is only on the holder, the client is answered by it at E; then
+    every watchd says active (the holder) or standby. One process polls every 100 ms (a
+    shell doing this forked psql, vipctl and awk each time: seconds per poll on a loaded
+    machine); what held it up last goes to D/settle.log."""
+
+    def __init__(self, d, t, nodes, psql):
+        self.d, self.t, self.nodes, self.psql = d, t, nodes, psql
+        self.vip = {}
+        self.records_at = 0
+        self.why = "-"
+
+    def vip_on(self):
+        """Nodes whose last address record is an add (the records file, read on from where
+        the previous poll stopped)."""
+        with open(os.path.join(self.d, "records")) as f:
+            f.seek(self.records_at)
+            data = f.read()
+        cut = data.rfind("\n") + 1
+        self.records_at += len(data[:cut].encode())
+        for line in data[:cut].splitlines():
+            p = line.split()
+            if len(p) >= 3 and p[2] in ("vip-add", "vip-del", "off"):
+                self.vip[p[1]] = p[2] == "vip-add"
+        return "".join(sorted(n for n, on in self.vip.items() if on))
+
+    def client_last(self):
+        with open(os.path.join(self.d, "client"), "rb") as f:
+            f.seek(0, 2)
+            f.seek(max(0, f.tell() - 256))
+            lines = f.read().decode(errors="replace").splitlines()
+        return lines[-1].split()[2] if lines and len(lines[-1].split()) >= 3 else ""
+
+    def role(self, n):
+        try:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.settimeout(3)
+            s.connect(os.path.join(self.t, n, "run", "watchd.sock"))
+            s.send(b'{"cmd":"status"}')
+            reply = json.loads(s.recv(1 << 16).decode())
+            s.close()
+        except (OSError, ValueError):
+            return "stopped"
+        return reply.get("role") or (reply.get("watchd") or {}).get("role") or "?"
+
+    def once(self):
+        try:
+            r = subprocess.run(self.psql + ["-c", "SELECT coalesce(holder, '') || ':' || epoch "
+                                            "FROM hs_cluster WHERE cluster='drill'"],
+                               capture_output=True, text=True, timeout=10)
+            row = r.stdout.strip()
+        except subprocess.TimeoutExpired:
+            row = ""
+        holder, _, e = row.rpartition(":")
+        newest = read(os.path.join(self.d, "newest"), "0")
+        self.why = "row '%s', newest %s" % (row, newest)
+        if not holder or newest != e:
+            return None
+        for n in self.nodes:
+            st = read(os.path.join(self.d, "state-" + n), None)
+            self.why = "%s serves '%s', holder %s@%s" % (n, st, holder, e)
+            if (n == holder and st != e) or (n != holder and st is not None):
+                return None
+        on = self.vip_on()
+        self.why = "address on '%s', holder %s" % (on, holder)
+        if on != holder:
+            return None
+        c = self.client_last()
+        self.why = "client answered '%s', want %s" % (c, row)
+        if c != row:
+            return None
+        for n in self.nodes:
+            r = self.role(n)
+            self.why = "watchd on %s says %s, holder %s" % (n, r, holder)
+            if r != ("active" if n == holder else "standby"):
+                return None
+        return holder
+
+    def wait(self, fault, seconds):
+        t0, polls, holder, held = now(), 0, None, "-"
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            polls += 1
+            holder = self.once()
+            if holder:
+                break
+            held = self.why
+            time.sleep(0.1)
+        with open(os.path.join(self.d, "settle.log"), "a") as f:
+            f.write("fault %s: %d ms, %d polls, %s, last wait: %s\n"
+                    % (fault, (now() - t0) // MS, polls, "settled" if holder else "NOT settled",
+                       held if holder else self.why))
+        return holder
+
+
+def cmd_settle(d, t, fault, seconds, rest):
+    k = rest.index("--")
+    holder = Settle(d, t, rest[:k], rest[k + 1:]).wait(fault, float(seconds))
+    if not holder:
+        return 1
+    print(holder)
+    sys.stdout.flush()
+    if int(fault) > 0:
+        cmd_files(d, t, holder, fault)
+    return 0
+
+
 class Report:
     def __init__(self, d, t, seed, interval, takeover, slack, nodes):
         self.d, self.t, self.seed, self.nodes = d, t, seed, nodes
@@ -103,17 +219,39 @@ class Report:
         self.client = load(os.path.join(d, "client"))
         self.fs = faults_of(self.recs)
         rt0, bt0 = (int(x) for x in open(os.path.join(d, "clocks")).read().split())
+        self.steps = {}               # node -> [(boottime, offset ns)]: its clock steps
+        for t, who, kind, rest in self.recs:
+            if kind == "clock":
+                self.steps.setdefault(who, [(0, 0)]).append((t, int(rest[0]) * MS))
         self.events = []
         try:
             for line in open(os.path.join(d, "events")):
                 p = line.split()
                 if len(p) >= 4:
-                    self.events.append((int(p[3]) * MS - (rt0 - bt0), p[0], int(p[1]), p[2]))
+                    t = self.unstep(p[0], int(p[3]) * MS - (rt0 - bt0))
+                    self.events.append((t, p[0], int(p[1]), p[2]))
         except OSError:
             pass
         self.events.sort()
         self.violations = []   # (kind, t, text)
         self.stale_max = 0
+
+    def unstep(self, node, t):
+        """An hs_event time (the node's wall clock, mapped to boottime) taken back through
+        the clock steps of that node: the offset in force when the node read its clock is
+        the one whose span the corrected time falls in (nearest span, for a read that raced
+        the step)."""
+        steps = self.steps.get(node)
+        if not steps:
+            return t
+        best, miss = t, None
+        for k, (since, off) in enumerate(steps):
+            until = steps[k + 1][0] if k + 1 < len(steps) else 1 << 62
+            c = t - off
+            m = since - c if c < since else (c - until if c >= until else 0)
+            if miss is None or m < miss:
+                best, miss = c, m
+        return best
 
     def fault_at(self, t):
         cur = None
@@ -260,6 +398,9 @@ class Report:
                 if len(grants) not in want:
                     self.violation("stuck", ref, "fault %d (%s): %d handoffs after vipctl exit %d, want %d"
                                    % (f["i"], f["kind"], len(grants), f.get("switchover_rc", 0), want))
+            elif f["expect"] == "still" and gains:
+                self.violation("stuck", ref, "fault %d (%s): %d spurious changes of holder, want none"
+                               % (f["i"], f["kind"], len(gains)))
             elif f["expect"] == "demote" and not gains:
                 self.violation("stuck", ref, "fault %d (%s): no new holder after the demotion"
                                % (f["i"], f["kind"]))
@@ -328,4 +469,6 @@ if __name__ == "__main__":
     cmd, a = sys.argv[1], sys.argv[2:]
     if cmd == "files":
         sys.exit(cmd_files(*a))
+    if cmd == "settle":
+        sys.exit(cmd_settle(a[0], a[1], a[2], a[3], a[4:]))
     sys.exit(Report(a[0], a[1], a[2], int(a[3]), int(a[4]), int(a[5]), a[6:]).run())

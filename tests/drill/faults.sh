@@ -5,16 +5,17 @@
 # one takeover in time), "none" when the active is untouched, "any" otherwise.
 #
 # Durations are "short" (below fence_after) or "long" (past takeover_timeout + 2 intervals,
-# by 0.3 to 2 s).
+# by 0.2 to 1 s: long enough to be sure, no longer, so that a run injects many faults).
 
 FAULT_KINDS=(kill9 powercut freeze_node freeze_daemon db_partition link_down db_restart
-    db_outage switchover pause slow_hooks hung_check sshd_kill disk_full db_failover db_readonly)
+    db_outage switchover pause slow_hooks hung_check sshd_kill disk_full db_failover db_readonly
+    clock_step)
 
 # _dur: R = a duration, short or long, from the seeded sequence
 _dur() {
     rnd 2
     if [ "$R" = 0 ]; then rnd_s 100 $((FENCE_MS - 200)); else
-        rnd_s $((TAKEOVER_MS + 2 * INTERVAL_MS + 300)) $((TAKEOVER_MS + 2 * INTERVAL_MS + 2000)); fi
+        rnd_s $((TAKEOVER_MS + 2 * INTERVAL_MS + 200)) $((TAKEOVER_MS + 2 * INTERVAL_MS + 1000)); fi
 }
 _daemon() { rnd 3; R=$(echo $DAEMONS | cut -d' ' -f$((R + 1))); }
 _is_long() { [ "$(echo "$1" | awk -v t=$((TAKEOVER_MS + 2 * INTERVAL_MS)) '{print ($1 * 1000 > t)}')" = 1 ]; }
@@ -163,7 +164,7 @@ fault_slow_hooks() {
     timeout 20 ip netns exec "$(netns_ns "$to")" "$HS_BIN/vipctl" -c "$T/$to/hotstandby.conf" \
         switchover --to "$to" >>"$D/vipctl.log" 2>&1
     drill_rec nemesis vipctl-switchover-rc "$?"
-    sleep 1
+    sleep 0.3
     rm -f "$D/slow-start" "$D/slow-stop"
 }
 
@@ -181,7 +182,7 @@ fault_hung_check() {
 fault_sshd_kill() {
     local node down
     rnd 64; node=$(_target standby "$R")
-    rnd_s 200 3000; down=$R
+    rnd_s 200 1500; down=$R
     _fault "$1" sshd_kill standby "$node" none "down=$down"
     local pids
     pids=$(drill_node_pids "$node" | while read -r p; do
@@ -196,7 +197,7 @@ fault_sshd_kill() {
 fault_disk_full() {
     local node hold cut
     rnd 64; node=$(_target standby "$R")
-    rnd_s 500 3000; hold=$R
+    rnd_s 500 2000; hold=$R
     rnd 2; cut=$R
     _fault "$1" disk_full standby "$node" "$([ "$cut" = 1 ] && echo takeover || echo none)" "hold=$hold" "cut-active=$cut"
     fallocate -l "$(df --output=avail -B1 "$T/$node/root/data" | tail -n 1)" "$T/$node/root/data/.filler" 2>/dev/null ||
@@ -207,7 +208,7 @@ fault_disk_full() {
         act=$(drill_serving)
         drill_rec nemesis cut "$act"
         drill_power_off "$act"
-        rnd_s $((TAKEOVER_MS + 2 * INTERVAL_MS + 300)) $((TAKEOVER_MS + 2 * INTERVAL_MS + 2000))
+        rnd_s $((TAKEOVER_MS + 2 * INTERVAL_MS + 200)) $((TAKEOVER_MS + 2 * INTERVAL_MS + 1000))
         sleep "$R"
         rm -f "$T/$node/root/data/.filler"
         drill_power_on "$act"
@@ -230,4 +231,21 @@ fault_db_readonly() {
     drill_psql "ALTER SYSTEM SET default_transaction_read_only = on" && drill_psql "SELECT pg_reload_conf()" >/dev/null
     sleep "$dur"
     drill_psql "ALTER SYSTEM RESET default_transaction_read_only" && drill_psql "SELECT pg_reload_conf()" >/dev/null
+}
+
+# CLOCK_REALTIME of one node steps by minutes, forward or back (clockstep.so: its daemons,
+# vipctl and hooks see it at once). Nothing may change: the lease counts on the database's
+# clock and CLOCK_BOOTTIME. Half the time the clock is stepped back after a while, else it
+# stays off (and the next step on that node starts from there).
+fault_clock_step() {
+    local step hold back cur
+    rnd 20; step=$(((R / 2 + 1) * 60000 * (R % 2 ? -1 : 1)))
+    rnd_s 300 2000; hold=$R
+    rnd 2; back=$R
+    cur=$(cat "$D/clock-$3" 2>/dev/null || echo 0)
+    _fault "$1" clock_step "$2" "$3" still "step=${step}ms" "hold=$hold" "back=$back"
+    drill_clock_set "$3" $((cur + step))
+    sleep "$hold"
+    [ "$back" = 1 ] && drill_clock_set "$3" "$cur"
+    return 0
 }

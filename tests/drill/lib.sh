@@ -9,15 +9,16 @@ VIP=192.0.2.100
 PORT=8080
 # Timings: DRILL_PROFILE=fast is the documented fast profile scaled down (a takeover in
 # about 2 s); the default leaves hooks and vipctl room on a loaded 2-core machine (a bare
-# shell hook can take half a second there), so that what the checkers find is the
-# daemons' doing, not the hooks overrunning their budget; the sanitizer build gets more.
-# DRILL_*_MS override each value.
+# shell hook can take half a second there; an ASan vipctl two seconds at a load of 15), so
+# that what the checkers find is the daemons' doing, not the hooks overrunning their
+# budget; the sanitizer build gets more. Each costs the drill time: a long fault lasts
+# takeover_timeout + 2 intervals + up to 1 s. DRILL_*_MS override each value.
 if [ "${DRILL_PROFILE:-}" = fast ]; then
     _p=(250 2000 800 600 45)
 elif [[ $HS_BIN == *-san ]]; then   # every vipctl and hook start pays for ASan's start-up
-    _p=(500 8000 2500 4000 90)
+    _p=(400 7000 2000 3500 30)
 else
-    _p=(300 5000 1500 2000 45)
+    _p=(300 4000 1200 2000 30)
 fi
 INTERVAL_MS=${DRILL_INTERVAL_MS:-${_p[0]}}
 TAKEOVER_MS=${DRILL_TAKEOVER_MS:-${_p[1]}}
@@ -42,6 +43,8 @@ rnd_s() {
 drill_setup() {
     mkdir -p "$D"
     cc -O2 -o "$D/hsclock" "$HS_TOP/tests/drill/hsclock.c" || bail "cannot build hsclock"
+    cc -Wall -Wextra -Werror -O2 -shared -fPIC -o "$D/clockstep.so" "$HS_TOP/tests/drill/clockstep.c" -ldl ||
+        bail "cannot build clockstep.so"
     : >"$D/records"
     : >"$D/client"
     echo 0 >"$D/newest"
@@ -156,7 +159,9 @@ EOF
 #!/bin/sh
 export ASAN_OPTIONS='$ASAN_OPTIONS' UBSAN_OPTIONS='$UBSAN_OPTIONS' LSAN_OPTIONS='$LSAN_OPTIONS'
 ns=\$(ip netns identify)
-exec "$HS_BIN/syncd" --serve -c "$T/\${ns#$NETNS_PREFIX-}/hotstandby.conf"
+n=\${ns#$NETNS_PREFIX-}
+export HS_CLOCK_FILE="$D/clock-\$n" LD_PRELOAD="$D/clockstep.so" ASAN_OPTIONS="\$ASAN_OPTIONS:verify_asan_link_order=0"
+exec "$HS_BIN/syncd" --serve -c "$T/\$n/hotstandby.conf"
 EOF
     chmod 755 "$D/serve"
 }
@@ -191,7 +196,7 @@ garp_interval = 100ms
 start = $svc start
 stop = $svc stop
 check = $svc check
-check_interval = ${HOOK_MS}ms
+check_interval = $((HOOK_MS / 3))ms
 check_failures = 2
 hook_timeout = ${HOOK_MS}ms
 [sync]
@@ -206,10 +211,26 @@ EOF
 }
 
 # ---- node processes --------------------------------------------------------------------
+# Every program of node N (its daemons, and the vipctl and hooks they spawn) sees
+# CLOCK_REALTIME through clockstep.so, shifted by the milliseconds in $D/clock-N (the
+# nemesis steps it: fault_clock_step). ASan wants to be first in the library list; the
+# shim only forwards to it, so that check is off.
+drill_clock_env() {
+    echo "HS_CLOCK_FILE=$D/clock-$1" "LD_PRELOAD=$D/clockstep.so" \
+        "ASAN_OPTIONS=$ASAN_OPTIONS:verify_asan_link_order=0"
+}
+# drill_clock_set N MS: node N's wall clock is now MS ms off (recorded first: the checker
+# maps N's hs_event times back through it)
+drill_clock_set() {
+    drill_rec "$1" clock "$2"
+    echo "$2" >"$D/clock-$1.new"
+    mv -f "$D/clock-$1.new" "$D/clock-$1"
+}
 # Daemons are started with ip netns exec (which execs), so $! is the daemon itself.
 drill_daemon_start() {
     local n=$1 d=$2
-    ip netns exec "$(netns_ns "$n")" "$HS_BIN/$d" -c "$T/$n/hotstandby.conf" >>"$T/$n/$d.log" 2>&1 &
+    ip netns exec "$(netns_ns "$n")" env $(drill_clock_env "$n") \
+        "$HS_BIN/$d" -c "$T/$n/hotstandby.conf" >>"$T/$n/$d.log" 2>&1 &
     echo $! >"$T/$n/$d.pid"
 }
 drill_pid() { cat "$T/$1/$2.pid" 2>/dev/null; }
@@ -304,15 +325,6 @@ drill_check_alive() {
 }
 
 # ---- observation -----------------------------------------------------------------------
-drill_role() {
-    timeout 3 ip netns exec "$(netns_ns "$1")" "$HS_BIN/vipctl" -c "$T/$1/hotstandby.conf" status --json 2>/dev/null |
-        jq -r '.watchd.role // "stopped"' 2>/dev/null
-}
-drill_active() {
-    local n act=
-    for n in "${NODES[@]}"; do [ "$(drill_role "$n")" = active ] && act="$act$n"; done
-    echo "${act:--}"
-}
 # the node serving the newest epoch, per the service's own state
 drill_serving() {
     local n newest
@@ -326,41 +338,16 @@ drill_standbys() {
     for n in "${NODES[@]}"; do [ "$n" = "$act" ] || echo "$n"; done
 }
 
-# Settled: the row names a holder at epoch E, that node serves E (the newest), no other node
-# serves, the address is only on the holder, the client is answered by it at E; then
-# (the costly part, asked once the rest holds) every watchd says active or standby.
-_vip_on() {   # nodes whose last address record is an add
-    awk '$3 == "vip-add" { on[$2] = 1 } $3 == "vip-del" || $3 == "off" { on[$2] = 0 }
-         END { for (n in on) if (on[n]) printf "%s", n }' "$D/records"
-}
-_drill_settled_cheap() {
-    local row holder e n
-    row=$(psql_hs "SELECT coalesce(holder, '') || ':' || epoch FROM hs_cluster WHERE cluster='drill'" 2>/dev/null)
-    holder=${row%:*} e=${row#*:}
-    [ -n "$holder" ] && [ "$(cat "$D/newest")" = "$e" ] || return 1
-    for n in "${NODES[@]}"; do
-        if [ "$n" = "$holder" ]; then [ "$(cat "$D/state-$n" 2>/dev/null)" = "$e" ] || return 1
-        else [ ! -e "$D/state-$n" ] || return 1; fi
-    done
-    [ "$(_vip_on)" = "$holder" ] || return 1
-    [ "$(tail -n 1 "$D/client" | cut -d' ' -f3)" = "$row" ] || return 1
-    SETTLED_HOLDER=$holder
-}
-_drill_settled() {
-    _drill_settled_cheap || return 1
-    local n r
-    for n in "${NODES[@]}"; do
-        r=$(drill_role "$n")
-        if [ "$n" = "$SETTLED_HOLDER" ]; then [ "$r" = active ] || return 1
-        else [ "$r" = standby ] || return 1; fi
-    done
-}
+# Settled (check.py settle says what that means): waits up to SETTLE_S, sets
+# SETTLED_HOLDER, and checks that the files acknowledged before FAULT are on the holder.
 drill_wait_settled() {
-    local end=$((SECONDS + SETTLE_S)) rc=1
-    while [ $SECONDS -lt $end ]; do
-        _drill_settled && { rc=0; break; }
-        sleep 0.2
-    done
+    local out rc
+    out=$(/usr/bin/python3 "$HS_TOP/tests/drill/check.py" settle "$D" "$T" "$1" "$SETTLE_S" \
+        "${NODES[@]}" -- runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" \
+        -U postgres -qAtX hs)
+    rc=$?
+    SETTLED_HOLDER=$(head -n 1 <<<"$out")
+    [ $rc = 0 ] && tail -n +2 <<<"$out" || echo "$out"
     drill_check_alive || true
     return $rc
 }
@@ -374,11 +361,6 @@ drill_repair_all() {
         ip -n "$(netns_ns "$n")" route del blackhole "$(netns_addr4 db2)/32" 2>/dev/null
     done
     rm -f "$D"/slow-* "$D"/hang-check-*
-}
-
-# Files acknowledged since the previous fault's settle must be on the active now.
-drill_check_files() {
-    /usr/bin/python3 "$HS_TOP/tests/drill/check.py" files "$D" "$T" "$(drill_serving)" "$1"
 }
 
 drill_dump() {
