@@ -56,8 +56,10 @@ fault_kill9() {
     [ "$d" = syncd ] && expect=none
     [ "$2" = standby ] && expect=none
     _fault "$1" kill9 "$2" "$3" "$expect" "$d" "down=$down"
-    kill -9 "$(drill_pid "$3" "$d")"
-    _drill_wait_dead "$(drill_pid "$3" "$d")"
+    local pid
+    pid=$(node_pid "$3" "$d")
+    node_kill "$3" KILL "$d"
+    _drill_reap "$pid"
     sleep "$down"
     drill_daemon_start "$3" "$d"
 }
@@ -83,15 +85,14 @@ fault_freeze_node() {
 }
 
 fault_freeze_daemon() {
-    local d dur expect=none pid
+    local d dur expect=none
     _daemon; d=$R
     _dur; dur=$R
     [ "$2" = active ] && [ "$d" != syncd ] && { expect=any; _is_long "$dur" && expect=takeover; }
     _fault "$1" freeze_daemon "$2" "$3" "$expect" "$d" "for=$dur"
-    pid=$(drill_pid "$3" "$d")
-    kill -STOP "$pid"
+    node_kill "$3" STOP "$d"
     sleep "$dur"
-    kill -CONT "$pid"
+    node_kill "$3" CONT "$d"
 }
 
 # the node cannot reach the database (packets dropped: connections stall, not refused)
@@ -186,7 +187,7 @@ fault_sshd_kill() {
     _fault "$1" sshd_kill standby "$node" none "down=$down"
     local pids
     pids=$(drill_node_pids "$node" | while read -r p; do
-        case $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) in *sshd*|*syncd\ --serve*) echo "$p" ;; esac; done)
+        case $(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") in *sshd*|*syncd\ --serve*) echo "$p" ;; esac; done)
     [ -n "$pids" ] && kill -9 $pids
     sleep "$down"
     drill_sshd_start "$node"

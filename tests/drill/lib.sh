@@ -127,33 +127,16 @@ drill_pg_failover() {
     drill_pg_standby
 }
 
+# One sshd per node (drill_sshd_start), from tests/lib/sshd.sh's keys and config, listening
+# on port 22 of the node's address; known_hosts pins every node's address.
 drill_ssh_setup() {
-    SSHD_DIR=$T/sshd
-    mkdir -p "$SSHD_DIR" /run/sshd
-    chmod 700 "$SSHD_DIR"
-    ssh-keygen -q -t ed25519 -N '' -C drill-host -f "$SSHD_DIR/host_ed25519" || bail "ssh-keygen"
-    ssh-keygen -q -t ed25519 -N '' -C drill-user -f "$SSHD_DIR/user_ed25519" || bail "ssh-keygen"
-    cp "$SSHD_DIR/user_ed25519.pub" "$SSHD_DIR/authorized_keys"
+    sshd_keys
+    SSHD_PORT=22 SSHD_LISTEN=0.0.0.0 sshd_write_config
     local n
-    : >"$SSHD_DIR/known_hosts"
+    : >"$KNOWN_HOSTS"
     for n in "${NODES[@]}"; do
-        echo "$(netns_addr4 "$n") $(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")" >>"$SSHD_DIR/known_hosts"
+        echo "$(netns_addr4 "$n") $(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")" >>"$KNOWN_HOSTS"
     done
-    cat >"$SSHD_DIR/sshd_config" <<EOF
-Port 22
-ListenAddress 0.0.0.0
-HostKey $SSHD_DIR/host_ed25519
-AuthorizedKeysFile $SSHD_DIR/authorized_keys
-PermitRootLogin prohibit-password
-PubkeyAuthentication yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-LogLevel ERROR
-MaxStartups 100
-Subsystem sftp internal-sftp
-EOF
     # The receiver is run by the peer's sshd: it finds its node from its namespace.
     cat >"$D/serve" <<EOF
 #!/bin/sh
@@ -204,8 +187,8 @@ root = $T/$n/root
 paths = /data
 exclude = .filler
 peers = $peers
-ssh_key = $SSHD_DIR/user_ed25519
-known_hosts = $SSHD_DIR/known_hosts
+ssh_key = $SSH_KEY
+known_hosts = $KNOWN_HOSTS
 remote_command = $D/serve
 EOF
 }
@@ -233,7 +216,6 @@ drill_daemon_start() {
         "$HS_BIN/$d" -c "$T/$n/hotstandby.conf" >>"$T/$n/$d.log" 2>&1 &
     echo $! >"$T/$n/$d.pid"
 }
-drill_pid() { cat "$T/$1/$2.pid" 2>/dev/null; }
 drill_sshd_start() {
     ip netns exec "$(netns_ns "$1")" /usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" \
         -o "PidFile=$T/$1/sshd.pid" -E "$T/$1/sshd.log" &
@@ -261,17 +243,17 @@ drill_node_pids() {
     ip netns pids "$(netns_ns "$1")" 2>/dev/null | grep -vx "${spare:-none}"
 }
 
-# A power cut: every process of the node dies at once, its link goes down; when it comes
-# back (drill_power_on) it has lost its addresses, as a rebooted machine would.
+# A power cut: every process of the node stops at one instant and dies (netns_power_cut),
+# its link goes down; when it comes back (drill_power_on) it has lost its addresses, as a
+# rebooted machine would.
 drill_power_off() {
     local n=$1 pids
     pids=$(drill_node_pids "$n")
     [ -n "$pids" ] && kill -STOP $pids 2>/dev/null
     drill_rec "$n" off
-    [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
-    ip -n "$(netns_ns "$n")" link set eth0 down
+    netns_power_cut "$n" "$(cat "$D/vipmon-$n.pid" 2>/dev/null)"
     rm -f "$D/state-$n"   # the service died with the machine
-    _drill_wait_dead $pids
+    _drill_reap $pids
 }
 drill_power_on() {
     local n=$1
@@ -280,12 +262,9 @@ drill_power_on() {
     drill_rec "$n" on
     drill_node_boot "$n"
 }
-_drill_wait_dead() {
-    local p i
-    for p in "$@"; do
-        for i in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.02; done
-        wait "$p" 2>/dev/null
-    done
+_drill_reap() {   # waits until the (killed) processes are gone; reaps our children
+    local p
+    for p in "$@"; do _wait_gone "$p"; wait "$p" 2>/dev/null; done
     return 0
 }
 
@@ -310,7 +289,7 @@ drill_check_alive() {
     local n d pid rc bad=0
     for n in "${NODES[@]}"; do
         for d in $DAEMONS; do
-            pid=$(drill_pid "$n" "$d")
+            pid=$(node_pid "$n" "$d")
             kill -0 "$pid" 2>/dev/null && continue
             wait "$pid" 2>/dev/null
             rc=$?
@@ -391,7 +370,7 @@ drill_finish() {
     local n d pid rc
     for n in "${NODES[@]}"; do
         for d in watchd heartbeatd syncd; do
-            pid=$(drill_pid "$n" "$d")
+            pid=$(node_pid "$n" "$d")
             kill -TERM "$pid" 2>/dev/null
             timeout 20 tail --pid="$pid" -f /dev/null
             wait "$pid" 2>/dev/null
@@ -409,7 +388,7 @@ _drill_lingering() {   # processes of the node other than sshd's listener and th
     local p
     for p in $(drill_node_pids "$1"); do
         [ "$p" = "$(cat "$T/$1/sshd.pid" 2>/dev/null)" ] && continue
-        case $(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) in *agents.py\ serve*|"") ;; *) echo "$p" ;; esac
+        case $(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline") in *agents.py\ serve*|"") ;; *) echo "$p" ;; esac
     done
 }
 drill_leaks() {
@@ -419,7 +398,7 @@ drill_leaks() {
     done
     for n in "${NODES[@]}"; do
         for p in $(_drill_lingering "$n"); do
-            left=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)
+            left=$(tr '\0' ' ' 2>/dev/null <"/proc/$p/cmdline")
             [ -n "$left" ] && drill_rec "$n" leak process "${left// /_}"
         done
         for p in $(find "$T/$n/root" -name '.hs-tmp.*' 2>/dev/null); do drill_rec "$n" leak tempfile "$p"; done

@@ -5,7 +5,8 @@
 #
 #   node_conf NAME [PRIORITY] [EXTRA-INI...]   writes $T/NAME/hotstandby.conf
 #   node_start NAME | node_start_watchd NAME | node_start_heartbeatd NAME
-#   node_kill NAME [SIG]      kills both daemons of NAME (default KILL)
+#   node_kill NAME [SIG [DAEMON...]]   signals both daemons of NAME (or the ones named;
+#                             default KILL, and then waits until they are gone)
 #   node_crash NAME           a power cut: daemons killed, "crash" noted in the hook log
 #   node_role NAME            prints watchd's role for NAME (via vipctl status --json)
 #   wait_role NAME ROLE SECS
@@ -66,10 +67,12 @@ node_start() { node_start_watchd "$1"; node_start_heartbeatd "$1"; }
 
 node_pid() { cat "$T/$1/$2.pid" 2>/dev/null; }
 node_kill() {
-    local name=$1 sig=${2:-KILL} d
-    for d in watchd heartbeatd; do kill -"$sig" "$(node_pid "$name" $d)" 2>/dev/null; done
+    local name=$1 sig=${2:-KILL} d ds
+    ds=${*:3}
+    ds=${ds:-watchd heartbeatd}
+    for d in $ds; do kill -"$sig" "$(node_pid "$name" $d)" 2>/dev/null; done
     if [ "$sig" = KILL ]; then
-        for d in watchd heartbeatd; do _wait_gone "$(node_pid "$name" $d)"; done
+        for d in $ds; do _wait_gone "$(node_pid "$name" $d)"; done
     fi
 }
 _wait_gone() { local i; for i in $(seq 200); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.02; done; return 1; }

@@ -11,8 +11,9 @@
 #   netns_ns NAME             the namespace's real name (for `ip -n`).
 #   netns_addr4 NAME, netns_addr6 NAME, netns_mac NAME
 #   netns_neigh_mac NAME ADDR the link-layer address NAME's neighbour cache has for ADDR.
-#   netns_power_cut NAME      kills every process in NAME and takes its link down:
-#                             to the LAN it is as if the machine lost power.
+#   netns_power_cut NAME [SPARE]  kills every process in NAME (but the pid SPARE) and
+#                             takes its link down: to the LAN it is as if the machine lost
+#                             power.
 #   netns_serve NAME PORT TEXT    a TCP server in NAME answering TEXT to every connection.
 #   netns_client NAME ADDR PORT OUT [interval_ms [timeout_ms]]  a client in NAME
 #                             connecting to ADDR:PORT every interval (default 20 ms; each
@@ -87,13 +88,13 @@ netns_long_neigh() {
 # Processes in our namespaces are ours (the namespaces were created by this test).
 _netns_kill_all() {
     local pids
-    pids=$(ip netns pids "$1" 2>/dev/null)
+    pids=$(ip netns pids "$1" 2>/dev/null | grep -vxF -e "${2:-none}")
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null
     return 0
 }
 
 netns_power_cut() {
-    _netns_kill_all "$(netns_ns "$1")"
+    _netns_kill_all "$(netns_ns "$1")" "${2:-}"
     ip -n "$(netns_ns "$1")" link set eth0 down
 }
 

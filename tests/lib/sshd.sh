@@ -2,11 +2,26 @@
 # start_sshd generates an ed25519 host key and a user key, writes a known_hosts file and
 # starts `/usr/sbin/sshd -D` on a free port; it is stopped (with its sessions) at exit.
 # Sets: SSHD_DIR SSHD_PORT SSHD_PID SSH_KEY KNOWN_HOSTS.
+# The drill (tests/drill/lib.sh) runs one sshd per namespace from the same keys and config:
+# sshd_keys, then sshd_write_config with SSHD_PORT and SSHD_LISTEN set.
 
-_sshd_config() {
+# sshd_keys: $T/sshd with a host key, a user key and authorized_keys (SSH_KEY, KNOWN_HOSTS).
+sshd_keys() {
+    need /usr/sbin/sshd ssh-keygen
+    SSHD_DIR=$T/sshd
+    mkdir -p "$SSHD_DIR" /run/sshd
+    chmod 700 "$SSHD_DIR"
+    ssh-keygen -q -t ed25519 -N '' -C test-host -f "$SSHD_DIR/host_ed25519" || bail "ssh-keygen"
+    ssh-keygen -q -t ed25519 -N '' -C test-user -f "$SSHD_DIR/user_ed25519" || bail "ssh-keygen"
+    cp "$SSHD_DIR/user_ed25519.pub" "$SSHD_DIR/authorized_keys"
+    SSH_KEY=$SSHD_DIR/user_ed25519
+    KNOWN_HOSTS=$SSHD_DIR/known_hosts
+}
+
+sshd_write_config() {
     cat > "$SSHD_DIR/sshd_config" <<EOF
 Port $SSHD_PORT
-ListenAddress 127.0.0.1
+ListenAddress ${SSHD_LISTEN:-127.0.0.1}
 HostKey $SSHD_DIR/host_ed25519
 AuthorizedKeysFile $SSHD_DIR/authorized_keys
 PermitRootLogin prohibit-password
@@ -24,21 +39,13 @@ EOF
 }
 
 start_sshd() {
-    need /usr/sbin/sshd ssh-keygen
-    SSHD_DIR=$T/sshd
-    mkdir -p "$SSHD_DIR" /run/sshd
-    chmod 700 "$SSHD_DIR"
-    ssh-keygen -q -t ed25519 -N '' -C test-host -f "$SSHD_DIR/host_ed25519" || bail "ssh-keygen"
-    ssh-keygen -q -t ed25519 -N '' -C test-user -f "$SSHD_DIR/user_ed25519" || bail "ssh-keygen"
-    cp "$SSHD_DIR/user_ed25519.pub" "$SSHD_DIR/authorized_keys"
-    SSH_KEY=$SSHD_DIR/user_ed25519
-    KNOWN_HOSTS=$SSHD_DIR/known_hosts
+    sshd_keys
     at_exit stop_sshd
     local try
     for try in 1 2 3 4 5; do   # free_port races with other test runs: retry on a bind failure
         SSHD_PORT=$(free_port)
         echo "[127.0.0.1]:$SSHD_PORT $(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")" > "$KNOWN_HOSTS"
-        _sshd_config
+        sshd_write_config
         run_sshd && return 0
     done
     bail "sshd did not start (see $SSHD_DIR/sshd.log)"
