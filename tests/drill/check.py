@@ -234,6 +234,7 @@ class Report:
             pass
         self.events.sort()
         self.violations = []   # (kind, t, text)
+        self.figs = {}         # takeover expected? -> {"detect"|"claim"|...: [ms after the fault]}
         self.stale_max = 0
 
     def unstep(self, node, t):
@@ -365,19 +366,24 @@ class Report:
                                                "(%s)" % f["role"] if f["role"] != "-" else "",
                                                " ".join(f["params"]))]
             rel = lambda t: "+%d ms" % ((t - ref) // MS)   # noqa: E731
+            fig = self.figs.setdefault(f["expect"] == "takeover", {})
             if detect:
+                fig.setdefault("detect", []).append((detect[0] - ref) // MS)
                 parts.append("detect %s (%s %s)" % (rel(detect[0]), detect[1], detect[3]))
             if gain:
                 parts.append("%s %s by %s@%d" % (gain[3].replace("claimed", "claim").replace("granted", "handoff"),
                                                  rel(gain[0]), gain[1], gain[2]))
                 up = [r for r in self.recs if r[2] == "up" and r[1] == gain[1] and r[0] >= gain[0]
                       and int(r[3][0]) == gain[2] and r[0] < nxt]
+                fig.setdefault("claim", []).append((gain[0] - ref) // MS)
                 if up:
                     parts.append("service up %s" % rel(up[0][0]))
+                    fig.setdefault("service up", []).append((up[0][0] - ref) // MS)
                 want = "%s:%d" % (gain[1], gain[2])
                 served = [c for c in self.client if c[0] >= gain[0] and c[2] == want]
                 if served and served[0][0] < nxt:
                     parts.append("client served %s" % rel(served[0][0]))
+                    fig.setdefault("client served", []).append((served[0][0] - ref) // MS)
             else:
                 parts.append("no takeover")
             lines.append(" -> ".join(parts))
@@ -445,6 +451,26 @@ class Report:
         for r in rows[:60]:
             print("#     %+8.1f ms  %s %s %s" % ((r[0] - t) / MS, r[1], r[2], " ".join(r[3])))
 
+    def figures(self):
+        """Faults by kind; per step, p50/p99 of the time from the fault (its start; for a
+        cut during a full disk, the cut) to it: for the faults that must cause a takeover,
+        and for all others that led to a new holder (switchovers, demotions, outages)."""
+        kinds = {}
+        for f in self.fs:
+            kinds[f["kind"]] = kinds.get(f["kind"], 0) + 1
+        print("# figures: faults by kind: " + ", ".join("%s %d" % kv for kv in sorted(kinds.items())))
+
+        def pct(v, q):
+            v = sorted(v)
+            return v[min(len(v) - 1, int(q * len(v)))]
+        for key, what in ((True, "takeover expected"), (False, "other faults with a new holder")):
+            fig = self.figs.get(key, {})
+            cells = ["%s p50 %d / p99 %d ms (n=%d)" % (k, pct(fig[k], .5), pct(fig[k], .99), len(fig[k]))
+                     for k in ("detect", "claim", "service up", "client served") if fig.get(k)]
+            if key is False:   # detection of the others includes faults with no takeover
+                cells = cells[1:] if fig.get("detect") else cells
+            print("# figures: %s: %s" % (what, "; ".join(cells) or "none"))
+
     def run(self):
         lines = self.timeline()
         self.acting()
@@ -454,6 +480,7 @@ class Report:
             print("# " + line)
         count = lambda k: sum(1 for v in self.violations if v[0] == k)   # noqa: E731
         print("# stale windows after a thaw: longest %d ms" % (self.stale_max // MS))
+        self.figures()
         for kind, t, text in self.violations:
             f = self.fault_at(t)
             print("# VIOLATION (%s) seed %s, fault %s: %s" % (kind, self.seed,

@@ -9,16 +9,16 @@ VIP=192.0.2.100
 PORT=8080
 # Timings: DRILL_PROFILE=fast is the documented fast profile scaled down (a takeover in
 # about 2 s); the default leaves hooks and vipctl room on a loaded 2-core machine (a bare
-# shell hook can take half a second there; an ASan vipctl two seconds at a load of 15), so
+# shell hook can take half a second there, vipctl two at a load of 25, twice that with ASan), so
 # that what the checkers find is the daemons' doing, not the hooks overrunning their
 # budget; the sanitizer build gets more. Each costs the drill time: a long fault lasts
 # takeover_timeout + 2 intervals + up to 1 s. DRILL_*_MS override each value.
 if [ "${DRILL_PROFILE:-}" = fast ]; then
     _p=(250 2000 800 600 45)
 elif [[ $HS_BIN == *-san ]]; then   # every vipctl and hook start pays for ASan's start-up
-    _p=(400 7000 2000 3500 30)
+    _p=(500 10000 3000 5000 60)
 else
-    _p=(300 4000 1200 2000 30)
+    _p=(400 6000 2000 3000 45)
 fi
 INTERVAL_MS=${DRILL_INTERVAL_MS:-${_p[0]}}
 TAKEOVER_MS=${DRILL_TAKEOVER_MS:-${_p[1]}}

@@ -8,6 +8,10 @@
 # refused, recorded, and fails.
 d=$1 verb=$2
 node=${HOTSTANDBY_NODE:-?} epoch=${HOTSTANDBY_EPOCH:-0}
+if [ "$verb" = check ]; then   # the most frequent hook: no fork but the hang
+    [ -e "$d/hang-check-$node" ] && sleep 3600
+    exit 0
+fi
 t=$("$d/hsclock")
 rec() { echo "$1 $node $2 $epoch${3:+ $3}" >>"$d/records"; }
 slow() { [ -s "$d/slow-$1" ] && sleep "$(cat "$d/slow-$1")"; return 0; }
@@ -33,10 +37,6 @@ stop)
     slow stop
     rm -f "$d/state-$node"
     rec "$("$d/hsclock")" stop
-    ;;
-check)
-    [ -e "$d/hang-check-$node" ] && sleep 3600
-    exit 0
     ;;
 *)
     echo "service.sh: unknown verb '$verb'" >&2
