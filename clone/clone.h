@@ -67,8 +67,26 @@ int units_stop(struct clone *cl);
 int units_running(struct clone *cl);
 int units_restart(struct clone *cl);   /* after an upgrade: never waits for systemd */
 
+/* A file of a release (release.h): as the active published it, and as it was received. */
+struct release_file {
+    char sha256[65];
+    uint64_t size;
+    unsigned char *data;    /* as received */
+    size_t len;
+    int ended;              /* END ok=1 came */
+};
+
 /* upgrade.c: publish (the active's checksums) and upgrade (a standby fetches and installs). */
 int upgrade_publish(struct clone *cl);
 int upgrade_standby(struct clone *cl);
+
+/* install.c: the checked files f (release.h's order) into dir. */
+int release_install(const char *dir, const struct release_file f[],
+                    int (*last_check)(void *arg, char *err, size_t errlen), void *arg,
+                    char *err, size_t errlen);
+/* Does dir hold exactly the files f describe already? */
+int release_installed(const char *dir, const struct release_file f[]);
+/* Keeps make install's installed-files true when dir is the installed sbindir. */
+void release_list_update(const char *dir, const struct release_file f[]);
 
 #endif

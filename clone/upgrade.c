@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,14 +62,6 @@ enum { UP_OK = 0, UP_FAILED = 1, UP_REFUSED = 3, UP_NOT_YET = 4 };
     " coalesce(r.version, ''), coalesce(r.manifest, ''), coalesce(n.address, '') " \
     "FROM hs_cluster c LEFT JOIN hs_release r ON r.cluster = c.cluster " \
     "LEFT JOIN hs_node n ON n.cluster = c.cluster AND n.node = c.holder WHERE c.cluster = $1"
-
-struct release_file {
-    char sha256[65];
-    uint64_t size;
-    unsigned char *data;    /* as received */
-    size_t len;
-    int ended;              /* END ok=1 came */
-};
 
 struct upgrade {
     struct clone *cl;
@@ -270,10 +263,32 @@ static int read_release(struct upgrade *u, char *err, size_t errlen)
     return rc;
 }
 
+/* Stop at the next step, never in the middle of the swap: SIGUSR1 from watchd when this
+ * node claims the cluster (1), SIGTERM when our deadline passed (2). While fetching, at
+ * once: nothing is written yet, and the SSH waits do not end on a signal. */
+static volatile sig_atomic_t abandon, fetching;
+
+static void on_signal(int signo)
+{
+    abandon = signo == SIGUSR1 ? 1 : 2;
+    if (fetching)
+        _exit(abandon == 1 ? UP_REFUSED : UP_FAILED);
+}
+
+static const char *abandon_reason(void)
+{
+    return abandon == 1 ? "abandoned: this node claims the cluster"
+                        : "stopped: its deadline passed";
+}
+
 /* Is this node a standby now, by its own watchd and by the database? 0, or UP_REFUSED. */
 static int still_standby(struct upgrade *u, char *err, size_t errlen)
 {
     char sock[512], cerr[256];
+    if (abandon) {
+        snprintf(err, errlen, "%s", abandon_reason());
+        return abandon == 1 ? UP_REFUSED : UP_FAILED;
+    }
     conf_sock_path(&u->cl->conf, "watchd", sock, sizeof(sock));
     json_t *req = json_pack("{s:s}", "cmd", "status");
     json_t *st = ctl_call(sock, req, 5000, cerr, sizeof(cerr));
@@ -297,6 +312,12 @@ static int still_standby(struct upgrade *u, char *err, size_t errlen)
         }
     }
     return rc;
+}
+
+/* The check release_install makes between writing the temp files and the swap. */
+static int last_check(void *arg, char *err, size_t errlen)
+{
+    return still_standby(arg, err, errlen);
 }
 
 /* ---- upgrade: fetching ---- */
@@ -406,7 +427,10 @@ static int fetch(struct upgrade *u, char *err, size_t errlen)
     proto_put_path(&req, PT_RELEASE_REQ, u->cl->conf.cluster);
     char *out = NULL;
     size_t outlen = 0;
-    int rc = hs_ssh_run(&o, req.data, req.len, &out, &outlen, SSH_TIMEOUT_MS, why, sizeof(why));
+    fetching = !abandon;
+    int rc = abandon ? -1 : hs_ssh_run(&o, req.data, req.len, &out, &outlen, SSH_TIMEOUT_MS,
+                                       why, sizeof(why));
+    fetching = 0;
     proto_buf_free(&req);
     if (rc != 0) {
         snprintf(err, errlen, "fetching from %s (%s port %d): %s%s", u->holder, o.host, o.port,
@@ -430,119 +454,6 @@ static int fetch(struct upgrade *u, char *err, size_t errlen)
             return -1;
         }
     }
-    return rc;
-}
-
-/* ---- upgrade: installing ---- */
-
-static void tmp_name(int i, char *buf, size_t len)
-{
-    snprintf(buf, len, ".%s.hs-upgrade", release_files[i]);
-}
-
-static void remove_temps(int dirfd)
-{
-    char tmp[64];
-    for (int i = 0; i < RELEASE_NFILES; i++) {
-        tmp_name(i, tmp, sizeof(tmp));
-        unlinkat(dirfd, tmp, 0);
-    }
-}
-
-static int write_temp(int dirfd, int i, const struct release_file *f)
-{
-    char tmp[64];
-    tmp_name(i, tmp, sizeof(tmp));
-    unlinkat(dirfd, tmp, 0);
-    int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0700);
-    size_t done = 0;
-    while (fd >= 0 && done < f->len) {
-        ssize_t n = write(fd, f->data + done, f->len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        done += (size_t)n;
-    }
-    int ok = fd >= 0 && done == f->len && fchmod(fd, 0755) == 0 && fsync(fd) == 0;
-    int e = errno;
-    if (fd >= 0)
-        close(fd);
-    errno = e;
-    return ok ? 0 : -1;
-}
-
-/* The old file stays as NAME.hs-old; on a failure the ones already swapped go back. */
-static int swap_in(int dirfd, char *err, size_t errlen)
-{
-    char tmp[64], old[64];
-    int i;
-    for (i = 0; i < RELEASE_NFILES; i++) {
-        tmp_name(i, tmp, sizeof(tmp));
-        snprintf(old, sizeof(old), "%s.hs-old", release_files[i]);
-        unlinkat(dirfd, old, 0);
-        if ((linkat(dirfd, release_files[i], dirfd, old, 0) < 0 && errno != ENOENT) ||
-            renameat(dirfd, tmp, dirfd, release_files[i]) < 0) {
-            snprintf(err, errlen, "%s: %s", release_files[i], strerror(errno));
-            break;
-        }
-    }
-    if (i == RELEASE_NFILES)
-        return fsync(dirfd) == 0 ? 0 : (snprintf(err, errlen, "fsync: %s", strerror(errno)), -1);
-    while (i-- > 0) {
-        snprintf(old, sizeof(old), "%s.hs-old", release_files[i]);
-        if (renameat(dirfd, old, dirfd, release_files[i]) < 0)
-            fprintf(stderr, "hotstandby-clone: %s: could not put the old file back: %s\n",
-                    release_files[i], strerror(errno));
-    }
-    return -1;
-}
-
-/* make install's list of checksums names our binaries: keep it true (clone primary checks
- * against it). Only when this directory is the installed one. */
-static void update_installed_list(struct upgrade *u)
-{
-    char err[512], path[1200];
-    size_t len;
-    if (strcmp(u->dir, HS_SBINDIR) != 0)
-        return;
-    char *list = read_local(INSTALLED_FILES, &len, err, sizeof(err));
-    if (!list)
-        return;
-    /* lines are "SHA256  PATH" (scripts/install.sh) */
-    for (char *line = list; *line;) {
-        char *nl = strchr(line, '\n');
-        size_t n = nl ? (size_t)(nl - line) : strlen(line);
-        for (int i = 0; i < RELEASE_NFILES; i++) {
-            int plen = snprintf(path, sizeof(path), "  %s/%s", u->dir, release_files[i]);
-            if (n == 64 + (size_t)plen && memcmp(line + 64, path, (size_t)plen) == 0)
-                memcpy(line, u->f[i].sha256, 64);
-        }
-        line += n + (nl != NULL);
-    }
-    if (write_local(INSTALLED_FILES, list, len, 0644, err, sizeof(err)) < 0)
-        fprintf(stderr, "hotstandby-clone: %s\n", err);
-    free(list);
-}
-
-static int install(struct upgrade *u, char *err, size_t errlen)
-{
-    int dirfd = open(u->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);   /* fsync needs O_RDONLY */
-    if (dirfd < 0) {
-        snprintf(err, errlen, "%s: %s", u->dir, strerror(errno));
-        return -1;
-    }
-    int rc = 0;
-    for (int i = 0; rc == 0 && i < RELEASE_NFILES; i++)
-        if (write_temp(dirfd, i, &u->f[i]) < 0) {
-            snprintf(err, errlen, "%s/.%s.hs-upgrade: %s", u->dir, release_files[i],
-                     strerror(errno));
-            rc = -1;
-        }
-    if (rc == 0 && (rc = still_standby(u, err, errlen)) == 0)
-        rc = swap_in(dirfd, err, errlen);
-    remove_temps(dirfd);
-    close(dirfd);
     return rc;
 }
 
@@ -598,25 +509,6 @@ static void record_event(struct upgrade *u, const char *detail)
     PQfinish(conn);
 }
 
-/* Are the published files what this directory holds already? (installed, not restarted) */
-static int installed_already(const struct upgrade *u)
-{
-    int dirfd = open(u->dir, O_PATH | O_DIRECTORY | O_CLOEXEC), same = dirfd >= 0;
-    for (int i = 0; same && i < RELEASE_NFILES; i++) {
-        struct stat st;
-        char hex[65];
-        uint64_t size;
-        int fd = release_open(dirfd, release_files[i], &st);
-        same = fd >= 0 && release_hash_fd(fd, hex, &size) == 0 && size == u->f[i].size &&
-               strcmp(hex, u->f[i].sha256) == 0;
-        if (fd >= 0)
-            close(fd);
-    }
-    if (dirfd >= 0)
-        close(dirfd);
-    return same;
-}
-
 static int restart(struct upgrade *u, const char *done)
 {
     char err[1024];
@@ -635,7 +527,7 @@ static int run_upgrade(struct upgrade *u)
     int rc = read_release(u, err, sizeof(err));
     if (rc != 0)
         return outcome(u, rc < 0 ? UP_FAILED : rc, "upgrade: %s", err);
-    if (installed_already(u)) {
+    if (release_installed(u->dir, u->f)) {
         snprintf(detail, sizeof(detail), "the files of %s (%s) are installed in %s", u->holder,
                  u->version, u->dir);
         return restart(u, detail);
@@ -646,13 +538,14 @@ static int run_upgrade(struct upgrade *u)
     if ((rc = still_standby(u, err, sizeof(err))) != 0)
         return outcome(u, rc, "upgrade: %s: nothing installed", err);
     if (fetch(u, err, sizeof(err)) < 0)
-        return outcome(u, UP_FAILED, "upgrade to %s failed: %s; nothing installed, %s kept",
-                       u->version, err, HS_VERSION);
-    if ((rc = install(u, err, sizeof(err))) != 0)
+        return outcome(u, abandon == 1 ? UP_REFUSED : UP_FAILED,
+                       "upgrade to %s failed: %s; nothing installed, %s kept", u->version,
+                       abandon ? abandon_reason() : err, HS_VERSION);
+    if ((rc = release_install(u->dir, u->f, last_check, u, err, sizeof(err))) != 0)
         return outcome(u, rc == UP_REFUSED ? UP_REFUSED : UP_FAILED,
                        "upgrade to %s failed: %s; nothing installed, %s kept", u->version, err,
                        HS_VERSION);
-    update_installed_list(u);
+    release_list_update(u->dir, u->f);
     snprintf(detail, sizeof(detail), "upgraded %s -> %s: the files of %s in %s, checked "
              "against the checksums it published at epoch %lld; old files kept as *.hs-old",
              HS_VERSION,
@@ -669,6 +562,12 @@ int upgrade_standby(struct clone *cl)
         return outcome(&u, UP_FAILED, "upgrade: cannot find the directory of this executable");
     if (!*cl->conf.ssh_key || !*cl->conf.known_hosts)
         return outcome(&u, UP_FAILED, "upgrade: [sync] ssh_key and known_hosts are needed");
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    char status[CONF_STR + 32];   /* no outcome of an earlier attempt may be read for this one */
+    snprintf(status, sizeof(status), "%s/upgrade.status", cl->conf.run_dir);
+    unlink(status);
     int rc = run_upgrade(&u);
     for (int i = 0; i < RELEASE_NFILES; i++)
         free(u.f[i].data);

@@ -185,6 +185,7 @@ void selfmon_on_event(struct selfmon *sm, int64_t epoch, const char *kind, const
     remember(sm, epoch, kind, detail);
     struct watchd *wd = sm->wd;
     if (strcmp(kind, "claimed") == 0) {
+        upgrade_abort(sm);   /* never an upgrade while acting (DESIGN §3) */
         /* whom we replace, if anyone: the holder in our last read (the role machine has
          * already written our own name into its copy of the row) */
         snprintf(sm->claimed_from, sizeof(sm->claimed_from), "%s", sm->view.holder);

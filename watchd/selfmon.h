@@ -34,6 +34,8 @@ struct recent_event {
 /* upgrade.c: the publish and upgrade children and the spacing of their attempts */
 struct upgrader {
     int running;                    /* 0, or the child that runs (UPGRADE_PUBLISH...) */
+    int child_pid;                  /* its process group */
+    int abandoned;                  /* told to stop: this node claims the cluster */
     int64_t published_epoch;        /* the epoch our checksums were published at */
     int64_t child_epoch;
     int64_t next_publish_ns, next_upgrade_ns;
@@ -76,8 +78,9 @@ struct selfmon {
 void selfmon_observe(struct selfmon *sm, enum problem_kind k, int holds, const char *detail,
                      int64_t hold_ns, const char *resolution);
 
-/* upgrade.c: after every read of the cluster's rows */
+/* upgrade.c: after every read of the cluster's rows; when this node claims the cluster */
 void upgrade_tick(struct selfmon *sm);
+void upgrade_abort(struct selfmon *sm);
 
 /* alertmail.c */
 void fmt_time(int64_t wall_ns, char *buf, size_t len);     /* "... UTC (... local zone)" */

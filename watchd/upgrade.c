@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -45,17 +46,20 @@ static void child_outcome(const struct selfmon *sm, int status, char *buf, size_
 {
     char path[CONF_STR + 32];
     snprintf(path, sizeof(path), "%s/upgrade.status", sm->wd->conf.run_dir);
-    snprintf(buf, len, "hotstandby-clone exited with status %d", status);
+    if (status < 0)
+        snprintf(buf, len, "hotstandby-clone did not finish within its deadline");
+    else
+        snprintf(buf, len, "hotstandby-clone exited with status %d", status);
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return;
-    ssize_t n = read(fd, buf, len - 1);
+    char line[PROBLEM_DETAIL];
+    ssize_t n = read(fd, line, sizeof(line) - 1);
     close(fd);
     if (n > 0) {
-        buf[n] = '\0';
-        buf[strcspn(buf, "\n")] = '\0';
-    } else {
-        snprintf(buf, len, "hotstandby-clone exited with status %d", status);
+        line[n] = '\0';
+        line[strcspn(line, "\n")] = '\0';
+        snprintf(buf, len, "%s", line);
     }
 }
 
@@ -83,6 +87,10 @@ static void upgrade_done(void *arg, int status)
     char why[PROBLEM_DETAIL];
     up->running = 0;
     child_outcome(sm, status, why, sizeof(why));
+    if (up->abandoned) {
+        status = CHILD_REFUSED;   /* whatever it was doing when we told it to stop */
+        up->abandoned = 0;
+    }
     if (status == CHILD_REFUSED || status == CHILD_NOT_YET) {
         /* we are (or became) the active, or there is nothing to fetch yet: no alert */
         up->next_upgrade_ns = now_ns() + retry_after(sm, 1);
@@ -115,10 +123,22 @@ static int start_child(struct selfmon *sm, int which, const char *verb, int64_t 
     char *env[] = {NULL};
     char name[40];
     snprintf(name, sizeof(name), "hotstandby-clone %s", verb);
-    if (spawn_start(wd->loop, name, argv, env, timeout_ns, done, sm) < 0)
+    int pid = spawn_start(wd->loop, name, argv, env, timeout_ns, done, sm);
+    if (pid < 0)
         return -1;
     sm->upgrade.running = which;
+    sm->upgrade.child_pid = pid;
     return 0;
+}
+
+void upgrade_abort(struct selfmon *sm)
+{
+    if (!sm || sm->upgrade.running != UPGRADE_FETCH)
+        return;
+    /* the child stops at its next step and installs nothing (clone/upgrade.c) */
+    log_notice("this node claims the cluster: the upgrade in progress is abandoned");
+    sm->upgrade.abandoned = 1;
+    kill(-sm->upgrade.child_pid, SIGUSR1);
 }
 
 /* The active: publish once per epoch it holds (again after a failure, spaced). */

@@ -10,6 +10,8 @@
 #      installs nothing, alerts (upgrade-failed) and does not retry at every interval.
 #   4. the file repaired: b's next attempt installs a's files, restarts b (the restart
 #      command) and b runs 9.0.0; the alerts are resolved.
+#   5. b older again, its fetch hanging (a's sshd stopped), a crashes: b claims the
+#      cluster and abandons the upgrade; nothing installed, no alert.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
 HS_INTERVAL=300ms HS_TAKEOVER=3s     # margins for a loaded machine
@@ -142,12 +144,16 @@ printf 'tampered' | dd of="$T/a/sbin/vipctl" bs=1 seek=4096 conv=notrunc status=
 node_stop b
 conf a yes
 conf b yes
+t0=$SECONDS
 start b
 check "b is standby again" -- wait_role b standby 30
 check "b raises upgrade-failed" -- wait_for 60 has_problem b upgrade-failed
-n=$(attempts)
-sleep 3   # 10 intervals: a retry per interval would show
-is "$(attempts)" "$n" "no new attempt at every interval (the next one waits 10 s or more)"
+sleep 3   # 10 more intervals
+n=$(attempts) secs=$((SECONDS - t0))
+# one attempt per interval would make secs / 0.3 of them; spaced, at most one per 10 s
+ok $((n > 1 + secs / 10)) "attempts are spaced, not one per interval ($n in $secs s)"
+check "... the log says when the next one comes (10 s or more)" -- \
+    grep -qE 'upgrade failed \(next attempt in (9|[1-9][0-9]+) s\)' "$T/b/watchd.log"
 check "... recorded in hs_event, naming the file and the checksum" -- \
     event_has b problem "upgrade-failed: upgrade to $NEW failed: vipctl from a: SHA-256"
 check_mail upgrade-failed b
@@ -172,4 +178,27 @@ check "upgrade-failed is resolved once b runs $NEW" -- wait_for 30 event_has b r
 check_mail upgrade-failed b resolved
 check "version-mismatch of b is resolved" -- wait_for 30 event_has b resolved "version-mismatch"
 check "a is still the active" -- test "$(holder)" = a
+
+# ---- 5. b claims the cluster while it upgrades: the upgrade is abandoned ----
+node_stop b
+install_root b "$HS_BIN"
+rm -f "$T"/b/sbin/*.hs-old
+kill -STOP "$SSHD_PID"   # a's sshd hangs: b's fetch waits for it
+at_exit "kill -CONT $SSHD_PID"
+n=$(attempts)
+start b
+check "b ($OLD) is standby" -- wait_role b standby 30
+check "b starts an upgrade (its fetch waits for a's sshd)" -- wait_for 60 bash -c "[ \$(grep -c 'upgrading (\[upgrade\] auto = yes)' $T/b/watchd.log) -gt $n ]"
+node_crash a
+check "b takes over" -- wait_role b active 30
+check "b abandoned the upgrade when it claimed the cluster" -- \
+    wait_for 30 grep -q 'the upgrade in progress is abandoned' "$T/b/watchd.log"
+check "... and its child is gone" -- wait_for 30 grep -q 'upgrade not done' "$T/b/watchd.log"
+check "nothing was installed on b" -- same_files "$T/b/sbin" "$HS_BIN"
+check "no temporary file was left" -- test -z "$(ls -A "$T/b/sbin" | grep -v -x -e watchd -e heartbeatd -e vipctl -e syncd -e hotstandby-clone)"
+is "$(upgraded_events)" 1 "no upgrade was recorded"
+is "$(wc -l <"$T/restarts.log")" 1 "b was not restarted"
+has_problem b upgrade-failed
+is "$?" 1 "no upgrade-failed alert for it"
+kill -CONT "$SSHD_PID"
 done_testing
