@@ -113,6 +113,30 @@ static int state_remove_old(const struct conf *c, const struct vip *now)
     return 0;
 }
 
+/* A spawned vipctl past its lease (lease.c) changes nothing more: logged, 1. */
+static int lease_refuses(const struct conf *c, const char *what)
+{
+    char why[256];
+    if (lease_check(c, why, sizeof(why)) != 0)
+        return 0;
+    log_errx("up: stopped before %s the address: %s", what, why);
+    return 1;
+}
+
+/* The lease ended between adding the address and announcing it: a node without a lease
+ * holds no address, so what this run may have added goes again (nothing half-done). */
+static int take_back(const struct conf *c, const struct vip *v)
+{
+    char err[512];
+    if (vip_remove_ours(v, 0, err, sizeof(err)) < 0) {
+        log_errx("up: the lease ended and %s could not be removed again: %s", v->text, err);
+        return EXIT_FAILED;
+    }
+    state_clear(c);
+    log_errx("up: the lease ended before %s was announced; removed it again", v->text);
+    return EXIT_REFUSED;
+}
+
 static int vip_up(const struct conf *c)
 {
     struct vip v;
@@ -144,6 +168,8 @@ static int vip_up(const struct conf *c)
     } else if (f.exact) {
         log_info("up: %s already on %s", v.text, v.ifname);
         state_save(c, &v);
+    } else if (lease_refuses(c, "adding")) {
+        return EXIT_REFUSED;
     } else if (vip_add(&v, err, sizeof(err)) < 0) {
         log_errx("up: %s", err);
         return EXIT_FAILED;
@@ -151,9 +177,10 @@ static int vip_up(const struct conf *c)
         log_info("up: added %s on %s", v.text, v.ifname);
         state_save(c, &v); /* only what is ours: down trusts it on kernels without IFA_PROTO */
     }
-    if (announce_burst(c, &v) < 0)
-        return EXIT_FAILED;
-    return EXIT_DONE;
+    int rc = announce_burst(c, &v);
+    if (rc == LEASE_ENDED)
+        return take_back(c, &v);
+    return rc < 0 ? EXIT_FAILED : EXIT_DONE;
 }
 
 static int vip_down(const struct conf *c)
@@ -207,7 +234,8 @@ static int vip_garp(const struct conf *c)
                  v.ifname);
         return EXIT_FAILED;
     }
-    return announce_burst(c, &v) < 0 ? EXIT_FAILED : EXIT_DONE;
+    int rc = announce_burst(c, &v);
+    return rc == LEASE_ENDED ? EXIT_REFUSED : rc < 0 ? EXIT_FAILED : EXIT_DONE;
 }
 
 static int hostname_up(const struct conf *c);
@@ -254,9 +282,10 @@ static int hostname_up(const struct conf *c)
 {
     char err[512];
     int microsoft = !strcmp(c->dns_type, "microsoft");
-    if ((microsoft ? dns_gss_update(c, err, sizeof(err)) : dns_update(c, err, sizeof(err))) < 0) {
+    int rc = microsoft ? dns_gss_update(c, err, sizeof(err)) : dns_update(c, err, sizeof(err));
+    if (rc < 0) {
         log_errx("up: %s", err);
-        return EXIT_FAILED;
+        return rc == LEASE_ENDED ? EXIT_REFUSED : EXIT_FAILED;
     }
     log_info("up: %s now points at %s", c->dns_hostname, c->address);
     return EXIT_DONE;

@@ -51,7 +51,8 @@ int vip_add(const struct vip *v, char *err, size_t errlen);
 int vip_remove_ours(const struct vip *v, int keep_exact, char *err, size_t errlen);
 
 /* announce.c: gratuitous ARP (IPv4) or unsolicited NA (IPv6) for v. First announcement now; the rest of garp_count and a late repeat from a detached child
- * that checks before every packet that the address is still on the interface. */
+ * that checks before every packet that the address is still on the interface and the
+ * lease lasts (lease.c). LEASE_ENDED if the lease ended before the first one. */
 int announce_burst(const struct conf *c, const struct vip *v);
 /* Stops this cluster's background announcer, if one runs (before the address goes). */
 void announce_stop(const struct conf *c);

@@ -29,6 +29,7 @@
 #include "address.h"
 #include "clock.h"
 #include "log.h"
+#include "vipctl.h"
 
 /* Switches and clients that missed the burst (port still coming up, STP, a busy ARP
  * cache) get one more announcement this long after the first. */
@@ -197,13 +198,15 @@ static void sleep_until(int64_t t)
     }
 }
 
-/* Announces only while the address is still on the interface: after a `down` (or a
- * demotion) a late packet would pull clients to a node that no longer holds the VIP. */
-static int still_here(const struct vip *v)
+/* Announces only while the address is still on the interface and the lease lasts:
+ * after a `down`, a demotion or the lease's deadline a late packet would pull clients to
+ * a node that no longer holds the VIP. */
+static int still_here(const struct conf *c, const struct vip *v)
 {
     struct vip_found f;
     char err[256];
-    return vip_find(v, &f, err, sizeof(err)) == 0 && (f.exact || f.foreign);
+    return lease_check(c, err, sizeof(err)) != 0 && vip_find(v, &f, err, sizeof(err)) == 0 &&
+           (f.exact || f.foreign);
 }
 
 static void repeat_child(const struct conf *c, const struct vip *v, int64_t started, int fd)
@@ -213,14 +216,14 @@ static void repeat_child(const struct conf *c, const struct vip *v, int64_t star
     for (int i = 1; i < c->garp_count; i++) {
         t += c->garp_interval_ns;
         sleep_until(t);
-        if (!still_here(v))
+        if (!still_here(c, v))
             return;
         if (announce_on(fd, v, err, sizeof(err)) < 0)
             log_warnx("%s", err);
     }
     int64_t late = started + REPEAT_AFTER_NS;
     sleep_until(late > t ? late : t + c->garp_interval_ns);
-    if (still_here(v) && announce_on(fd, v, err, sizeof(err)) < 0)
+    if (still_here(c, v) && announce_on(fd, v, err, sizeof(err)) < 0)
         log_warnx("%s", err);
 }
 
@@ -324,6 +327,11 @@ int announce_burst(const struct conf *c, const struct vip *v)
         return 0;
     }
     int fd = rc < 0 ? -1 : announce_socket(v, err, sizeof(err));
+    if (fd >= 0 && lease_check(c, err, sizeof(err)) == 0) {
+        log_errx("%s: no announcement: %s", v->text, err);
+        close(fd);
+        return LEASE_ENDED;
+    }
     if (fd < 0 || announce_on(fd, v, err, sizeof(err)) < 0) {
         log_errx("%s", err);
         if (fd >= 0)

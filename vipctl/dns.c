@@ -21,6 +21,7 @@
 #include "address.h"
 #include "clock.h"
 #include "log.h"
+#include "vipctl.h"
 
 /* Attempt i waits ATTEMPT_MS[i]: a lost datagram costs half a second, a dead server
  * three seconds in all, well inside watchd's promotion timeout. */
@@ -215,7 +216,8 @@ static void sleep_until_ns(int64_t t)
 typedef int (*build_fn)(void *arg, uint8_t **wire, size_t *len, uint16_t *id);
 
 static ssize_t transact(const struct conf *c, build_fn build, accept_fn accept, void *arg,
-                        uint8_t *buf, size_t buflen, int attempts, char *err, size_t errlen)
+                        uint8_t *buf, size_t buflen, int attempts, int changes_world,
+                        char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
@@ -232,6 +234,16 @@ static ssize_t transact(const struct conf *c, build_fn build, accept_fn accept, 
         if (build(arg, &wire, &wlen, &id) < 0) {
             snprintf(err, errlen, "building the DNS message failed");
             return -1;
+        }
+        /* An UPDATE goes out only under a live lease: one sent later could land after
+         * another node's and point the name back at us. The ones already sent may have
+         * been applied; the next holder's update replaces them. */
+        char ended[256];
+        if (changes_world && lease_check(c, ended, sizeof(ended)) == 0) {
+            free(wire);
+            snprintf(err, errlen, "DNS server %s: %s after %d unanswered attempt(s); stopped "
+                     "(an earlier one may have been applied)", c->dns_server, ended, i);
+            return LEASE_ENDED;
         }
         int64_t deadline = now_ns() + ATTEMPT_MS[i] * NS_PER_MS;
         ssize_t n = one_attempt(&ss, sslen, wire, wlen, id, deadline, accept, arg, buf, buflen,
@@ -419,8 +431,13 @@ int dns_update(const struct conf *c, char *err, size_t errlen)
     if (dns_fqdn(c, u.name, sizeof(u.name), err, errlen) < 0 || load_key(c, &key, err, errlen) < 0)
         return -1;
     uint8_t buf[4096];
-    ssize_t n = transact(c, build_update, verified_answer, &u, buf, sizeof(buf), N_ATTEMPTS,
+    ssize_t n = transact(c, build_update, verified_answer, &u, buf, sizeof(buf), N_ATTEMPTS, 1,
                          err, errlen);
+    if (n == LEASE_ENDED) {
+        ldns_rdf_deep_free(u.request_mac);
+        explicit_bzero(&key, sizeof(key));
+        return LEASE_ENDED;
+    }
     if (n < 0 && u.unverified[0]) {
         size_t l = strlen(err);
         snprintf(err + l, errlen - l, "; the only answers did not verify, the last one %s",
@@ -461,7 +478,7 @@ int dns_resolve(const struct conf *c, char addrs[][64], int max, char *err, size
     for (size_t t = 0; t < 2; t++) {
         struct query_ctx q = {name, types[t]};
         uint8_t buf[4096];
-        ssize_t n = transact(c, build_query, NULL, &q, buf, sizeof(buf), 2, err, errlen);
+        ssize_t n = transact(c, build_query, NULL, &q, buf, sizeof(buf), 2, 0, err, errlen);
         if (n < 0)
             return -1;
         ldns_pkt *reply = NULL;

@@ -36,6 +36,7 @@
 #include "gsstsig.h"
 #include "log.h"
 #include "tcp.h"
+#include "vipctl.h"
 
 /* Waits for each answer in attempt i: a domain controller under load takes its time to
  * check a ticket; three attempts of two messages stay under 9 s. */
@@ -68,6 +69,13 @@ static ssize_t exchange(struct gss_update *u, ldns_pkt *pkt, uint8_t *buf, size_
     uint8_t *wire;
     size_t wlen, replen = 0;
     void *rep = NULL;
+    char why[256];
+    /* Every message, TKEY rounds included, only under a live lease (vipctl/lease.c). */
+    if (lease_check(u->c, why, sizeof(why)) == 0) {
+        snprintf(err, errlen, "DNS server %s: %s; stopped before %s", u->c->dns_server, why,
+                 ldns_pkt_tsig(pkt) ? "the signed update" : "the next TKEY round");
+        return LEASE_ENDED;
+    }
     if (ldns_pkt2wire(&wire, pkt, &wlen) != LDNS_STATUS_OK) {
         snprintf(err, errlen, "building the DNS message failed");
         return -1;
@@ -616,5 +624,5 @@ int dns_gss_update(const struct conf *c, char *err, size_t errlen)
                  (double)(now_ns() - t0) / NS_PER_SEC);
     }
     gsstsig_login_free(u.login);
-    return rc == 0 ? 0 : -1;
+    return rc == 0 || rc == LEASE_ENDED ? rc : -1;
 }

@@ -38,32 +38,9 @@ static const char usage[] =
     "                           not one seen within the takeover timeout)\n"
     "exit: 0 done, 1 failed, 2 usage or config error, 3 refused\n";
 
-/*
- * Spawned by watchd (DESIGN §3): HOTSTANDBY_DEADLINE_NS is the lease deadline
- * (CLOCK_BOOTTIME ns) the caller acts under, and the only authority: past it, an address
- * must not be added, whatever watchd or the database would say. Returns 1 if spawned
- * and still in time, 0 if spawned and too late (why filled), -1 if run by hand.
- */
-static int lease_deadline_check(char *why, size_t whylen)
-{
-    const char *d = getenv("HOTSTANDBY_DEADLINE_NS");
-    if (d == NULL || d[0] == '\0')
-        return -1;
-    char *end;
-    long long deadline = strtoll(d, &end, 10);
-    int64_t now = now_ns();
-    if (*end != '\0' || deadline <= 0 || now >= deadline) {
-        snprintf(why, whylen, "the lease of epoch %s ended %lld ms ago (HOTSTANDBY_DEADLINE_NS)",
-                 getenv("HOTSTANDBY_EPOCH") ? getenv("HOTSTANDBY_EPOCH") : "?",
-                 *end == '\0' && deadline > 0 ? (long long)(now - deadline) / 1000000 : -1LL);
-        return 0;
-    }
-    return 1;
-}
-
 int holder_check(const struct conf *c, char *why, size_t whylen)
 {
-    int spawned = lease_deadline_check(why, whylen);
+    int spawned = lease_check(c, why, whylen);
     if (spawned >= 0)
         return spawned;   /* never the database's word for an automatic command */
     char path[512], err[256];

@@ -25,6 +25,13 @@ int cmd_check(const struct conf *c);
 void address_status(const struct conf *c, const char *holder, const char *holder_address,
                     json_t *out);
 
+/* lease.c: for a vipctl spawned by watchd (HOTSTANDBY_DEADLINE_NS set): 1 while the
+ * lease it acts under lasts, 0 once it has ended (why filled); -1 if run by hand. Asked
+ * before every step that changes the world. */
+int lease_check(const struct conf *c, char *why, size_t whylen);
+/* What a step cut off by the lease returns (its caller exits EXIT_REFUSED). */
+#define LEASE_ENDED (-3)
+
 /* main.c: 1 if this node is the holder (asks watchd, else the database), 0 if not,
  * -1 if it cannot tell; why gets a sentence either way. */
 int holder_check(const struct conf *c, char *why, size_t whylen);

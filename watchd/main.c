@@ -15,6 +15,7 @@
 #include "ctl.h"
 #include "daemon.h"
 #include "db.h"
+#include "lease.h"
 #include "log.h"
 #include "loop.h"
 #include "notify.h"
@@ -136,6 +137,31 @@ static void arm_deadline(struct watchd *wd)
         loop_timer_at(wd->deadline_timer, at);
 }
 
+/*
+ * RUN_DIR/lease tells a running vipctl or hook the lease's current deadline (lease.h):
+ * each renewal moves it on, a fence sets it to 0. It is written only from here, after
+ * each step of the role machine, so a frozen watchd leaves the last deadline standing.
+ * A failed write leaves an earlier deadline, never a later one.
+ */
+static void publish_lease(struct watchd *wd)
+{
+    int64_t epoch = wd->role.epoch, deadline = role_lease_deadline(&wd->role, now_ns());
+    if (epoch == wd->lease_file_epoch && deadline == wd->lease_file_deadline_ns)
+        return;
+    if (lease_file_write(wd->conf.run_dir, epoch, deadline) < 0) {
+        if (!wd->lease_file_failing)
+            log_warn("%s/lease: cannot publish the lease deadline (a long vipctl step "
+                     "ends at the deadline it started with)", wd->conf.run_dir);
+        wd->lease_file_failing = 1;
+        return;
+    }
+    if (wd->lease_file_failing)
+        log_info("%s/lease: the lease deadline is published again", wd->conf.run_dir);
+    wd->lease_file_failing = 0;
+    wd->lease_file_epoch = epoch;
+    wd->lease_file_deadline_ns = deadline;
+}
+
 void watchd_input(struct watchd *wd, struct role_input *in)
 {
     struct role_actions acts;
@@ -150,6 +176,7 @@ void watchd_input(struct watchd *wd, struct role_input *in)
     if (wd->role.state != before)
         log_info("%s: %s -> %s", role_event_name(in->event), role_state_name(before),
                  role_state_name(wd->role.state));
+    publish_lease(wd);   /* before carry_out: what it spawns must find the new deadline */
     carry_out(wd, &acts);
     arm_deadline(wd);
     if (wd->role.state != before) {
@@ -621,6 +648,7 @@ int main(int argc, char **argv)
     snprintf(wd.vipctl, sizeof(wd.vipctl), "%s/vipctl", dir);
     signal(SIGPIPE, SIG_IGN);
 
+    wd.lease_file_epoch = -1; /* the first step rewrites what a previous run left */
     wd.loop = loop_new();
     if (wd.loop == NULL)
         fatal("loop_new");

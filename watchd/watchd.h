@@ -61,6 +61,9 @@ struct watchd {
     struct loop_timer *recheck_timer;   /* vipctl check every interval while active */
     int exit_requested;
     char timing_mismatch[256];          /* "" while our timing is the cluster's */
+    int64_t lease_file_epoch;           /* what RUN_DIR/lease says (lease.h) */
+    int64_t lease_file_deadline_ns;
+    int lease_file_failing;             /* its last write failed (logged once) */
 
     /* promote.c: the step sequence in progress */
     int seq_kind;                       /* 0 none, else enum role_action_kind */

@@ -4,6 +4,7 @@
 # active at the same time.
 #
 #   node_conf NAME [PRIORITY] [EXTRA-INI...]   writes $T/NAME/hotstandby.conf
+#       (HS_ADDRESS=... HS_CONNECTION=... node_conf ... for other than 127.0.0.1 / none)
 #   node_start NAME | node_start_watchd NAME | node_start_heartbeatd NAME
 #   node_kill NAME [SIG [DAEMON...]]   signals both daemons of NAME (or the ones named;
 #                             default KILL, and then waits until they are gone)
@@ -26,9 +27,9 @@ node_conf() {
 [cluster]
 name = $HS_CLUSTER
 node = $name
-address = 127.0.0.1
+address = ${HS_ADDRESS:-127.0.0.1}
 primary = ${HS_PRIMARY:-a}
-connection = none
+connection = ${HS_CONNECTION:-none}
 database = $PG_CONNINFO
 run_dir = $T/$name/run
 state_dir = $T/$name/state
