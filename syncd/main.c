@@ -249,10 +249,12 @@ static void reload(struct syncd *sd)
     int was_active = sd->active;
     syncd_flush_abort_all(sd, "configuration reloaded");
     become_standby(sd);
+    sync_peers_unwatch(sd);
     free_peers(sd);
     sd->conf = nc;
     sync_tree_close(&sd->tree);
     make_peers(sd);
+    sync_peers_watch(sd);
     loop_timer_after(sd->reconcile_timer, sd->conf.reconcile_interval_ns);
     log_info("SIGHUP: configuration %s re-read: %d paths, %d peers", sd->conf_path,
              sd->conf.n_sync_paths, sd->npeers);
@@ -264,6 +266,7 @@ static void syncd_teardown(struct syncd *sd)
 {
     become_standby(sd);
     syncd_flush_abort_all(sd, "syncd is stopping");
+    sync_peers_unwatch(sd);
     free_peers(sd);
     if (sd->ctl)
         ctl_server_close(sd->ctl);
@@ -309,8 +312,13 @@ static int run_daemon(struct syncd *sd)
     signal(SIGPIPE, SIG_IGN);
     sd->reconcile_timer = loop_timer_new(sd->loop, on_reconcile_timer, sd);
     loop_timer_after(sd->reconcile_timer, sd->conf.reconcile_interval_ns);
-    log_info("standby (receiver) for cluster %s, node %s; %d peers; control socket %s",
-             sd->conf.cluster, sd->conf.node, sd->npeers, sock);
+    sync_peers_watch(sd);
+    if (sync_peers_from_db(&sd->conf))
+        log_info("standby (receiver) for cluster %s, node %s; peers: the other nodes in "
+                 "hs_node; control socket %s", sd->conf.cluster, sd->conf.node, sock);
+    else
+        log_info("standby (receiver) for cluster %s, node %s; %d peers; control socket %s",
+                 sd->conf.cluster, sd->conf.node, sd->npeers, sock);
     daemon_watchdog_arm(sd->loop);
     sd_notify(0, "READY=1");
     int rc = loop_run(sd->loop);
@@ -331,8 +339,14 @@ static int run_once(struct syncd *sd, long long epoch_opt)
         printf("syncd: once: node %s is not active: nothing to push\n", sd->conf.node);
         return 0;
     }
+    if (sync_peers_load(sd, err, sizeof(err)) < 0) {
+        log_warnx("once: reading the peers from hs_node: %s", err);
+        return 1;
+    }
     if (sd->npeers == 0) {
-        printf("syncd: once: no peers configured\n");
+        printf("syncd: once: no peers (%s)\n", sync_peers_from_db(&sd->conf)
+                                                    ? "no other node in hs_node"
+                                                    : "none configured");
         return 0;
     }
     sd->once = 1;

@@ -20,6 +20,7 @@ struct loop_timer;
 struct ctl_server;
 struct ctl_conn;
 struct hs_ssh;
+struct db;
 
 /* ---- watch.c ---- */
 enum watch_kind {
@@ -160,6 +161,8 @@ struct syncd {
     uint64_t barrier_sent, barrier_seen;   /* flush markers through the inotify queue */
     struct peer *peers[CONF_MAX_LIST];
     int npeers;
+    struct db *db;                 /* peers.c: hs_node, when [sync] peers is empty */
+    struct loop_timer *peers_timer;
     struct loop_timer *reconcile_timer;
     struct flush_wait *flushes;
     uint64_t next_token;
@@ -178,6 +181,16 @@ void syncd_control_close(void *arg, struct ctl_conn *conn);
 void syncd_flush_abort_all(struct syncd *sd, const char *why);
 /* Called by send.c when a peer acknowledged a batch or went away (flush, --once). */
 void syncd_peer_progress(struct syncd *sd, struct peer *p);
+
+/* ---- peers.c ---- */
+/* 1 when [sync] peers is empty: every other node in hs_node is a peer (DESIGN §9). */
+int sync_peers_from_db(const struct conf *c);
+/* Daemon: keeps sd->peers equal to hs_node's other nodes (re-read after every connect
+ * and periodically); nothing when [sync] peers names the peers. */
+void sync_peers_watch(struct syncd *sd);
+void sync_peers_unwatch(struct syncd *sd);
+/* --once: reads the list now (blocking). 0, or -1 with err. */
+int sync_peers_load(struct syncd *sd, char *err, size_t errlen);
 
 /* ---- serve.c ---- */
 int syncd_serve(const struct conf *c);

@@ -78,3 +78,23 @@ change_host_key() {
     rm -f "$SSHD_DIR/host_ed25519" "$SSHD_DIR/host_ed25519.pub"
     ssh-keygen -q -t ed25519 -N '' -C other-host -f "$SSHD_DIR/host_ed25519"
 }
+
+# start_sshd_ns NAME COMMAND: one more sshd with the same keys, inside network namespace
+# NAME (netns.sh) on its address, port 22 - where a peer taken from hs_node is reached. The
+# test key may only run COMMAND there (authorized_keys command=, as in production).
+# Call after start_sshd; adds the address to $KNOWN_HOSTS. Stopped at exit.
+start_sshd_ns() {
+    local name=$1 cmd=$2 addr dir
+    addr=$(netns_addr4 "$name")
+    dir=$SSHD_DIR/ns-$name
+    mkdir -p "$dir"
+    echo "command=\"$cmd\",restrict $(cat "$SSHD_DIR/user_ed25519.pub")" >"$dir/authorized_keys"
+    sed -e "s|^Port .*|Port 22|" -e "s|^ListenAddress .*|ListenAddress $addr|" \
+        -e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $dir/authorized_keys|" \
+        -e "s|^PidFile .*|PidFile $dir/sshd.pid|" "$SSHD_DIR/sshd_config" >"$dir/sshd_config"
+    echo "$addr $(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")" >>"$KNOWN_HOSTS"
+    netns_exec "$name" /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" &
+    at_exit "kill $! 2>/dev/null"
+    wait_for 10 netns_exec "$name" bash -c "exec 3<>/dev/tcp/$addr/22" ||
+        bail "sshd in $name did not start ($(cat "$dir/sshd.log"))"
+}
