@@ -120,3 +120,14 @@ CREATE TABLE IF NOT EXISTS hs_release (
     manifest     text NOT NULL,
     published_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
+
+-- watchd re-sends an event whose reply was lost (the write may have committed): the
+-- event's own key makes the second write a no-op. NULL (other writers) never conflicts.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()
+                   AND table_name = 'hs_event' AND column_name = 'event_key') THEN
+        ALTER TABLE hs_event ADD COLUMN IF NOT EXISTS event_key text NULL;
+        CREATE UNIQUE INDEX IF NOT EXISTS hs_event_key ON hs_event (event_key);
+    END IF;
+END $$;

@@ -107,5 +107,10 @@
 #define SQL_EVENT \
     "INSERT INTO hs_event (cluster, node, epoch, kind, detail, at) " \
     "VALUES ($1, $2, $3, $4, $5, to_timestamp($6::float8 / 1000))"
+/* The same with $7 = a key of the writer's: sent again after a lost reply, it lands once. */
+#define SQL_EVENT_ONCE \
+    "INSERT INTO hs_event (cluster, node, epoch, kind, detail, at, event_key) " \
+    "VALUES ($1, $2, $3, $4, $5, to_timestamp($6::float8 / 1000), $7) " \
+    "ON CONFLICT (event_key) DO NOTHING"
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -39,20 +40,16 @@ static int schema_ready(struct watchd *wd);
 /*
  * The audit trail must not lose the events that matter most, which happen when the
  * database is away (a fence): they wait in memory, with their own time, and are
- * written once the database is back.
+ * written once the database is back. A write whose reply was lost may have committed:
+ * it is sent again with the same key, and the database keeps the first (SQL_EVENT_ONCE).
  */
-static void keep_pending(struct watchd *wd, const char *e, const char *kind, const char *detail,
-                         const char *ms)
+static void keep_pending(struct watchd *wd, const struct pending_event *ev)
 {
     if (wd->n_pending == PENDING_EVENTS) {
         memmove(&wd->pending[0], &wd->pending[1], sizeof(wd->pending[0]) * (PENDING_EVENTS - 1));
         wd->n_pending--;
     }
-    struct pending_event *p = &wd->pending[wd->n_pending++];
-    snprintf(p->epoch, sizeof(p->epoch), "%s", e);
-    snprintf(p->kind, sizeof(p->kind), "%s", kind);
-    snprintf(p->detail, sizeof(p->detail), "%s", detail);
-    snprintf(p->at_ms, sizeof(p->at_ms), "%s", ms);
+    wd->pending[wd->n_pending++] = *ev;
 }
 
 struct event_write {
@@ -65,7 +62,7 @@ static void event_written(void *arg, PGresult *res, const char *err)
 {
     struct event_write *w = arg;
     if (res == NULL)
-        keep_pending(w->wd, w->ev.epoch, w->ev.kind, w->ev.detail, w->ev.at_ms);
+        keep_pending(w->wd, &w->ev);
     free(w);
 }
 
@@ -77,12 +74,26 @@ static int send_event(struct watchd *wd, const struct pending_event *ev)
     w->wd = wd;
     w->ev = *ev;
     const char *params[] = {wd->conf.cluster, wd->conf.node, ev->epoch, ev->kind, ev->detail,
-                            ev->at_ms};
-    if (db_query(wd->db, SQL_EVENT, 6, params, event_written, w) < 0) {
+                            ev->at_ms, ev->key};
+    if (db_query(wd->db, SQL_EVENT_ONCE, 7, params, event_written, w) < 0) {
         free(w);
         return -1;
     }
     return 0;
+}
+
+/* 128 random bits in hex: unique across nodes and restarts without coordination. */
+static void event_key(char key[33])
+{
+    unsigned char r[16];
+    if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+        static uint64_t seq;   /* no entropy yet: time, pid and a counter stay unique */
+        uint64_t t = (uint64_t)wall_ns(), p = (uint64_t)getpid() << 32 | ++seq;
+        memcpy(r, &t, 8);
+        memcpy(r + 8, &p, 8);
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(key + 2 * i, 3, "%02x", r[i]);
 }
 
 static void write_event(struct watchd *wd, const char *e, const char *kind, const char *detail,
@@ -93,8 +104,9 @@ static void write_event(struct watchd *wd, const char *e, const char *kind, cons
     snprintf(ev.kind, sizeof(ev.kind), "%s", kind);
     snprintf(ev.detail, sizeof(ev.detail), "%s", detail);
     snprintf(ev.at_ms, sizeof(ev.at_ms), "%s", ms);
+    event_key(ev.key);
     if (wd->n_pending > 0 || send_event(wd, &ev) < 0)
-        keep_pending(wd, e, kind, detail, ms);   /* keeps the order: after older ones */
+        keep_pending(wd, &ev);   /* keeps the order: after older ones */
 }
 
 static void flush_pending(struct watchd *wd)

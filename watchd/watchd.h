@@ -21,6 +21,7 @@ struct selfmon;
 #define PENDING_EVENTS 64
 struct pending_event {
     char epoch[24], kind[32], detail[512], at_ms[24];
+    char key[33];   /* hs_event.event_key: a write re-sent after a lost reply lands once */
 };
 
 struct watchd {

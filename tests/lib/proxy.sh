@@ -2,10 +2,12 @@
 # can cut it (SIGSTOP: connections stall, nothing is closed) and restore it (SIGCONT).
 #   proxy_node NAME      starts a proxy for NAME and points NAME's conninfo at it
 #   proxy_cut NAME / proxy_restore NAME
+#   proxy_lose_event_reply NAME   the next hs_event write commits, its reply is lost
+#                                 ($T/NAME/lose-reply.done appears when it happened)
 proxy_node() {
     local name=$1 port
     port=$(free_port)
-    /usr/bin/python3 "$HS_TOP/tests/lib/tcpproxy.py" "$port" "$PG_PORT" >>"$T/$name/proxy.log" 2>&1 &
+    /usr/bin/python3 "$HS_TOP/tests/lib/tcpproxy.py" "$port" "$PG_PORT" "$T/$name/lose-reply" >>"$T/$name/proxy.log" 2>&1 &
     echo $! >"$T/$name/proxy.pid"
     at_exit "kill -CONT $! 2>/dev/null; kill -9 $! 2>/dev/null"
     disown $!
@@ -15,3 +17,4 @@ proxy_node() {
 }
 proxy_cut() { kill -STOP "$(cat "$T/$1/proxy.pid")"; }
 proxy_restore() { kill -CONT "$(cat "$T/$1/proxy.pid")"; }
+proxy_lose_event_reply() { touch "$T/$1/lose-reply"; }

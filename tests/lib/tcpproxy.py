@@ -1,14 +1,21 @@
 #!/usr/bin/python3
-"""tcpproxy.py LISTEN_PORT TARGET_PORT: a user-space TCP forwarder on 127.0.0.1.
+"""tcpproxy.py LISTEN_PORT TARGET_PORT [LOSE_REPLY_FLAG]: a user-space TCP forwarder on
+127.0.0.1.
 
 A node's database path in tests: SIGSTOP the proxy and every connection through it
 stalls (a cut that neither side sees as closed), SIGCONT resumes it. No tc netem.
+LOSE_REPLY_FLAG: while that file exists, the next client message that writes hs_event is
+forwarded (the server commits it) but nothing the server sends on that connection reaches
+the client any more: a reply lost after the write. The file is then renamed to FLAG.done.
 """
+import os
 import selectors
 import socket
 import sys
 
 listen_port, target_port = int(sys.argv[1]), int(sys.argv[2])
+lose_flag = sys.argv[3] if len(sys.argv) > 3 else None
+muted = set()   # server sides whose data no longer reaches the client
 sel = selectors.DefaultSelector()
 srv = socket.socket()
 srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -24,6 +31,15 @@ def close(s):
         if x is None:
             continue
         peer.pop(x, None)
+        if x in muted and x is not s:
+            # the server may not have read the client's last messages yet (the commit):
+            # it gets an orderly end after them and is closed at its own EOF, never reset
+            try:
+                x.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            continue
+        muted.discard(x)
         try:
             sel.unregister(x)
         except (KeyError, ValueError):
@@ -50,8 +66,17 @@ while True:
             data = s.recv(65536)
         except OSError:
             data = b""
+        if s in muted and s not in peer:   # a muted server side draining to its EOF
+            if not data:
+                close(s)
+            continue
         if not data or s not in peer:
             close(s)
+            continue
+        if lose_flag and b"INSERT INTO hs_event" in data and os.path.exists(lose_flag):
+            os.rename(lose_flag, lose_flag + ".done")
+            muted.add(peer[s])
+        if s in muted:
             continue
         try:
             peer[s].sendall(data)

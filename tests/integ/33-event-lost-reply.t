@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# An hs_event write whose reply is lost after the database committed it is written once.
+# watchd keeps events in memory while the database is away and sends them again; a write
+# that was sent, committed, and whose reply never came back (the path cut right after the
+# write) used to be re-queued and written twice. Each event now carries its own key
+# (hs_event.event_key) and the second write is a no-op.
+. "$(dirname "$0")/../lib/common.sh"
+. "$HS_TOP/tests/lib/pg.sh"
+. "$HS_TOP/tests/lib/cluster.sh"
+. "$HS_TOP/tests/lib/proxy.sh"
+need jq
+pg_start
+node_conf a 100
+proxy_node a
+node_start a
+check "a active" -- wait_role a active 10
+events_of() {
+    psql_hs "SELECT count(*) FROM hs_event WHERE cluster='$HS_CLUSTER' AND node='a' AND kind='$1'"
+}
+events_are() { [ "$(events_of "$1")" = "$2" ]; }
+
+proxy_lose_event_reply a
+vipctl_node a pause >/dev/null 2>&1     # watchd writes the event "pause" through the proxy
+check "the event's write went through and its reply was lost" -- wait_for 10 test -e "$T/a/lose-reply.done"
+check "watchd noticed the lost reply and reconnected" -- wait_for 10 grep -q "database" "$T/a/watchd.log"
+check "the event is in hs_event" -- wait_for 10 events_are pause 1
+sleep 3                                 # the reconnect and the re-sent write happen meanwhile
+is "$(events_of pause)" 1 "written once, although it was sent twice"
+check "a is still active" -- test "$(node_role a)" = active
+check "later events are written as usual" -- sh -c "'$HS_BIN/vipctl' -c '$T/a/hotstandby.conf' resume >/dev/null 2>&1"
+check "the resume event is there once" -- wait_for 10 events_are resume 1
+[ $_tap_failed -eq 0 ] || { dump_logs; psql_hs "SELECT id, kind, detail, event_key FROM hs_event ORDER BY id" | sed 's/^/# /' >&2; }
+done_testing
