@@ -38,7 +38,7 @@ psql_hs "CREATE DATABASE hs" postgres >/dev/null
 # ---- the shared folder (an "NFS mount" both hosts see) ----
 mkdir -p "$T/shared"
 mount -t tmpfs -o size=8m hs-shared "$T/shared" || bail "tmpfs"
-at_exit "umount -l '$T/shared'"
+umount_at_exit "$T/shared"
 
 # ---- two hosts ----
 host_up() {

@@ -13,7 +13,7 @@ sync_conf a b "exclude = .filler"
 sync_conf b a "exclude = .filler"
 A=$T/a/data B=$T/b/data
 mount -t tmpfs -o size=4m hsfull "$B" || bail "mount tmpfs"
-at_exit "umount -l '$B'"
+umount_at_exit "$B"
 start_syncd a
 start_syncd b
 make_active a 1 >/dev/null

@@ -19,6 +19,7 @@ need jq /usr/bin/python3 mount umount nsenter
 SHARED=$T/shared
 mkdir -p "$SHARED"
 mount -t tmpfs -o size=1m hsshare "$SHARED" || bail "cannot mount a tmpfs in the test's mount namespace"
+umount_at_exit "$SHARED"
 pg_start
 smtp_start
 mapfile -t NOTIFY < <(notify_lines)

@@ -21,6 +21,10 @@ _run_cleanups() {
     if [ "${HS_KEEP:-0}" = 1 ]; then echo "# kept $T" >&2; else rm -rf "$T"; fi
 }
 trap _run_cleanups EXIT
+# umount_at_exit DIR: what the test mounts on DIR (a tmpfs under $T) is unmounted before
+# $T is removed (rm cannot remove a mount point: "Device or resource busy"), also when
+# several mounts are stacked there.
+umount_at_exit() { at_exit "for _ in 1 2 3 4; do mountpoint -q '$1' || break; umount -l '$1'; done"; }
 trap 'exit 130' INT TERM
 
 plan() { echo "1..$1"; }
