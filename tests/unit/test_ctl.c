@@ -98,6 +98,35 @@ static void on_request(void *arg, struct ctl_conn *c, json_t *req, const char *c
         ctl_error(c, req, "unknown command '%s'", cmd);
 }
 
+/* A control server on a fresh socket in a temp dir, with its loop (test_server, _limits). */
+struct fixture {
+    char dir[32], path[128];
+    struct loop *l;
+    struct srv s;
+    struct ctl_handlers h;
+    struct ctl_server *srv;
+};
+
+static void fixture_up(struct fixture *f)
+{
+    memset(f, 0, sizeof(*f));
+    snprintf(f->dir, sizeof(f->dir), "/tmp/hs-ctl-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof(f->path), "%s/t.sock", f->dir);
+    f->l = loop_new();
+    f->h = (struct ctl_handlers){.request = on_request, .arg = &f->s};
+    f->srv = ctl_server_open(f->l, f->path, 0, &f->h);
+    assert_non_null(f->srv);
+}
+
+static void fixture_down(struct fixture *f)
+{
+    loop_once(f->l, 10);
+    ctl_server_close(f->srv);
+    loop_free(f->l);
+    rmdir(f->dir);
+}
+
 static json_t *roundtrip(struct loop *l, int fd, const void *buf, size_t len)
 {
     assert_true(send(fd, buf, len, 0) == (ssize_t)len);
@@ -112,14 +141,10 @@ static json_t *roundtrip(struct loop *l, int fd, const void *buf, size_t len)
 
 static void test_server(void **state)
 {
-    char dir[] = "/tmp/hs-ctl-XXXXXX", path[128];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/t.sock", dir);
-    struct loop *l = loop_new();
-    struct srv s = {0};
-    struct ctl_handlers h = {.request = on_request, .arg = &s};
-    struct ctl_server *srv = ctl_server_open(l, path, 0, &h);
-    assert_non_null(srv);
+    struct fixture f;
+    fixture_up(&f);
+    struct loop *l = f.l;
+    const char *path = f.path;
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
@@ -153,16 +178,13 @@ static void test_server(void **state)
     assert_true(json_is_true(json_object_get(r, "ok")));
     assert_string_equal(json_string_value(json_object_get(r, "pong")), "yes");
     json_decref(r);
-    assert_int_equal(s.requests, 2);   /* malformed input never reached the handler */
+    assert_int_equal(f.s.requests, 2);   /* malformed input never reached the handler */
 
     /* a second server on a live socket is refused; the first keeps it */
-    assert_null(ctl_server_open(l, path, 0, &h));
+    assert_null(ctl_server_open(l, path, 0, &f.h));
     close(fd);
-    loop_once(l, 10);
-    ctl_server_close(srv);
+    fixture_down(&f);
     assert_int_equal(access(path, F_OK), -1);   /* removed on close */
-    loop_free(l);
-    rmdir(dir);
 }
 
 /* A listener that never accepts (a stopped daemon) with its backlog filled. */
@@ -227,15 +249,11 @@ static void test_stopped_peer(void **state)
 /* At most max_conns connections; one that stays silent is closed after the idle timeout. */
 static void test_server_limits(void **state)
 {
-    char dir[] = "/tmp/hs-ctl-XXXXXX", path[128];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof(path), "%s/t.sock", dir);
-    struct loop *l = loop_new();
-    struct srv s = {0};
-    struct ctl_handlers h = {.request = on_request, .arg = &s};
-    struct ctl_server *srv = ctl_server_open(l, path, 0, &h);
-    assert_non_null(srv);
-    ctl_server_limits(srv, 3, 200 * NS_PER_MS);
+    struct fixture f;
+    fixture_up(&f);
+    struct loop *l = f.l;
+    const char *path = f.path;
+    ctl_server_limits(f.srv, 3, 200 * NS_PER_MS);
     int fds[5];
     for (int i = 0; i < 5; i++) {
         fds[i] = ctl_connect(path);
@@ -263,10 +281,7 @@ static void test_server_limits(void **state)
     assert_int_equal(recv(fds[2], &c, 1, MSG_DONTWAIT), 0);
     for (int i = 0; i < 5; i++)
         close(fds[i]);
-    loop_once(l, 10);
-    ctl_server_close(srv);
-    loop_free(l);
-    rmdir(dir);
+    fixture_down(&f);
 }
 
 int main(void)
