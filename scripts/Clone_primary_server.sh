@@ -21,6 +21,9 @@ Exit: 0 done, 1 failed (nothing changed on HOST; hotstandby here as before), 2 u
 USAGE
 }
 die() { echo "$prog: $*" >&2; exit 1; }
+# The usage and option parsing mirror Configure_failover_server.sh on purpose:
+# Configure_failover_server.sh is copied alone to a server without hotstandby, so neither
+# script sources a shared file.
 
 host= ssh_opts=() node_opts=()
 while [ $# -gt 0 ]; do

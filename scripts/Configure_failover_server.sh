@@ -25,6 +25,9 @@ Exit: 0 done, 1 failed (everything this script changed is put back), 2 usage.
 USAGE
 }
 die() { echo "$prog: $*" >&2; exit 1; }
+# The usage and option parsing mirror Clone_primary_server.sh on purpose:
+# Configure_failover_server.sh is copied alone to a server without hotstandby, so neither
+# script sources a shared file.
 
 host= ssh_opts=() node_opts=() key=$HOME/.ssh/id_ed25519 kh=$HOME/.ssh/known_hosts user=root port=22
 while [ $# -gt 0 ]; do

@@ -6,35 +6,17 @@ source "$(dirname "$0")/../lib/common.sh"
 source "$HS_TOP/tests/lib/pg.sh"
 source "$HS_TOP/tests/lib/netns.sh"
 need ip jq
+source "$HS_TOP/tests/lib/vipnodes.sh"
 netns_lan_setup a b
 pg_start
-DB="host=$PG_SOCK port=$PG_PORT dbname=hs user=postgres"
-VIP=192.0.2.10
+VIP_CLUSTER=t45
 for n in a b; do
-    mkdir -p "$T/run-$n"
-    cat >"$T/$n.conf" <<EOF
-[cluster]
-name = t45
-node = $n
-primary = a
-connection = vip
-database = $DB
-run_dir = $T/run-$n
-[heartbeat]
-interval = 200ms
-takeover_timeout = 1500ms
-[vip]
-address = $VIP
-interface = eth0
-EOF
-    netns_exec $n "$HS_BIN/watchd" -c "$T/$n.conf" >>"$T/watchd-$n.log" 2>&1 &
-    at_exit "kill -9 $! 2>/dev/null"
-    netns_exec $n "$HS_BIN/heartbeatd" -c "$T/$n.conf" >>"$T/heartbeatd-$n.log" 2>&1 &
-    at_exit "kill -9 $! 2>/dev/null"
+    vip_node_conf $n
+    vip_node_start $n
 done
-role() { netns_exec "$1" "$HS_BIN/vipctl" -c "$T/$1.conf" status --json 2>/dev/null | jq -r '.watchd.role // "stopped"'; }
-role_is() { [ "$(role "$1")" = "$2" ]; }
-on() { ip -n "$(netns_ns "$1")" -o addr show dev eth0 | grep -q " $VIP/"; }
+role() { vip_role "$@"; }
+role_is() { vip_role_is "$@"; }
+on() { vip_on "$@"; }
 
 check "a active" -- wait_for 10 role_is a active
 check "b standby" -- wait_for 10 role_is b standby

@@ -9,20 +9,12 @@
 need jq
 pg_start
 start_sshd
-sync_lines() {   # sync_lines NODE PEER
-    printf '%s\n' "[sync]" "root = $T/$1/root" "paths = /data" "peers = $2=127.0.0.1:$SSHD_PORT" \
-        "ssh_key = $SSH_KEY" "known_hosts = $KNOWN_HOSTS" \
-        "remote_command = $HS_BIN/syncd --serve -c $T/$2/hotstandby.conf"
-}
 node_conf a 100
 node_conf b 100
-for n in a b; do
-    peer=$([ $n = a ] && echo b || echo a)
-    mkdir -p "$T/$n/root/data"
-    sync_lines $n $peer >>"$T/$n/hotstandby.conf"
-    "$HS_BIN/syncd" -c "$T/$n/hotstandby.conf" >>"$T/$n/syncd.log" 2>&1 &
-    at_exit "kill $! 2>/dev/null"
-done
+node_sync_conf a b
+node_sync_conf b a
+node_start_syncd a
+node_start_syncd b
 node_start a
 node_start b
 check "a active" -- wait_role a active 8

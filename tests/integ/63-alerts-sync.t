@@ -16,17 +16,13 @@ start_sshd
 smtp_start
 node_conf a 100
 node_conf b 100
+# (peers and remote_command differ: both nodes share one sshd here, so the shared settings
+# differ too and a config-mismatch alert is expected on the side)
+node_sync_conf a b
+node_sync_conf b a
 for n in a b; do
-    peer=$([ $n = a ] && echo b || echo a)
-    mkdir -p "$T/$n/root/data"
-    # (peers and remote_command differ: both nodes share one sshd here, so the shared
-    # settings differ too and a config-mismatch alert is expected on the side)
-    printf '%s\n' "[sync]" "root = $T/$n/root" "paths = /data" "peers = $peer=127.0.0.1:$SSHD_PORT" \
-        "ssh_key = $SSH_KEY" "known_hosts = $KNOWN_HOSTS" \
-        "remote_command = $HS_BIN/syncd --serve -c $T/$peer/hotstandby.conf" >>"$T/$n/hotstandby.conf"
     notify_lines "sync_lag_alert = 2s" >>"$T/$n/hotstandby.conf"
-    "$HS_BIN/syncd" -c "$T/$n/hotstandby.conf" >>"$T/$n/syncd.log" 2>&1 &
-    at_exit "kill $! 2>/dev/null"
+    node_start_syncd $n
 done
 node_start a
 node_start b

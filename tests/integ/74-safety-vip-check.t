@@ -11,46 +11,25 @@ source "$HS_TOP/tests/lib/pg.sh"
 source "$HS_TOP/tests/lib/netns.sh"
 source "$HS_TOP/tests/lib/cluster.sh"
 need ip jq
+source "$HS_TOP/tests/lib/vipnodes.sh"
 netns_lan_setup a b
 pg_start
-DB="host=$PG_SOCK port=$PG_PORT dbname=hs user=postgres"
-VIP=192.0.2.10
+VIP_CLUSTER=t74 VIP_TAKEOVER=3s
 # a's daemons find vipctl next to themselves: there it is slow to check
 mkdir -p "$T/bin-a"
 cp "$HS_BIN/watchd" "$HS_BIN/heartbeatd" "$T/bin-a/"
 printf '#!/bin/sh\n[ "$3" = check ] && sleep 0.7\nexec "%s/vipctl" "$@"\n' "$HS_BIN" >"$T/bin-a/vipctl"
 chmod 755 "$T/bin-a/vipctl"
 for n in a b; do
+    vip_node_conf $n "[service]" \
+        "start = echo \"\$(date +%s%3N) start \$HOTSTANDBY_NODE \$HOTSTANDBY_EPOCH\" >> $HOOKS_LOG" \
+        "stop = echo \"\$(date +%s%3N) stop \$HOTSTANDBY_NODE \$HOTSTANDBY_EPOCH\" >> $HOOKS_LOG"
     bin=$HS_BIN; [ $n = a ] && bin=$T/bin-a
-    mkdir -p "$T/run-$n"
-    cat >"$T/$n.conf" <<CONF
-[cluster]
-name = t74
-node = $n
-primary = a
-connection = vip
-database = $DB
-run_dir = $T/run-$n
-[heartbeat]
-interval = 200ms
-takeover_timeout = 3s
-[vip]
-address = $VIP
-interface = eth0
-[service]
-start = echo "\$(date +%s%3N) start \$HOTSTANDBY_NODE \$HOTSTANDBY_EPOCH" >> $HOOKS_LOG
-stop = echo "\$(date +%s%3N) stop \$HOTSTANDBY_NODE \$HOTSTANDBY_EPOCH" >> $HOOKS_LOG
-CONF
-    # not through the netns_exec function: $! must be watchd itself (ip netns exec execs it)
-    ip netns exec "$(netns_ns $n)" "$bin/watchd" -c "$T/$n.conf" >>"$T/watchd-$n.log" 2>&1 &
-    echo $! >"$T/watchd-$n.pid"
-    at_exit "kill -CONT $! 2>/dev/null; kill -9 $! 2>/dev/null"
-    netns_exec $n "$bin/heartbeatd" -c "$T/$n.conf" >>"$T/heartbeatd-$n.log" 2>&1 &
-    at_exit "kill -9 $! 2>/dev/null"
+    vip_node_start $n "$bin"
 done
-role() { netns_exec "$1" "$HS_BIN/vipctl" -c "$T/$1.conf" status --json 2>/dev/null | jq -r '.watchd.role // "stopped"'; }
-role_is() { [ "$(role "$1")" = "$2" ]; }
-on() { ip -n "$(netns_ns "$1")" -o addr show dev eth0 | grep -q " $VIP/"; }
+role() { vip_role "$@"; }
+role_is() { vip_role_is "$@"; }
+on() { vip_on "$@"; }
 off() { ! on "$1"; }
 
 check "a active" -- wait_for 30 role_is a active

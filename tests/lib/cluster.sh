@@ -6,6 +6,7 @@
 #   node_conf NAME [PRIORITY] [EXTRA-INI...]   writes $T/NAME/hotstandby.conf
 #       (HS_ADDRESS=... HS_CONNECTION=... node_conf ... for other than 127.0.0.1 / none)
 #   node_start NAME | node_start_watchd NAME | node_start_heartbeatd NAME
+#   node_sync_conf NAME PEER / node_start_syncd NAME   (with sshd.sh: sync NAME -> PEER)
 #   node_kill NAME [SIG [DAEMON...]]   signals both daemons of NAME (or the ones named;
 #                             default KILL, and then waits until they are gone)
 #   node_crash NAME           a power cut: daemons killed, "crash" noted in the hook log
@@ -65,6 +66,21 @@ _node_daemon() {
 node_start_watchd() { _node_daemon "$1" watchd; }
 node_start_heartbeatd() { _node_daemon "$1" heartbeatd; }
 node_start() { node_start_watchd "$1"; node_start_heartbeatd "$1"; }
+
+# node_sync_conf NAME PEER: NAME's [sync] section: $T/NAME/root/data pushed to PEER through
+# the test's sshd (sshd.sh), whose exec channel runs PEER's own `syncd --serve`.
+# node_start_syncd NAME: NAME's syncd, logging to $T/NAME/syncd.log.
+node_sync_conf() {
+    local name=$1 peer=$2
+    mkdir -p "$T/$name/root/data"
+    printf '%s\n' "[sync]" "root = $T/$name/root" "paths = /data" "peers = $peer=127.0.0.1:$SSHD_PORT" \
+        "ssh_key = $SSH_KEY" "known_hosts = $KNOWN_HOSTS" \
+        "remote_command = $HS_BIN/syncd --serve -c $T/$peer/hotstandby.conf" >>"$T/$name/hotstandby.conf"
+}
+node_start_syncd() {
+    "$HS_BIN/syncd" -c "$T/$1/hotstandby.conf" >>"$T/$1/syncd.log" 2>&1 &
+    at_exit "kill $! 2>/dev/null"
+}
 
 node_pid() { cat "$T/$1/$2.pid" 2>/dev/null; }
 node_kill() {
