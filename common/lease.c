@@ -6,25 +6,12 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "lease.h"
 
 static void lease_path(const char *run_dir, const char *suffix, char *buf, size_t len)
 {
     snprintf(buf, len, "%s/lease%s", run_dir, suffix);
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 int lease_file_write(const char *run_dir, int64_t epoch, int64_t deadline_ns)
@@ -36,7 +23,7 @@ int lease_file_write(const char *run_dir, int64_t epoch, int64_t deadline_ns)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
-    int rc = write_all(fd, text, (size_t)len);
+    int rc = io_write_all(fd, text, (size_t)len);
     int e = errno;
     if (close(fd) < 0 && rc == 0) {
         rc = -1;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io.h"
 #include "state.h"
 
 void sync_state_path(const char *state_dir, char *buf, size_t len)
@@ -97,20 +98,6 @@ int sync_state_read(const char *path, struct sync_state *st)
     return read_file(path, st);   /* replaced by rename: never seen half-written */
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* tmp + fsync + rename + fsync of the directory: the old or the new state, never a mix. */
 static int write_file(const char *path, const struct sync_state *st)
 {
@@ -131,7 +118,7 @@ static int write_file(const char *path, const struct sync_state *st)
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return -1;
-    if (write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0) {
+    if (io_write_all(fd, buf, (size_t)n) < 0 || fsync(fd) < 0) {
         int e = errno;
         close(fd);
         unlink(tmp);
