@@ -42,7 +42,7 @@ COMMON_SRCS := $(wildcard common/*.c)
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/common/schema_sql.o $(B)/obj/common/license_txt.o
 LIBHS       := $(B)/libhs.a
 
-BINS := $(foreach d,$(DAEMON_DIRS),$(if $(wildcard $(d)/main.c),$(B)/$(BIN_$(d))))
+BINS := $(foreach d,$(DAEMON_DIRS),$(if $(wildcard $(d)/main.c),$(B)/$(BIN_$(d)))) $(B)/vipctl-full
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/%)
@@ -84,14 +84,22 @@ define bin_rule
 $(B)/$(BIN_$(1)): $(patsubst %.c,$(B)/obj/%.o,$(wildcard $(1)/*.c)) $(LIBHS)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $(LIBS_$(1))
 endef
-$(foreach d,$(DAEMON_DIRS),$(eval $(call bin_rule,$(d))))
+$(foreach d,$(filter-out vipctl,$(DAEMON_DIRS)),$(eval $(call bin_rule,$(d))))
 # hotstandby-clone upgrade reads the answer of `syncd --serve` with syncd's own decoder.
 $(B)/$(BIN_clone): $(B)/obj/syncd/proto.o
+
+# vipctl is two binaries (vipctl/front.c says why): `vipctl` runs the address verbs on the
+# promotion path and links libmnl only; vipctl-full has every verb and every library.
+VIPCTL_FRONT_OBJS := $(patsubst %,$(B)/obj/vipctl/%.o,front vipaddr vip announce lease)
+$(B)/vipctl: $(VIPCTL_FRONT_OBJS) $(LIBHS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(shell pkg-config --libs libmnl)
+$(B)/vipctl-full: $(filter-out %/front.o,$(patsubst %.c,$(B)/obj/%.o,$(wildcard vipctl/*.c))) $(LIBHS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_vipctl)
 
 # Unit tests link the pure modules of a daemon (no main.c) against libhs and cmocka.
 # Through an archive, so a test pulls in only the modules it uses: the others may call
 # into their daemon's main.c, which a test does not have.
-UNIT_LINK = $(filter-out %/main.o,$(foreach d,$(DAEMON_DIRS),$(patsubst %.c,$(B)/obj/%.o,$(wildcard $(d)/*.c))))
+UNIT_LINK = $(filter-out %/main.o %/front.o,$(foreach d,$(DAEMON_DIRS),$(patsubst %.c,$(B)/obj/%.o,$(wildcard $(d)/*.c))))
 $(B)/libunit.a: $(UNIT_LINK)
 	@rm -f $@
 	ar rcs $@ $^

@@ -15,8 +15,6 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 
-#include <libpq-fe.h>
-
 #include "clock.h"
 #include "conf.h"
 #include "sha256.h"
@@ -130,6 +128,7 @@ struct parser {
     const char *key_file[NKEYS];    /* the file that set the key */
     uint8_t key_hash[NKEYS][32];    /* sha256("section.key=value") of each shared key set */
     int allow_include;              /* only files (conf_load) may include */
+    conf_conninfo_rule conninfo_rule;   /* NULL: [cluster] database is not parsed (conf.h) */
     int in_node_file;
     char node_file[CONF_LONGSTR];
     char *err;
@@ -748,60 +747,24 @@ static int validate_dns_keys(struct parser *p, struct conf *c)
     return 0;
 }
 
-/* A libpq passfile others can read is ignored by libpq with only a warning on stderr,
- * and authentication then fails for no visible reason: say so at -t. */
-static int check_passfile(struct parser *p, int line, const char *path)
-{
-    struct stat st;
-    if (*path != '/')
-        return perr(p, line, "database", "passfile '%s' is not an absolute path", path);
-    if (stat(path, &st) < 0)
-        return perr(p, line, "database", "passfile %s: %s", path, strerror(errno));
-    if (!S_ISREG(st.st_mode))
-        return perr(p, line, "database", "passfile %s: not a regular file", path);
-    if (st.st_mode & (S_IRWXG | S_IRWXO))
-        return perr(p, line, "database", "passfile %s is accessible by group or others "
-                    "(mode %04o); chmod 600 it", path, (unsigned)(st.st_mode & 07777));
-    return 0;
-}
-
 /* Secrets come from files only others cannot read (DESIGN §9): a password written in the
  * conninfo is accepted only when this file itself is private; else database_file or a
- * libpq passfile holds it. */
+ * libpq passfile holds it. The rule parses the conninfo (conf_db.c, libpq). */
 static int check_conninfo(struct parser *p, const struct conf *c)
 {
     int line = line_of(p, "cluster", "database");
-    if (!line || (!strchr(c->database, '=') && strncmp(c->database, "postgres", 8) != 0))
+    if (!p->conninfo_rule || !line ||
+        (!strchr(c->database, '=') && strncmp(c->database, "postgres", 8) != 0))
         return 0;   /* from database_file (0600), or a bare database name */
     /* conf_parse's text came from no file: its caller answers for it */
     const char *file = p->key_file[key_index("cluster", "database")];
     struct stat st;
     int file_private = !p->allow_include ||
                        (stat(file, &st) == 0 && !(st.st_mode & (S_IRWXG | S_IRWXO)));
-    char *why = NULL;
-    PQconninfoOption *opts = PQconninfoParse(c->database, &why);
-    if (opts == NULL) {
-        char msg[256];
-        snprintf(msg, sizeof(msg), "%s", why ? why : "out of memory");
-        for (char *q = msg; *q; q++)
-            if (*q == '\n')
-                *q = *(q + 1) ? ' ' : '\0';
-        PQfreemem(why);
-        return perr(at_key(p, "cluster", "database"), line, "database", "not a libpq conninfo: %s", msg);
-    }
-    int rc = 0;
-    for (PQconninfoOption *o = opts; o->keyword && rc == 0; o++) {
-        if (o->val == NULL || !*o->val)
-            continue;
-        if (!strcmp(o->keyword, "password") && !file_private)
-            rc = perr(at_key(p, "cluster", "database"), line, "database", "holds a password but %s is readable by group or "
-                      "others: chmod 600 it, or move the conninfo to database_file, or use "
-                      "a libpq passfile", file);
-        else if (!strcmp(o->keyword, "passfile"))
-            rc = check_passfile(at_key(p, "cluster", "database"), line, o->val);
-    }
-    PQconninfoFree(opts);
-    return rc;
+    char why[CONF_LONGSTR];
+    if (p->conninfo_rule(c->database, file, file_private, why, sizeof(why)) < 0)
+        return perr(at_key(p, "cluster", "database"), line, "database", "%s", why);
+    return 0;
 }
 
 static int validate(struct parser *p, struct conf *c)
@@ -905,10 +868,10 @@ static int parse_all(struct parser *p, const char *text, size_t len, struct conf
     return 0;
 }
 
-int conf_parse(const char *name, const char *text, size_t len, struct conf *c, char *err,
-               size_t errlen)
+int conf_parse_with(const char *name, const char *text, size_t len, struct conf *c,
+                    conf_conninfo_rule rule, char *err, size_t errlen)
 {
-    struct parser p = {.name = name, .err = err, .errlen = errlen};
+    struct parser p = {.name = name, .err = err, .errlen = errlen, .conninfo_rule = rule};
     return parse_all(&p, text, len, c);
 }
 
@@ -955,13 +918,15 @@ static int read_whole(const char *path, char **out, size_t *outlen, char *err, s
     return 0;
 }
 
-int conf_load(const char *path, struct conf *c, char *err, size_t errlen)
+int conf_load_with(const char *path, struct conf *c, conf_conninfo_rule rule, char *err,
+                   size_t errlen)
 {
     char *buf = NULL;
     size_t len = 0;
     if (read_whole(path, &buf, &len, err, errlen) < 0)
         return -1;
-    struct parser p = {.name = path, .err = err, .errlen = errlen, .allow_include = 1};
+    struct parser p = {.name = path, .err = err, .errlen = errlen, .allow_include = 1,
+                       .conninfo_rule = rule};
     int rc = parse_all(&p, buf ? buf : "", len, c);
     free(buf);
     return rc;

@@ -119,6 +119,22 @@ int conf_load(const char *path, struct conf *c, char *err, size_t errlen);
  * know where the text came from and leaves that check to its caller. */
 int conf_parse(const char *name, const char *text, size_t len, struct conf *c, char *err,
                size_t errlen);
+
+/*
+ * The [cluster] database rule: conninfo parses as libpq's, holds a password only if file
+ * is private, names a private passfile. 0, or -1 with why. conf_load and conf_parse
+ * (conf_db.c) apply conf_conninfo_check, which links libpq; conf.c itself does not, so
+ * that a program that never connects can read a config without loading libpq and its
+ * libraries (vipctl's front, vipctl/front.c): it calls conf_load_with(..., NULL, ...).
+ */
+typedef int (*conf_conninfo_rule)(const char *conninfo, const char *file, int file_private,
+                                  char *why, size_t whylen);
+int conf_conninfo_check(const char *conninfo, const char *file, int file_private, char *why,
+                        size_t whylen);
+int conf_load_with(const char *path, struct conf *c, conf_conninfo_rule rule, char *err,
+                   size_t errlen);
+int conf_parse_with(const char *name, const char *text, size_t len, struct conf *c,
+                    conf_conninfo_rule rule, char *err, size_t errlen);
 void conf_defaults(struct conf *c);
 
 /* "10s", "200ms", "1m", bare number = seconds. Returns 0 or -1. */

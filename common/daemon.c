@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
@@ -37,17 +35,6 @@ int daemon_args(int argc, char **argv, const char *prog, const char *usage,
         return 2;
     }
     return -1;
-}
-
-void daemon_protect_secrets(void)
-{
-    /* a core file or a ptrace by another user would hand out the database password, the
-     * SMTP password, the TSIG key; hooks get their own (exec resets dumpable) */
-    struct rlimit no_core = {0, 0};
-    if (setrlimit(RLIMIT_CORE, &no_core) < 0)
-        log_warn("setrlimit RLIMIT_CORE");
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-        log_warn("prctl PR_SET_DUMPABLE");
 }
 
 int daemon_conf(const char *prog, const struct daemon_opts *o, struct conf *c)

@@ -1,4 +1,5 @@
-/* address.h: what vip.c (netlink), announce.c (GARP/NA) and dns.c (UPDATE) give address.c. */
+/* address.h: what vip.c (netlink), announce.c (GARP/NA), vipaddr.c (the VIP verbs) and
+ * dns.c (UPDATE) give address.c and front.c. */
 #ifndef HS_ADDRESS_H
 #define HS_ADDRESS_H
 
@@ -49,6 +50,15 @@ int vip_add(const struct vip *v, char *err, size_t errlen);
 /* Removes our marked copies of the address; keep_exact spares the one with v->prefix.
  * Returns how many were removed, or -1. */
 int vip_remove_ours(const struct vip *v, int keep_exact, char *err, size_t errlen);
+
+/* vipaddr.c: the verbs for connection = vip (exit codes of vipctl.h); up and check only
+ * after the caller's holder check. */
+int vip_cmd_up(const struct conf *c);
+int vip_cmd_down(const struct conf *c);
+int vip_cmd_garp(const struct conf *c);
+int vip_cmd_check(const struct conf *c);
+/* The configured VIP, with the prefix the state file remembers adding: 0, or -1 with err. */
+int vip_configured(const struct conf *c, struct vip *v, char *err, size_t errlen);
 
 /* announce.c: gratuitous ARP (IPv4) or unsolicited NA (IPv6) for v. First announcement now; the rest of garp_count and a late repeat from a detached child
  * that checks before every packet that the address is still on the interface and the

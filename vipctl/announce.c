@@ -237,6 +237,7 @@ static void announcer_path(const struct conf *c, char *buf, size_t len)
     snprintf(buf, len, "%s/vip-%s.announcer", c->run_dir, c->cluster);
 }
 
+/* vipctl or vipctl-full from our directory: either may have started the announcer. */
 static int runs_our_binary(pid_t pid)
 {
     char proc[64], a[PATH_MAX], b[PATH_MAX];
@@ -245,7 +246,10 @@ static int runs_our_binary(pid_t pid)
     if (n <= 0 || m <= 0)
         return 0;
     a[n] = b[m] = '\0';
-    return strcmp(a, b) == 0;
+    char *sa = strrchr(a, '/'), *sb = strrchr(b, '/');
+    if (!sa || !sb || sa - a != sb - b || strncmp(a, b, (size_t)(sa - a)) != 0)
+        return 0;
+    return strcmp(sa, "/vipctl") == 0 || strcmp(sa, "/vipctl-full") == 0;
 }
 
 void announce_stop(const struct conf *c)

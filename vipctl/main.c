@@ -1,7 +1,9 @@
 /*
- * vipctl: the operator's tool (DESIGN §5, §10). main.c parses the command line and
- * dispatches: address verbs (up, down, garp) to address.c, cluster verbs (status,
- * switchover, pause, resume, events) to cluster.c.
+ * vipctl-full: every verb of vipctl (DESIGN §5, §10). `vipctl` (front.c) runs the address
+ * verbs that watchd and heartbeatd spawn and hands every other command line to this
+ * program unchanged. main.c parses the command line and dispatches: address verbs (up,
+ * down, garp, check) to address.c, cluster verbs (status, switchover, pause, resume,
+ * events) to cluster.c.
  * Exit codes: 0 done, 1 failed, 2 usage or config error, 3 refused.
  */
 #include <getopt.h>

@@ -18,10 +18,10 @@ private_tmp() {
 
 # private_bins: the daemons and vipctl copied to $T/bin and used from there, so that a
 # rebuild of the tree during a long run does not change (or break) what is measured.
-# watchd finds vipctl next to itself.
+# watchd finds vipctl next to itself, and vipctl its vipctl-full.
 private_bins() {
     mkdir -p "$T/bin"
-    cp "$HS_BIN/watchd" "$HS_BIN/heartbeatd" "$HS_BIN/vipctl" "$T/bin/" || bail "no binaries in $HS_BIN: run make"
+    cp "$HS_BIN/watchd" "$HS_BIN/heartbeatd" "$HS_BIN/vipctl" "$HS_BIN/vipctl-full" "$T/bin/" || bail "no binaries in $HS_BIN: run make"
     HS_BIN=$T/bin
     export HS_BIN
 }

@@ -12,7 +12,7 @@ mk() { make -s -C "$HS_TOP" B="$B" "$@"; }
 mk install DESTDIR="$D" >"$T/install.log" 2>&1
 ok $? "make install DESTDIR=... succeeds" || diag "$(tail -n 5 "$T/install.log")"
 
-bins="heartbeatd watchd vipctl syncd"
+bins="heartbeatd watchd vipctl vipctl-full syncd"
 [ -x "$HS_BIN/hotstandby-clone" ] && bins="$bins hotstandby-clone"
 units="hotstandby-heartbeatd.service hotstandby-watchd.service hotstandby-syncd.service
        hotstandby-syncd-once.service hotstandby-syncd-once.timer"

@@ -43,8 +43,8 @@ is $? 0 "up exits 0"
 t1=$(now_ms)
 is "$(addrs_a $VIP)" "$VIP/24" "ip addr shows $VIP/24 (default netmask 255.255.255.0)"
 diag "up took $((t1 - t0)) ms (including ip netns exec)"
-check "up returns at once (< 500 ms; 4 s of announcements continue in the background)" -- \
-    test $((t1 - t0)) -lt 500
+check "up returns at once (< 2 s, a loaded machine's margin; 4 s of announcements continue in the background)" -- \
+    test $((t1 - t0)) -lt 2000
 check "the address carries hotstandby's label" -- \
     bash -c "ip -n $(netns_ns a) addr show dev eth0 | grep -q 'eth0:hs'"
 vipctl "$T/v4.conf" up --force
@@ -161,5 +161,36 @@ is "$(ip netns pids "$(netns_ns a)" | wc -l)" 1 "five ups in a row leave one bac
 vipctl "$T/v4.conf" down
 wait_for 2 test "$(ip netns pids "$(netns_ns a)" | wc -l)" = 0
 is "$(ip netns pids "$(netns_ns a)" | wc -l)" 0 "down stops the background announcer"
+
+# --- the binary watchd spawns: vipctl runs the address verbs without vipctl-full --------
+# (vipctl/front.c: a promotion waits for `vipctl up`, and libpq & co. cost ~25 ms to load)
+libs=$(ldd "$HS_BIN/vipctl" | grep -Eo 'lib(pq|ldns|curl|gssapi_krb5|krb5|systemd|ssl|crypto|jansson)\.so' | sort -u | paste -sd' ')
+is "$libs" "" "vipctl loads no database, DNS, mail, Kerberos, TLS or JSON library"
+mkdir -p "$T/front"
+cp "$HS_BIN/vipctl" "$T/front/"   # alone: no vipctl-full beside it
+boot_ns() { /usr/bin/python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_BOOTTIME))'; }
+spawned() {   # DEADLINE_NS VERB: as watchd spawns it
+    netns_exec a env HOTSTANDBY_EPOCH=7 HOTSTANDBY_DEADLINE_NS="$1" "$T/front/vipctl" -c "$T/v4.conf" "${@:2}" \
+        2>>"$T/front.log"
+}
+spawned $(($(boot_ns) + 10000000000)) up
+is $? 0 "spawned up within its lease exits 0"
+is "$(addrs_a $VIP)" "$VIP/24" "... and the address is up"
+ip -n "$(netns_ns a)" addr del $VIP/24 dev eth0
+spawned $(($(boot_ns) + 10000000000)) check
+is $? 0 "spawned check puts a removed address back"
+is "$(addrs_a $VIP)" "$VIP/24" "... and the address is up again"
+netns_exec a "$T/front/vipctl" -c "$T/v4.conf" down 2>>"$T/front.log"
+is $? 0 "down exits 0"
+is "$(addrs_a $VIP)" "" "... and the address is gone"
+spawned $(($(boot_ns) - 1000000)) up
+is $? 3 "spawned up past its lease deadline is refused (exit 3)"
+is "$(addrs_a $VIP)" "" "... and adds nothing"
+check "... saying that the lease of epoch 7 ended" -- grep -q 'up refused: the lease of epoch 7 ended' "$T/front.log"
+spawned $(($(boot_ns) + 10000000000)) up --force >/dev/null 2>&1
+netns_exec a "$T/front/vipctl" -c "$T/v4.conf" status >/dev/null 2>"$T/front-status.err"
+is $? 1 "any other verb without vipctl-full beside vipctl exits 1"
+check "... naming the missing vipctl-full" -- grep -q "cannot run $T/front/vipctl-full" "$T/front-status.err"
+is "$(addrs_a $VIP)" "" "... and an up with --force (vipctl-full's) changes nothing"
 
 done_testing

@@ -40,7 +40,10 @@ interface = eth0
 garp_interval = 100ms
 EOF
         printf '%s\n' "$@"
-    } >"$T/$n.conf"
+    } >"$T/$n.conf.new"
+    # replaced whole, as an editor does: the vipctl check watchd spawns every interval
+    # reads the file and must never see it half written
+    mv "$T/$n.conf.new" "$T/$n.conf"
 }
 start() {
     # Not through the netns_exec function: $! must be watchd itself (ip netns exec execs it).
