@@ -29,7 +29,7 @@ test=(
     iproute2 iputils-ping iputils-arping procps psmisc socat jq perl inotify-tools
     curl util-linux mandoc systemd strace
 )
-bench=(keepalived lsyncd rsync gnuplot-nox bc)
+bench=(keepalived lsyncd rsync gnuplot-nox bc linux-perf)
 # Services the tests run privately: when their package is installed by this script, they stay off.
 private_servers=(postgresql ssh named keepalived lsyncd samba-ad-dc smbd nmbd krb5-kdc krb5-admin-server)
 
