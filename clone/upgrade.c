@@ -181,7 +181,7 @@ int upgrade_publish(struct clone *cl)
     free(text);
     if (code != UP_OK)
         return outcome(&u, code, "publish: %s", err);
-    return outcome(&u, UP_OK, "published the checksums of %s/{watchd,heartbeatd,vipctl,syncd,"
+    return outcome(&u, UP_OK, "published the checksums of %s/{watchd,heartbeatd,vipctl,vipctl-full,syncd,"
                    "hotstandby-clone} (version %s) at epoch %s", u.dir, HS_VERSION, epoch);
 }
 

@@ -8,8 +8,8 @@
 #include "release.h"
 #include "sha256.h"
 
-const char *const release_files[RELEASE_NFILES] = {"watchd", "heartbeatd", "vipctl", "syncd",
-                                                   "hotstandby-clone"};
+const char *const release_files[RELEASE_NFILES] = {"watchd", "heartbeatd", "vipctl",
+                                                   "vipctl-full", "syncd", "hotstandby-clone"};
 
 int release_index(const char *name)
 {

@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-#define RELEASE_NFILES 5
+#define RELEASE_NFILES 6
 extern const char *const release_files[RELEASE_NFILES];
 
 /* Index of name in release_files, or -1. */

@@ -20,7 +20,7 @@ HS_INTERVAL=300ms HS_TAKEOVER=3s     # margins for a loaded machine
 . "$HS_TOP/tests/lib/smtp.sh"
 . "$HS_TOP/tests/lib/alerts.sh"
 need jq make cmp sha256sum unshare /usr/bin/python3
-FILES="watchd heartbeatd vipctl syncd hotstandby-clone"
+FILES="watchd heartbeatd vipctl vipctl-full syncd hotstandby-clone"
 OLD=$(cat "$HS_TOP/Makefile" | sed -n 's/^VERSION *:= *//p')
 NEW=9.0.0
 
@@ -54,7 +54,7 @@ install_root() {
     local f
     for f in $FILES; do install -m 0755 "$2/$f" "$T/$1/sbin/$f"; done
 }
-# same_files DIR1 DIR2: the five binaries are byte for byte the same
+# same_files DIR1 DIR2: the six binaries are byte for byte the same
 same_files() {
     local f
     for f in $FILES; do cmp -s "$1/$f" "$2/$f" || return 1; done
@@ -108,7 +108,7 @@ check "a publishes its release" -- wait_for 30 release_is "a $OLD"
 manifest=$(psql_hs "SELECT manifest FROM hs_release WHERE cluster = '$HS_CLUSTER'")
 want=$(cd "$T/a/sbin" && for f in $FILES; do echo "$f $(stat -c %s $f) $(sha256sum <$f | cut -d' ' -f1)"; done)
 got=$(echo "$manifest" | jq -r '.files[] | "\(.name) \(.size) \(.sha256)"')
-is "$got" "$want" "the published manifest holds name, size and SHA-256 of a's five binaries"
+is "$got" "$want" "the published manifest holds name, size and SHA-256 of a's six binaries"
 is "$(psql_hs "SELECT active_version FROM hs_cluster WHERE cluster = '$HS_CLUSTER'")" "$OLD" \
     "hs_cluster.active_version is a's version"
 sleep 5   # 5 self-monitoring rounds of both nodes
@@ -159,7 +159,7 @@ check "... recorded in hs_event, naming the file and the checksum" -- \
 check_mail upgrade-failed b
 check "... saying nothing was installed" -- mail_has "$MAIL" "nothing installed, $OLD kept"
 check "b's files are unchanged" -- same_files "$T/b/sbin" "$HS_BIN"
-check "no temporary or backup file was left" -- test -z "$(ls -A "$T/b/sbin" | grep -v -x -e watchd -e heartbeatd -e vipctl -e syncd -e hotstandby-clone)"
+check "no temporary or backup file was left" -- test -z "$(ls -A "$T/b/sbin" | grep -v -x -e watchd -e heartbeatd -e vipctl -e vipctl-full -e syncd -e hotstandby-clone)"
 check "b was not restarted" -- test ! -e "$T/restarts.log"
 is "$(version_of b)" "$OLD" "b still runs $OLD"
 
@@ -195,7 +195,7 @@ check "b abandoned the upgrade when it claimed the cluster" -- \
     wait_for 30 grep -q 'the upgrade in progress is abandoned' "$T/b/watchd.log"
 check "... and its child is gone" -- wait_for 30 grep -q 'upgrade not done' "$T/b/watchd.log"
 check "nothing was installed on b" -- same_files "$T/b/sbin" "$HS_BIN"
-check "no temporary file was left" -- test -z "$(ls -A "$T/b/sbin" | grep -v -x -e watchd -e heartbeatd -e vipctl -e syncd -e hotstandby-clone)"
+check "no temporary file was left" -- test -z "$(ls -A "$T/b/sbin" | grep -v -x -e watchd -e heartbeatd -e vipctl -e vipctl-full -e syncd -e hotstandby-clone)"
 is "$(upgraded_events)" 1 "no upgrade was recorded"
 is "$(wc -l <"$T/restarts.log")" 1 "b was not restarted"
 has_problem b upgrade-failed
