@@ -43,8 +43,10 @@ is $? 0 "up exits 0"
 t1=$(now_ms)
 is "$(addrs_a $VIP)" "$VIP/24" "ip addr shows $VIP/24 (default netmask 255.255.255.0)"
 diag "up took $((t1 - t0)) ms (including ip netns exec)"
-check "up returns at once (< 2 s, a loaded machine's margin; 4 s of announcements continue in the background)" -- \
-    test $((t1 - t0)) -lt 2000
+# Not a timing assertion: the 4 s of announcements bound it (a loaded machine took 2.7 s
+# under the sanitizer to start vipctl-full and ask for the holder).
+check "up returns before its 4 s of announcements are over (they continue in the background)" -- \
+    test $((t1 - t0)) -lt 4000
 check "the address carries hotstandby's label" -- \
     bash -c "ip -n $(netns_ns a) addr show dev eth0 | grep -q 'eth0:hs'"
 vipctl "$T/v4.conf" up --force
