@@ -28,19 +28,6 @@ make -s -C "$HS_TOP" -j2 B="$T/new" VERSION=$NEW all >"$T/new-build.log" 2>&1 ||
     bail "build of $NEW: $(tail -n 5 "$T/new-build.log")"
 check "the new build reports $NEW" -- test "$("$T/new/watchd" -V | head -n 1)" = "watchd $NEW"
 
-# sshd's sessions start root's shell, which reads root's dotfiles: give them a /root of
-# their own, as on a fresh server (this machine's may do anything, e.g. wait for a lock)
-run_sshd() {
-    unshare -m sh -c 'mount --make-rprivate / && mount -t tmpfs -o mode=0700 none /root &&
-        exec /usr/sbin/sshd -D -f "$1" -E "$2"' sh "$SSHD_DIR/sshd_config" "$SSHD_DIR/sshd.log" &
-    SSHD_PID=$!
-    wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSHD_PORT" || return 1
-    sleep 0.1
-    kill -0 "$SSHD_PID" 2>/dev/null && ss -ltnp "sport = :$SSHD_PORT" | grep -q "pid=$SSHD_PID," && return 0
-    kill "$SSHD_PID" 2>/dev/null
-    SSHD_PID=
-    return 1
-}
 pg_start
 smtp_start
 start_sshd

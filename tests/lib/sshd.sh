@@ -7,7 +7,7 @@
 
 # sshd_keys: $T/sshd with a host key, a user key and authorized_keys (SSH_KEY, KNOWN_HOSTS).
 sshd_keys() {
-    need /usr/sbin/sshd ssh-keygen
+    need /usr/sbin/sshd ssh-keygen unshare
     SSHD_DIR=$T/sshd
     mkdir -p "$SSHD_DIR" /run/sshd
     chmod 700 "$SSHD_DIR"
@@ -52,8 +52,12 @@ start_sshd() {
 }
 
 # run_sshd: starts sshd on $SSHD_PORT; fails if it is not our sshd that listens there.
+# Its sessions start root's shell, which reads root's dotfiles (bash does for ssh sessions
+# even when not interactive): they get a /root of their own, as on a fresh server (this
+# machine's .bashrc runs pyenv, which can wait a minute on a lock).
 run_sshd() {
-    /usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/sshd.log" &
+    unshare -m sh -c 'mount --make-rprivate / && mount -t tmpfs -o mode=0700 none /root &&
+        exec /usr/sbin/sshd -D -f "$1" -E "$2"' sh "$SSHD_DIR/sshd_config" "$SSHD_DIR/sshd.log" &
     SSHD_PID=$!
     wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSHD_PORT" || return 1
     sleep 0.1
