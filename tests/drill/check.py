@@ -224,12 +224,13 @@ class Report:
             if kind == "clock":
                 self.steps.setdefault(who, [(0, 0)]).append((t, int(rest[0]) * MS))
         self.events = []
+        prev = 0
         try:
-            for line in open(os.path.join(d, "events")):
+            for line in open(os.path.join(d, "events")):   # in id order: nearly in time order
                 p = line.split()
                 if len(p) >= 4:
-                    t = self.unstep(p[0], int(p[3]) * MS - (rt0 - bt0))
-                    self.events.append((t, p[0], int(p[1]), p[2]))
+                    prev = self.unstep(p[0], int(p[3]) * MS - (rt0 - bt0), prev)
+                    self.events.append((prev, p[0], int(p[1]), p[2]))
         except OSError:
             pass
         self.events.sort()
@@ -237,22 +238,26 @@ class Report:
         self.figs = {}         # takeover expected? -> {"detect"|"claim"|...: [ms after the fault]}
         self.stale_max = 0
 
-    def unstep(self, node, t):
+    def unstep(self, node, t, prev):
         """An hs_event time (the node's wall clock, mapped to boottime) taken back through
         the clock steps of that node: the offset in force when the node read its clock is
-        the one whose span the corrected time falls in (nearest span, for a read that raced
-        the step)."""
+        one whose span the corrected time falls in. Within a step's size after it, two spans
+        fit; the events are read in id order (the order they were inserted), so the one
+        nearest the previous event's time is taken. A read that raced the step falls in no
+        span: the nearest one is taken."""
         steps = self.steps.get(node)
         if not steps:
             return t
-        best, miss = t, None
+        fits, near, miss = [], t, None
         for k, (since, off) in enumerate(steps):
             until = steps[k + 1][0] if k + 1 < len(steps) else 1 << 62
             c = t - off
             m = since - c if c < since else (c - until if c >= until else 0)
+            if m == 0:
+                fits.append(c)
             if miss is None or m < miss:
-                best, miss = c, m
-        return best
+                near, miss = c, m
+        return min(fits, key=lambda c: abs(c - prev)) if fits else near
 
     def fault_at(self, t):
         cur = None
@@ -402,7 +407,7 @@ class Report:
                 rc = f.get("switchover_rc", 0)
                 want = {0: [1], 3: [0]}.get(rc, [0, 1])
                 if len(grants) not in want:
-                    self.violation("stuck", ref, "fault %d (%s): %d handoffs after vipctl exit %d, want %d"
+                    self.violation("stuck", ref, "fault %d (%s): %d handoffs after vipctl exit %d, want %s"
                                    % (f["i"], f["kind"], len(grants), f.get("switchover_rc", 0), want))
             elif f["expect"] == "still" and gains:
                 self.violation("stuck", ref, "fault %d (%s): %d spurious changes of holder, want none"

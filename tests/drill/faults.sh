@@ -243,10 +243,12 @@ fault_clock_step() {
     rnd 20; step=$(((R / 2 + 1) * 60000 * (R % 2 ? -1 : 1)))
     rnd_s 300 2000; hold=$R
     rnd 2; back=$R
-    cur=$(cat "$D/clock-$3" 2>/dev/null || echo 0)
-    _fault "$1" clock_step "$2" "$3" still "step=${step}ms" "hold=$hold" "back=$back"
-    drill_clock_set "$3" $((cur + step))
+    local node=$3
+    [ "$node" = - ] && node=${NODES[0]}   # nothing serves (the previous fault is stuck)
+    cur=$(cat "$D/clock-$node" 2>/dev/null || echo 0)
+    _fault "$1" clock_step "$2" "$node" still "step=${step}ms" "hold=$hold" "back=$back"
+    drill_clock_set "$node" $((cur + step))
     sleep "$hold"
-    [ "$back" = 1 ] && drill_clock_set "$3" "$cur"
+    [ "$back" = 1 ] && drill_clock_set "$node" "$cur"
     return 0
 }
