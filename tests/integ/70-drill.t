@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # builds: build-san
 # The short fault drill (tests/drill/drill) with a fixed seed: up to twenty faults across
-# daemons, nodes, network, database (including the arbiter's own failover), hooks and sync,
-# within a time budget, then the checkers: no two nodes acting at once, epochs increasing,
-# no acknowledged file lost, every outage followed by exactly one takeover, no crash or
-# leak. Timings are not asserted here (DRILL_SLACK_MS is wide); `make drill` runs the long
-# drill with the strict bound.
+# daemons, nodes, network, database (including the arbiter's own failover), hooks, sync and
+# clock steps, within a time budget, then the checkers: no two nodes acting at once,
+# epochs increasing, no acknowledged file lost, every outage followed by exactly one
+# takeover, no change of holder after a clock step, no crash or leak. Timings are not
+# asserted here (DRILL_SLACK_MS is wide); `make drill` runs the long drill with the strict
+# bound.
 source "$(dirname "$0")/../lib/common.sh"
 need ip jq /usr/bin/python3 /usr/sbin/sshd cc flock
 FAULTS=${DRILL_FAULTS:-20}
