@@ -150,8 +150,7 @@ EOF
 }
 
 # Only the per-node keys differ between the nodes (the shared settings' digest is the same):
-# every node lists all nodes as sync peers (syncd skips itself). An empty list would leave
-# syncd without peers: it does not read them from hs_node (DESIGN §9 says it should).
+# every node lists all nodes as sync peers (syncd skips itself).
 drill_node_conf() {
     local n=$1 p peers=
     for p in "${NODES[@]}"; do peers="${peers:+$peers,}$p=$(netns_addr4 "$p")"; done
