@@ -295,6 +295,9 @@ drill_check_alive() {
             drill_rec "$n" crash "$d" "rc=$rc"
             echo "# CRASH: $d on $n exited $rc; its log ends:"
             tail -n 15 "$T/$n/$d.log" | sed 's/^/#   /'
+            # a sanitizer report ends with its legend: its first lines say what and where
+            grep -m 1 -A 30 -E "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T/$n/$d.log" |
+                sed 's/^/#   /'
             drill_daemon_start "$n" "$d"
             bad=1
         done
