@@ -215,9 +215,12 @@ drill_daemon_start() {
         "$HS_BIN/$d" -c "$T/$n/hotstandby.conf" >>"$T/$n/$d.log" 2>&1 &
     echo $! >"$T/$n/$d.pid"
 }
+# Its sessions get a /root of their own, as run_sshd's do (ip netns exec's mount namespace
+# keeps the tmpfs there): root's .bashrc here runs pyenv, which can stall a session.
 drill_sshd_start() {
-    ip netns exec "$(netns_ns "$1")" /usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" \
-        -o "PidFile=$T/$1/sshd.pid" -E "$T/$1/sshd.log" &
+    ip netns exec "$(netns_ns "$1")" sh -c 'mount -t tmpfs -o mode=0700 none /root &&
+        exec /usr/sbin/sshd -D -f "$1" -o "PidFile=$2" -E "$3"' sh "$SSHD_DIR/sshd_config" \
+        "$T/$1/sshd.pid" "$T/$1/sshd.log" &
     echo $! >"$T/$1/sshd.pid"
     disown $!   # the nemesis kills it: no job notice
 }
