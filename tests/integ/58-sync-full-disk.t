@@ -8,12 +8,15 @@ source "$HS_TOP/tests/lib/sshd.sh"
 source "$HS_TOP/tests/lib/syncd.sh"
 need jq fallocate
 
+A=$T/a/data B=$T/b/data
+mkdir -p "$A" "$B"
+# mounted before sshd starts: its sessions run in a mount namespace of their own, which
+# sees the mounts made before it (this machine's / does not propagate later ones)
+mount -t tmpfs -o size=4m hsfull "$B" || bail "mount tmpfs"
+umount_at_exit "$B"
 start_sshd
 sync_conf a b "exclude = .filler"
 sync_conf b a "exclude = .filler"
-A=$T/a/data B=$T/b/data
-mount -t tmpfs -o size=4m hsfull "$B" || bail "mount tmpfs"
-umount_at_exit "$B"
 start_syncd a
 start_syncd b
 make_active a 1 >/dev/null

@@ -56,7 +56,7 @@ start_sshd() {
 # even when not interactive): they get a /root of their own, as on a fresh server (this
 # machine's .bashrc runs pyenv, which can wait a minute on a lock).
 run_sshd() {
-    unshare -m sh -c 'mount --make-rprivate / && mount -t tmpfs -o mode=0700 none /root &&
+    unshare -m --propagation slave sh -c 'mount -t tmpfs -o mode=0700 none /root &&
         exec /usr/sbin/sshd -D -f "$1" -E "$2"' sh "$SSHD_DIR/sshd_config" "$SSHD_DIR/sshd.log" &
     SSHD_PID=$!
     wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$SSHD_PORT" || return 1
