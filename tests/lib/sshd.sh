@@ -85,8 +85,9 @@ change_host_key() {
 
 # start_sshd_ns NAME COMMAND: one more sshd with the same keys, inside network namespace
 # NAME (netns.sh) on its address, port 22 - where a peer taken from hs_node is reached. The
-# test key may only run COMMAND there (authorized_keys command=, as in production).
-# Call after start_sshd; adds the address to $KNOWN_HOSTS. Stopped at exit.
+# test key may only run COMMAND there (authorized_keys command=, as in production). Its
+# sessions get a private /root, as run_sshd's do. Call after start_sshd; adds the address
+# to $KNOWN_HOSTS. Stopped at exit.
 start_sshd_ns() {
     local name=$1 cmd=$2 addr dir
     addr=$(netns_addr4 "$name")
@@ -97,7 +98,11 @@ start_sshd_ns() {
         -e "s|^AuthorizedKeysFile .*|AuthorizedKeysFile $dir/authorized_keys|" \
         -e "s|^PidFile .*|PidFile $dir/sshd.pid|" "$SSHD_DIR/sshd_config" >"$dir/sshd_config"
     echo "$addr $(cut -d' ' -f1,2 "$SSHD_DIR/host_ed25519.pub")" >>"$KNOWN_HOSTS"
-    netns_exec "$name" /usr/sbin/sshd -D -f "$dir/sshd_config" -E "$dir/sshd.log" &
+    # its sessions get a /root of their own, as run_sshd's do (ip netns exec's mount
+    # namespace keeps the tmpfs to this sshd): without it each session's bash ran pyenv
+    # from root's .bashrc, which waited 60 s on a lock before the command started
+    netns_exec "$name" sh -c 'mount -t tmpfs -o mode=0700 none /root &&
+        exec /usr/sbin/sshd -D -f "$1" -E "$2"' sh "$dir/sshd_config" "$dir/sshd.log" &
     at_exit "kill $! 2>/dev/null"
     wait_for 10 netns_exec "$name" bash -c "exec 3<>/dev/tcp/$addr/22" ||
         bail "sshd in $name did not start ($(cat "$dir/sshd.log"))"
