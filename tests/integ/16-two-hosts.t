@@ -172,12 +172,12 @@ pf() { in_host b /usr/local/sbin/hotstandby-clone "$@"; }
 pf preflight --peer a >"$T/pf-ok.log" 2>&1
 ok $? "preflight --peer a passes on b" || diag "$(cat "$T/pf-ok.log")"
 
-make -s -C "$HS_TOP" B="$T/old" VERSION=0.0.9 "$T/old/hotstandby-clone" >"$T/old.log" 2>&1 || bail "old build: $(tail -3 "$T/old.log")"
+other=$(version_build 9.0.0) || bail "build of 9.0.0 failed"
 in_host a cp /usr/local/sbin/hotstandby-clone /root/clone.keep
-in_host a cp "$T/old/hotstandby-clone" /usr/local/sbin/hotstandby-clone
+in_host a cp "$other/hotstandby-clone" /usr/local/sbin/hotstandby-clone
 pf preflight --peer a >"$T/pf.log" 2>&1
 is $? 1 "wrong version on the peer: preflight exits 1"
-check "and says which versions" -- grep -q '^FAIL  version .*0.0.9' "$T/pf.log"
+check "and says which versions" -- grep -q '^FAIL  version .*9.0.0' "$T/pf.log"
 in_host a cp /root/clone.keep /usr/local/sbin/hotstandby-clone
 
 pg_stop

@@ -24,9 +24,8 @@ FILES="watchd heartbeatd vipctl vipctl-full syncd hotstandby-clone"
 OLD=$(cat "$HS_TOP/Makefile" | sed -n 's/^VERSION *:= *//p')
 NEW=9.0.0
 
-make -s -C "$HS_TOP" -j2 B="$T/new" VERSION=$NEW all >"$T/new-build.log" 2>&1 ||
-    bail "build of $NEW: $(tail -n 5 "$T/new-build.log")"
-check "the new build reports $NEW" -- test "$("$T/new/watchd" -V | head -n 1)" = "watchd $NEW"
+NEWBIN=$(version_build $NEW) || bail "build of $NEW failed"
+check "the new build reports $NEW" -- test "$("$NEWBIN/watchd" -V | head -n 1)" = "watchd $NEW"
 
 pg_start
 smtp_start
@@ -84,7 +83,7 @@ attempts() { grep -c 'upgrading (\[upgrade\] auto = yes)' "$T/b/watchd.log"; }
 
 # ---- 1. a older and active, b newer: the active never upgrades itself ----
 install_root a "$HS_BIN"
-install_root b "$T/new"
+install_root b "$NEWBIN"
 conf a yes
 conf b yes
 start a
@@ -100,7 +99,7 @@ is "$(psql_hs "SELECT active_version FROM hs_cluster WHERE cluster = '$HS_CLUSTE
     "hs_cluster.active_version is a's version"
 sleep 5   # 5 self-monitoring rounds of both nodes
 check "a (active, older than b) did not upgrade itself" -- same_files "$T/a/sbin" "$HS_BIN"
-check "b (newer) did not go back to a's version" -- same_files "$T/b/sbin" "$T/new"
+check "b (newer) did not go back to a's version" -- same_files "$T/b/sbin" "$NEWBIN"
 is "$(upgraded_events)" 0 "no upgrade happened"
 check "no restart" -- test ! -e "$T/restarts.log"
 check "no attempt was even made" -- test "$(grep -c 'hotstandby-clone upgrade' "$T/a/watchd.log" "$T/b/watchd.log" | awk -F: '{s+=$2} END {print s}')" = 0
@@ -108,7 +107,7 @@ node_stop b
 node_stop a
 
 # ---- 2. a newer and active, b older, auto = no: only the alert ----
-install_root a "$T/new"
+install_root a "$NEWBIN"
 install_root b "$HS_BIN"
 conf a no
 conf b no
@@ -151,7 +150,7 @@ check "b was not restarted" -- test ! -e "$T/restarts.log"
 is "$(version_of b)" "$OLD" "b still runs $OLD"
 
 # ---- 4. the file repaired: the next attempt upgrades b ----
-install -m 0755 "$T/new/vipctl" "$T/a/sbin/vipctl"
+install -m 0755 "$NEWBIN/vipctl" "$T/a/sbin/vipctl"
 check "b restarts itself through [upgrade] restart" -- wait_for 90 grep -q '^b ' "$T/restarts.log"
 check "b's files are now a's, byte for byte" -- same_files "$T/b/sbin" "$T/a/sbin"
 check "the old files are kept beside them as *.hs-old" -- \

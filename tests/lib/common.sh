@@ -96,3 +96,15 @@ wait_for() {
 
 # Milliseconds since the epoch (for timelines in diag output).
 now_ms() { date +%s%3N; }
+
+# version_build VERSION: prints the directory of these sources built with VERSION=VERSION
+# (no sanitizer), for the tests between two versions (16, 17). $HS_TOP/build/version-VERSION
+# is built once and reused: make rebuilds only what changed since, and a lock makes a test
+# of the other build that wants it at the same time wait for it rather than build it again.
+version_build() {
+    local dir=$HS_TOP/build/version-$1
+    mkdir -p "$dir" || return 1
+    flock "$dir.lock" make -s -C "$HS_TOP" -j2 B="$dir" VERSION="$1" all >"$T/version-$1.log" 2>&1 ||
+        { tail -n 5 "$T/version-$1.log" >&2; return 1; }
+    echo "$dir"
+}
