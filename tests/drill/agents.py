@@ -114,7 +114,12 @@ def writer(d, syncd, nodes):
                 with open(p, "wb") as f:
                     f.write(content(seq))
             except OSError as e:
+                # as an application would: no partial file left behind (a full disk)
                 record(d, "%d writer write-failed %s %d %s" % (now(), node, seq, e.strerror))
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
             time.sleep(0.1)
         t = now()
         conf = os.path.join(d, "..", node, "hotstandby.conf")

@@ -438,12 +438,16 @@ class Report:
             for n in act:
                 if not file_ok(os.path.join(self.t, n, "root", "data", "w-%d" % seq), seq):
                     self.violation("lost", ta, "w-%d (acknowledged) missing or wrong on the final active %s" % (seq, n))
-        # the writer stops between two files; if it had to be killed, its last file may be cut
+        # the writer stops between two files; if it had to be killed, its last file may be cut.
+        # A file whose write failed (a full disk) was cut by the writer itself: it removes it,
+        # but syncd may have copied the part, and its removal, faithfully; not a torn copy.
         done = int(read(os.path.join(self.d, "writer-seq"), "0"))
+        failed = {int(r[3][1]) for r in self.recs if r[1] == "writer" and r[2] == "write-failed"}
         for n in self.nodes:
             data = os.path.join(self.t, n, "root", "data")
             for name in os.listdir(data):
-                if name.startswith("w-") and name[2:].isdigit() and int(name[2:]) <= done:
+                if name.startswith("w-") and name[2:].isdigit() and int(name[2:]) <= done \
+                        and int(name[2:]) not in failed:
                     if not file_ok(os.path.join(data, name), int(name[2:])):
                         self.violation("lost", 0, "%s: %s is torn or wrong" % (n, name))
 

@@ -7,24 +7,36 @@ D=$T/drill
 export LSAN_OPTIONS="suppressions=$HS_TOP/tests/lib/lsan-syncd.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 VIP=192.0.2.100
 PORT=8080
-# Timings: DRILL_PROFILE=fast is the documented fast profile scaled down (a takeover in
-# about 2 s); the default leaves hooks and vipctl room on a loaded 2-core machine (a bare
-# shell hook can take half a second there, vipctl two at a load of 25, twice that with ASan), so
-# that what the checkers find is the daemons' doing, not the hooks overrunning their
-# budget; the sanitizer build gets more. Each costs the drill time: a long fault lasts
-# takeover_timeout + 2 intervals + up to 1 s. DRILL_*_MS override each value.
-if [ "${DRILL_PROFILE:-}" = fast ]; then
-    _p=(250 2000 800 600 45)
-elif [[ $HS_BIN == *-san ]]; then   # every vipctl and hook start pays for ASan's start-up
-    _p=(500 10000 3000 5000 60)
-else
-    _p=(400 6000 2000 3000 45)
-fi
+# Timings (interval, takeover_timeout, fence_after, hook_timeout, settle limit):
+# DRILL_PROFILE=fast, the normal build's default, is the documented fast profile scaled down
+# (a takeover in about 2 s), so that `make drill FAULTS=500` fits in 45 minutes on an idle
+# 2-core machine (about 4 s a fault). DRILL_PROFILE=loaded leaves hooks and vipctl room on
+# a machine busy with other work (a bare shell hook can take half a second at a load of 25,
+# vipctl two, twice that with ASan), so that what the checkers find is the daemons' doing,
+# not the hooks overrunning their budget; the sanitizer build gets more still by default.
+# Each costs the drill time: a long fault lasts takeover_timeout + 2 intervals + up to 1 s.
+# DRILL_*_MS override each value.
+case ${DRILL_PROFILE:-} in
+fast) _p=(250 2000 800 600 45) ;;
+loaded) _p=(400 6000 2000 3000 45) ;;
+"")
+    if [[ $HS_BIN == *-san ]]; then   # every vipctl and hook start pays for ASan's start-up
+        _p=(500 10000 3000 5000 60)
+    else
+        _p=(250 2000 800 600 45)
+    fi
+    ;;
+*) echo "drill: DRILL_PROFILE is fast or loaded, not '$DRILL_PROFILE'" >&2; exit 2 ;;
+esac
 INTERVAL_MS=${DRILL_INTERVAL_MS:-${_p[0]}}
 TAKEOVER_MS=${DRILL_TAKEOVER_MS:-${_p[1]}}
 FENCE_MS=${DRILL_FENCE_MS:-${_p[2]}}
 HOOK_MS=${DRILL_HOOK_MS:-${_p[3]}}
 SETTLE_S=${DRILL_SETTLE_S:-${_p[4]}}   # a fault that leaves the cluster unsettled this long is "stuck"
+# The check's own timeout is min(check_interval, hook_timeout): a third of the hook budget,
+# but never under 500 ms, where a shell start on a busy machine would fail it (a health
+# demotion the drill did not cause).
+CHECK_MS=${DRILL_CHECK_MS:-$((HOOK_MS / 3 < 500 ? 500 : HOOK_MS / 3))}
 DAEMONS="syncd heartbeatd watchd"
 
 drill_now() { "$D/hsclock"; }
@@ -178,7 +190,7 @@ garp_interval = 100ms
 start = $svc start
 stop = $svc stop
 check = $svc check
-check_interval = $((HOOK_MS / 3))ms
+check_interval = ${CHECK_MS}ms
 check_failures = 2
 hook_timeout = ${HOOK_MS}ms
 [sync]
