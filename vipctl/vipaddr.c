@@ -100,6 +100,29 @@ static int vip_or_fail(const struct conf *c, struct vip *v)
     return 0;
 }
 
+/* The configured VIP on an interface that exists: EXIT_DONE, or the verb's exit code. */
+static int vip_on_interface(const struct conf *c, const char *verb, struct vip *v)
+{
+    if (vip_or_fail(c, v) < 0)
+        return EXIT_USAGE;
+    if (!v->ifindex) {
+        log_errx("%s: %s: interface '%s' does not exist", verb, v->text, v->ifname);
+        return EXIT_FAILED;
+    }
+    return EXIT_DONE;
+}
+
+/* Where the VIP is on its interface: 0, or -1 logged. */
+static int find_or_fail(const char *verb, const struct vip *v, struct vip_found *f)
+{
+    char err[512];
+    if (vip_find(v, f, err, sizeof(err)) < 0) {
+        log_errx("%s: %s", verb, err);
+        return -1;
+    }
+    return 0;
+}
+
 /* Removes what the state file names if it is not the configured VIP. */
 static int state_remove_old(const struct conf *c, const struct vip *now)
 {
@@ -149,12 +172,9 @@ int vip_cmd_up(const struct conf *c)
     struct vip v;
     struct vip_found f;
     char err[512];
-    if (vip_or_fail(c, &v) < 0)
-        return EXIT_USAGE;
-    if (!v.ifindex) {
-        log_errx("up: %s: interface '%s' does not exist", v.text, v.ifname);
-        return EXIT_FAILED;
-    }
+    int rc = vip_on_interface(c, "up", &v);
+    if (rc != EXIT_DONE)
+        return rc;
     if (state_remove_old(c, &v) < 0)
         return EXIT_FAILED;
     /* A marked copy with another prefix is what a netmask change leaves behind. */
@@ -165,10 +185,8 @@ int vip_cmd_up(const struct conf *c)
     }
     if (stale > 0)
         log_info("up: removed %d old copy(ies) of %s with another netmask", stale, v.text);
-    if (vip_find(&v, &f, err, sizeof(err)) < 0) {
-        log_errx("up: %s", err);
+    if (find_or_fail("up", &v, &f) < 0)
         return EXIT_FAILED;
-    }
     if (f.exact && !f.exact_ours) {
         log_warnx("up: %s is already on %s but was not added by hotstandby; using it as is "
                   "(down will leave it)", v.text, v.ifname);
@@ -184,7 +202,7 @@ int vip_cmd_up(const struct conf *c)
         log_info("up: added %s on %s", v.text, v.ifname);
         state_save(c, &v); /* only what is ours: down trusts it on kernels without IFA_PROTO */
     }
-    int rc = announce_burst(c, &v);
+    rc = announce_burst(c, &v);
     if (rc == LEASE_ENDED)
         return take_back(c, &v);
     return rc < 0 ? EXIT_FAILED : EXIT_DONE;
@@ -224,24 +242,18 @@ int vip_cmd_garp(const struct conf *c)
 {
     struct vip v;
     struct vip_found f;
-    char err[512];
-    if (vip_or_fail(c, &v) < 0)
-        return EXIT_USAGE;
-    if (!v.ifindex) {
-        log_errx("garp: %s: interface '%s' does not exist", v.text, v.ifname);
+    int rc = vip_on_interface(c, "garp", &v);
+    if (rc != EXIT_DONE)
+        return rc;
+    if (find_or_fail("garp", &v, &f) < 0)
         return EXIT_FAILED;
-    }
-    if (vip_find(&v, &f, err, sizeof(err)) < 0) {
-        log_errx("garp: %s", err);
-        return EXIT_FAILED;
-    }
     /* Announcing an address we do not hold would steal it from whoever does. */
     if (!f.exact && !f.foreign) {
         log_errx("garp: %s is not on %s; nothing to announce (vipctl up adds it)", v.text,
                  v.ifname);
         return EXIT_FAILED;
     }
-    int rc = announce_burst(c, &v);
+    rc = announce_burst(c, &v);
     return rc == LEASE_ENDED ? EXIT_REFUSED : rc < 0 ? EXIT_FAILED : EXIT_DONE;
 }
 
