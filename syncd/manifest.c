@@ -83,10 +83,14 @@ static int entry_cmp(const void *a, const void *b)
                     ((const struct manifest_entry *)b)->path);
 }
 
+/* A scan lists in tree order already: sort only what is not (e.g. another receiver's). */
 void manifest_sort(struct manifest *m)
 {
-    if (m->n > 1)
-        qsort(m->e, m->n, sizeof(*m->e), entry_cmp);
+    for (size_t i = 1; i < m->n; i++)
+        if (path_cmp(m->e[i - 1].path, m->e[i].path) > 0) {
+            qsort(m->e, m->n, sizeof(*m->e), entry_cmp);
+            return;
+        }
 }
 
 int manifest_excluded(const struct manifest_filter *f, const char *relpath)
@@ -139,16 +143,27 @@ int manifest_open_file(int dfd, const char *name)
     return fd;
 }
 
-static void hash_file(int dfd, const char *name, struct proto_entry *pe)
+struct scan {
+    const struct manifest_filter *f;
+    int stale_tmp, hash;
+    manifest_entry_cb cb;
+    void *arg;
+    int stopped;                   /* cb said stop */
+    struct proto_entry *pe;
+    uint8_t *buf;                  /* hash: read buffer (one per scan: scans may run at once) */
+};
+
+#define HASH_BUF (1 << 16)
+
+static void hash_file(int dfd, const char *name, struct proto_entry *pe, uint8_t *buf)
 {
     int fd = manifest_open_file(dfd, name);
     if (fd < 0)
         return;
     struct sha256 s;
     sha256_init(&s);
-    static uint8_t buf[1 << 16];
     ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) > 0)
+    while ((n = read(fd, buf, HASH_BUF)) > 0)
         sha256_update(&s, buf, (size_t)n);
     close(fd);
     if (n == 0) {
@@ -156,13 +171,6 @@ static void hash_file(int dfd, const char *name, struct proto_entry *pe)
         pe->has_hash = 1;
     }
 }
-
-struct scan {
-    const struct manifest_filter *f;
-    int stale_tmp, hash;
-    struct manifest *m;
-    struct proto_entry *pe;
-};
 
 static int scan_dir(int dfd, char *path, size_t plen, struct scan *sc, int depth);
 
@@ -185,9 +193,11 @@ static int scan_one(int dfd, const char *name, char *path, size_t plen, struct s
         pe->target[n] = '\0';
     }
     if (sc->hash && S_ISREG(st.st_mode))
-        hash_file(dfd, name, pe);
-    if (manifest_add(sc->m, pe) < 0)
+        hash_file(dfd, name, pe, sc->buf);
+    if (sc->cb(sc->arg, pe) < 0) {
+        sc->stopped = 1;
         return -1;
+    }
     if (!S_ISDIR(st.st_mode))
         return 0;
     if (depth > 256)
@@ -198,14 +208,49 @@ static int scan_one(int dfd, const char *name, char *path, size_t plen, struct s
     return scan_dir(sub, path, plen, sc, depth + 1);
 }
 
-static int scan_dir(int dfd, char *path, size_t plen, struct scan *sc, int depth)
+/* A directory's names, sorted: listing them in this order (each followed by its subtree)
+ * is tree order, so no scan needs a sort of the whole manifest. */
+struct names {
+    char *buf;                     /* the names, NUL-terminated, one after another */
+    size_t len, cap;
+    size_t *off;                   /* where each starts in buf */
+    size_t n, ncap;
+};
+
+static int names_add(struct names *nm, const char *name, size_t nl)
 {
-    DIR *d = fdopendir(dfd);
-    if (!d) {
-        close(dfd);
-        return -1;
+    if (nm->len + nl + 1 > nm->cap) {
+        size_t cap = nm->cap ? nm->cap * 2 : 4096;
+        while (cap < nm->len + nl + 1)
+            cap *= 2;
+        char *b = realloc(nm->buf, cap);
+        if (!b)
+            return -1;
+        nm->buf = b;
+        nm->cap = cap;
     }
-    int rc = 0;
+    if (nm->n == nm->ncap) {
+        size_t cap = nm->ncap ? nm->ncap * 2 : 64;
+        size_t *o = realloc(nm->off, cap * sizeof(*o));
+        if (!o)
+            return -1;
+        nm->off = o;
+        nm->ncap = cap;
+    }
+    nm->off[nm->n++] = nm->len;
+    memcpy(nm->buf + nm->len, name, nl + 1);
+    nm->len += nl + 1;
+    return 0;
+}
+
+static int name_cmp(const void *a, const void *b, void *buf)
+{
+    return strcmp((const char *)buf + *(const size_t *)a, (const char *)buf + *(const size_t *)b);
+}
+
+/* Reads dir's names (less ".", "..", and stale temp files, which are removed); -1 ENOMEM. */
+static int read_names(DIR *d, size_t plen, const struct scan *sc, struct names *nm)
+{
     struct dirent *de;
     while ((de = readdir(d)) != NULL) {
         const char *name = de->d_name;
@@ -218,33 +263,69 @@ static int scan_dir(int dfd, char *path, size_t plen, struct scan *sc, int depth
             unlinkat(dirfd(d), name, 0);
             continue;
         }
+        if (names_add(nm, name, nl) < 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+    }
+    if (nm->n > 1)
+        qsort_r(nm->off, nm->n, sizeof(*nm->off), name_cmp, nm->buf);
+    return 0;
+}
+
+static int scan_dir(int dfd, char *path, size_t plen, struct scan *sc, int depth)
+{
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return -1;
+    }
+    struct names nm = {0};
+    int rc = read_names(d, plen, sc, &nm);
+    for (size_t i = 0; rc == 0 && i < nm.n; i++) {
+        const char *name = nm.buf + nm.off[i];
+        size_t nl = strlen(name);
         size_t sub = plen;
         if (plen)
             path[sub++] = '/';
         memcpy(path + sub, name, nl + 1);
         if (!manifest_excluded(sc->f, path) &&
             scan_one(dirfd(d), name, path, sub + nl, sc, depth) < 0 &&
-            errno == ENOMEM)
+            (errno == ENOMEM || sc->stopped))
             rc = -1;
         path[plen] = '\0';
-        if (rc < 0)
-            break;
     }
+    free(nm.buf);
+    free(nm.off);
     closedir(d);
     return rc;
+}
+
+static int add_entry(void *arg, const struct proto_entry *pe)
+{
+    return manifest_add(arg, pe);
 }
 
 int manifest_scan(const struct sync_tree *t, const char *relpath,
                   const struct manifest_filter *f, int stale_tmp, int hash, struct manifest *m)
 {
+    return manifest_scan_each(t, relpath, f, stale_tmp, hash, add_entry, m);
+}
+
+int manifest_scan_each(const struct sync_tree *t, const char *relpath,
+                       const struct manifest_filter *f, int stale_tmp, int hash,
+                       manifest_entry_cb cb, void *arg)
+{
     struct proto_entry *pe = malloc(sizeof(*pe));
     char *path = malloc(PROTO_PATH_MAX);
+    uint8_t *buf = hash ? malloc(HASH_BUF) : NULL;
     int rc = -1;
-    if (!pe || !path) {
+    if (!pe || !path || (hash && !buf)) {
         errno = ENOMEM;
         goto out;
     }
-    struct scan sc = {f, stale_tmp, hash, m, pe};
+    struct scan sc = {.f = f, .stale_tmp = stale_tmp, .hash = hash, .cb = cb, .arg = arg,
+                      .pe = pe, .buf = buf};
     snprintf(path, PROTO_PATH_MAX, "%s", relpath);
     size_t plen = strlen(path);
     const char *rest;
@@ -264,7 +345,7 @@ int manifest_scan(const struct sync_tree *t, const char *relpath,
         if (plen) {
             memcpy(pe->path, path, plen + 1);
             fill_entry(pe, &st);
-            if (manifest_add(m, pe) < 0) {
+            if (cb(arg, pe) < 0) {
                 close(dfd);
                 goto out;
             }
@@ -280,9 +361,12 @@ int manifest_scan(const struct sync_tree *t, const char *relpath,
     }
     rc = scan_one(pfd, name, path, plen, &sc, 0);
     close(pfd);
-out:
+out:;
+    int e = errno;
     free(pe);
     free(path);
+    free(buf);
+    errno = e;
     return rc;
 }
 

@@ -33,6 +33,7 @@ struct manifest {
 
 void manifest_free(struct manifest *m);
 int manifest_add(struct manifest *m, const struct proto_entry *pe);
+/* Tree order ('/' before every other byte); a manifest already in it is left as it is. */
 void manifest_sort(struct manifest *m);
 
 /* Exclusion globs ([sync] exclude): matched against the base name and the relative path. */
@@ -50,10 +51,17 @@ int manifest_excluded(const struct manifest_filter *f, const char *relpath);
  * temp files left by dead receivers are removed on the way. hash: also read every
  * regular file and record its SHA-256 (content comparison on demand). Returns 0 or -1 (errno)
  * if relpath itself cannot be read (ENOENT: m stays empty and 0 is returned).
+ * The entries come in tree order (manifest_sort's): each directory's names are sorted.
  */
 struct sync_tree;
 int manifest_scan(const struct sync_tree *t, const char *relpath,
                   const struct manifest_filter *f, int stale_tmp, int hash, struct manifest *m);
+/* The same, handing each entry to cb as it is found instead of keeping it (a receiver
+ * streams its manifest). cb returns 0, or -1 (errno set) to stop the scan: then -1. */
+typedef int (*manifest_entry_cb)(void *arg, const struct proto_entry *pe);
+int manifest_scan_each(const struct sync_tree *t, const char *relpath,
+                       const struct manifest_filter *f, int stale_tmp, int hash,
+                       manifest_entry_cb cb, void *arg);
 /* Opens name in dfd for reading if it is a regular file (never a FIFO, device or
  * symlink: O_NOFOLLOW | O_NONBLOCK, checked with fstat); -1 otherwise. */
 int manifest_open_file(int dfd, const char *name);

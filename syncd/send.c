@@ -30,6 +30,7 @@
 /* ---- peer lifecycle ---- */
 
 static void peer_pump(struct peer *p);
+static void local_scan_join(struct peer *p, int cancel);
 
 static void on_timer(void *arg)
 {
@@ -81,6 +82,8 @@ static void teardown(struct peer *p)
     if (p->put_fd >= 0)
         close(p->put_fd);
     p->put_fd = -1;
+    local_scan_join(p, 1);
+    manifest_free(&p->local);
     proto_buf_free(&p->out);
     proto_buf_free(&p->in);
     p->errline_len = 0;
@@ -386,6 +389,48 @@ static void stream_chunk(struct peer *p)
     }
 }
 
+/* ---- the local scan of a reconcile ---- */
+
+static int local_scan_add(void *arg, const struct proto_entry *pe)
+{
+    struct peer *p = arg;
+    if (atomic_load_explicit(&p->scan_cancel, memory_order_relaxed)) {
+        errno = ECANCELED;
+        return -1;
+    }
+    return manifest_add(&p->local, pe);
+}
+
+/* The thread: reads only the tree, filter and manifest_* fields, which the loop leaves
+ * alone until local_scan_join. */
+static void *local_scan_main(void *arg)
+{
+    struct peer *p = arg;
+    p->scan_rc = manifest_scan_each(&p->sd->tree, p->manifest_path, &p->sd->filter, 0,
+                                    p->manifest_hash, local_scan_add, p);
+    p->scan_errno = errno;
+    return NULL;
+}
+
+/* Without a thread, local_scan_join scans in the loop instead. */
+static void local_scan_start(struct peer *p)
+{
+    manifest_free(&p->local);
+    atomic_store(&p->scan_cancel, 0);
+    p->scanning = pthread_create(&p->scan_thread, NULL, local_scan_main, p) == 0;
+}
+
+/* Waits for the scan (cancel: stops it first); then p->local holds it, scan_rc its result. */
+static void local_scan_join(struct peer *p, int cancel)
+{
+    if (!p->scanning)
+        return;
+    if (cancel)
+        atomic_store(&p->scan_cancel, 1);
+    pthread_join(p->scan_thread, NULL);
+    p->scanning = 0;
+}
+
 static void encode_op(struct peer *p, struct op *o)
 {
     switch (o->kind) {
@@ -419,6 +464,7 @@ static void encode_op(struct peer *p, struct op *o)
         manifest_free(&p->remote);
         snprintf(p->manifest_path, sizeof(p->manifest_path), "%s", o->path);
         p->wait_manifest = 1;
+        local_scan_start(p);
         break;
     case OP_RECONCILED:
         proto_put_empty(&p->out, PT_RECONCILED);
@@ -489,9 +535,16 @@ static void filter_remote(struct manifest *m, const struct manifest_filter *f)
 
 static void on_manifest_end(struct peer *p)
 {
-    struct manifest local = {0};
-    if (manifest_scan(&p->sd->tree, p->manifest_path, &p->sd->filter, 0, p->manifest_hash,
-                      &local) < 0)
+    if (p->scanning) {
+        local_scan_join(p, 0);
+        errno = p->scan_errno;
+    } else {
+        p->scan_rc = manifest_scan(&p->sd->tree, p->manifest_path, &p->sd->filter, 0,
+                                   p->manifest_hash, &p->local);
+    }
+    struct manifest local = p->local;
+    memset(&p->local, 0, sizeof(p->local));
+    if (p->scan_rc < 0)
         log_warn("reconcile %s/%s", p->sd->conf.sync_root, p->manifest_path);
     if (p->flags & PF_NO_SETID)   /* the receiver strips them: not a difference */
         for (size_t i = 0; i < local.n; i++)

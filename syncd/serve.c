@@ -232,6 +232,44 @@ static void clear_rejoin(struct sync_state *st, void *arg)
         st->was_active = 0;
 }
 
+/* The receiver's manifest goes out as the scan finds it (no copy of the whole list). */
+struct manifest_out {
+    struct serve *s;
+    size_t frame;                  /* open MANIFEST frame in s->out, or (size_t)-1 */
+};
+
+/* Owners by name (syncd(8)), each before the first entry that uses it. */
+static void name_owners(struct manifest_out *mo, const struct proto_entry *pe)
+{
+    struct serve *s = mo->s;
+    char name[PROTO_NAME_MAX];
+    if (!s->ap.owners)
+        return;
+    if (idmap_name_once(&s->ap.ids, ID_USER, pe->uid, name, sizeof(name))) {
+        proto_put_idname(&s->out, ID_USER, pe->uid, name);
+        mo->frame = (size_t)-1;   /* the next entry opens a new MANIFEST frame */
+    }
+    if (idmap_name_once(&s->ap.ids, ID_GROUP, pe->gid, name, sizeof(name))) {
+        proto_put_idname(&s->out, ID_GROUP, pe->gid, name);
+        mo->frame = (size_t)-1;
+    }
+}
+
+static int put_manifest_entry(void *arg, const struct proto_entry *pe)
+{
+    struct manifest_out *mo = arg;
+    name_owners(mo, pe);
+    if (proto_put_entry(&mo->s->out, &mo->frame, pe) < 0) {
+        errno = ENOMEM;
+        return -1;
+    }
+    if (proto_buf_used(&mo->s->out) > 1024 * 1024) {
+        mo->frame = (size_t)-1;
+        return flush_out(mo->s);
+    }
+    return 0;
+}
+
 static int on_manifest_req(struct serve *s, const struct proto_msg *m)
 {
     char err[PROTO_PATH_MAX + 128];
@@ -241,41 +279,12 @@ static int on_manifest_req(struct serve *s, const struct proto_msg *m)
         proto_put_path(&s->out, PT_MANIFEST_END, m->path);
         return 0;
     }
-    struct manifest man = {0};
-    if (manifest_scan(&s->ap.tree, m->path, NULL, 1, m->flags & MF_HASH, &man) < 0) {
+    struct manifest_out mo = {s, (size_t)-1};
+    if (manifest_scan_each(&s->ap.tree, m->path, NULL, 1, m->flags & MF_HASH, put_manifest_entry,
+                           &mo) < 0) {
         snprintf(err, sizeof(err), "%s: scan: %s", m->path, strerror(errno));
         refuse(s, PE_FAILED, m->path, err);
     }
-    char name[PROTO_NAME_MAX];
-    for (size_t i = 0; s->ap.owners && i < man.n; i++) {   /* owners by name: syncd(8) */
-        if (idmap_name_once(&s->ap.ids, ID_USER, man.e[i].uid, name, sizeof(name)))
-            proto_put_idname(&s->out, ID_USER, man.e[i].uid, name);
-        if (idmap_name_once(&s->ap.ids, ID_GROUP, man.e[i].gid, name, sizeof(name)))
-            proto_put_idname(&s->out, ID_GROUP, man.e[i].gid, name);
-    }
-    size_t frame = (size_t)-1;
-    struct proto_entry *pe = malloc(sizeof(*pe));
-    for (size_t i = 0; pe && i < man.n; i++) {
-        const struct manifest_entry *e = &man.e[i];
-        snprintf(pe->path, sizeof(pe->path), "%s", e->path);
-        snprintf(pe->target, sizeof(pe->target), "%s", e->target ? e->target : "");
-        pe->kind = e->kind;
-        pe->mode = e->mode;
-        pe->uid = e->uid;
-        pe->gid = e->gid;
-        pe->mtime_ns = e->mtime_ns;
-        pe->size = e->size;
-        pe->has_hash = e->has_hash;
-        memcpy(pe->hash, e->hash, sizeof(pe->hash));
-        proto_put_entry(&s->out, &frame, pe);
-        if (proto_buf_used(&s->out) > 4 * 1024 * 1024) {
-            if (flush_out(s) < 0)
-                break;
-            frame = (size_t)-1;
-        }
-    }
-    free(pe);
-    manifest_free(&man);
     proto_put_path(&s->out, PT_MANIFEST_END, m->path);
     return 0;
 }

@@ -74,22 +74,32 @@ static void parse(const char *text, struct sync_state *st)
         st->active = 0;
 }
 
-static int read_file(const char *path, struct sync_state *st)
+/* The file's bytes into buf (NUL-terminated; "" if there is none). */
+static int read_raw(const char *path, char *buf, size_t size)
 {
-    memset(st, 0, sizeof(*st));
+    buf[0] = '\0';
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
-    char buf[512];
     ssize_t n;
     do
-        n = pread(fd, buf, sizeof(buf) - 1, 0);
+        n = pread(fd, buf, size - 1, 0);
     while (n < 0 && errno == EINTR);
     close(fd);
     if (n < 0)
         return -1;
     buf[n] = '\0';
-    parse(buf, st);
+    return 0;
+}
+
+static int read_file(const char *path, struct sync_state *st)
+{
+    char buf[512];
+    memset(st, 0, sizeof(*st));
+    if (read_raw(path, buf, sizeof(buf)) < 0)
+        return -1;
+    if (buf[0])
+        parse(buf, st);
     return 0;
 }
 
@@ -98,10 +108,20 @@ int sync_state_read(const char *path, struct sync_state *st)
     return read_file(path, st);   /* replaced by rename: never seen half-written */
 }
 
-/* tmp + fsync + rename + fsync of the directory: the old or the new state, never a mix. */
-static int write_file(const char *path, const struct sync_state *st)
+static int render(const struct sync_state *st, char *buf, size_t size)
 {
-    char tmp[4200], dir[4096], boot[64], buf[384];
+    char boot[64];
+    boot_id(boot, sizeof(boot));
+    return snprintf(buf, size,
+                    "active %d\nboot %s\nepoch %" PRIu64 "\nseen_epoch %" PRIu64
+                    "\nwas_active %" PRIu64 "\n",
+                    st->active, boot[0] ? boot : "-", st->epoch, st->seen_epoch, st->was_active);
+}
+
+/* tmp + fsync + rename + fsync of the directory: the old or the new state, never a mix. */
+static int write_file(const char *path, const char *buf, int n)
+{
+    char tmp[4200], dir[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     snprintf(dir, sizeof(dir), "%s", path);
     char *slash = strrchr(dir, '/');
@@ -109,11 +129,6 @@ static int write_file(const char *path, const struct sync_state *st)
         snprintf(dir, sizeof(dir), ".");
     else
         slash[slash == dir] = '\0';
-    boot_id(boot, sizeof(boot));
-    int n = snprintf(buf, sizeof(buf),
-                     "active %d\nboot %s\nepoch %" PRIu64 "\nseen_epoch %" PRIu64
-                     "\nwas_active %" PRIu64 "\n",
-                     st->active, boot[0] ? boot : "-", st->epoch, st->seen_epoch, st->was_active);
     unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -148,11 +163,18 @@ int sync_state_update(const char *path, sync_state_fn fn, void *arg, struct sync
     if (lfd < 0)
         return -1;
     struct sync_state st;
+    char old[512], buf[384];
     int rc = -1;
-    if (flock(lfd, LOCK_EX) < 0 || read_file(path, &st) < 0)
+    if (flock(lfd, LOCK_EX) < 0 || read_raw(path, old, sizeof(old)) < 0)
         goto out;
+    memset(&st, 0, sizeof(st));
+    if (old[0])
+        parse(old, &st);
     fn(&st, arg);
-    if (write_file(path, &st) < 0)
+    int n = render(&st, buf, sizeof(buf));
+    /* The same bytes are there already (written by write_file, durable): a receiver's
+     * HELLO at the epoch it has seen costs no fsync. */
+    if (strcmp(old, buf) != 0 && write_file(path, buf, n) < 0)
         goto out;
     if (out)
         *out = st;

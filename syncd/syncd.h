@@ -7,6 +7,8 @@
 #ifndef SYNCD_SYNCD_H
 #define SYNCD_SYNCD_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "conf.h"
@@ -109,6 +111,13 @@ struct peer {
     int manifest_hash;             /* this reconcile compares content (SHA-256) too */
     char manifest_path[PROTO_PATH_MAX];
     struct manifest remote;
+    /* The local side of a reconcile is scanned in a thread while the receiver scans its
+     * own: started with the MANIFEST_REQ, joined at MANIFEST_END. */
+    pthread_t scan_thread;
+    int scanning;                  /* scan_thread runs (or ended, not yet joined) */
+    atomic_int scan_cancel;        /* teardown: stop the scan at the next entry */
+    int scan_rc, scan_errno;
+    struct manifest local;
     struct idmap ids;              /* owners by name, this session */
 
     struct loop_timer *timer;      /* delay / backoff */

@@ -87,6 +87,26 @@ out=$("$HS_BIN/syncd" --once -c "$T/b.conf" 2>>"$T/once.log"); rc=$?
 is $rc 0 "--once after sshd is back: exit 0"
 wait_synced 5; ok $? "trees equal at the end"
 
+# A no-change re-check sends no file and leaves the receiver's state file as it is (no
+# rewrite, no fsync); a file changed under the same size, on either side, is sent again.
+"$HS_BIN/syncd" --once -c "$T/b.conf" >/dev/null 2>>"$T/once.log"
+ino=$(stat -c %i "$T/state-a/syncd.state")
+out=$("$HS_BIN/syncd" --once -c "$T/b.conf" 2>>"$T/once.log")
+check "--once, nothing changed: no file sent or deleted" -- \
+    grep -q 'a: in sync, 0 sent, 0 deleted, 0 errors' <<<"$out"
+is "$(stat -c %i "$T/state-a/syncd.state")" "$ino" "--once at the epoch already seen: receiver state not rewritten"
+echo "version 1" > "$B/samesize"
+"$HS_BIN/syncd" --once -c "$T/b.conf" >/dev/null 2>>"$T/once.log"
+echo "version 2" > "$B/samesize"
+touch -d @1700000000 "$B/samesize"
+out=$("$HS_BIN/syncd" --once -c "$T/b.conf" 2>>"$T/once.log")
+check "--once: a file changed under the same size (new mtime) is sent" -- grep -q 'a: in sync, 1 sent' <<<"$out"
+is "$(cat "$A/samesize")" "version 2" "--once: the same-size change arrived"
+echo "version 3" > "$A/samesize"
+out=$("$HS_BIN/syncd" --once -c "$T/b.conf" 2>>"$T/once.log")
+check "--once: a same-size change on the standby is repaired" -- grep -q 'a: in sync, 1 sent' <<<"$out"
+is "$(cat "$A/samesize")" "version 2" "--once: the standby's copy is the active's again"
+
 # --checksum: content that differs behind equal size and mtime is found only by content.
 printf 'AAAA' > "$B/cs"
 "$HS_BIN/syncd" --once -c "$T/b.conf" >/dev/null 2>>"$T/once.log"

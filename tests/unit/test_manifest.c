@@ -3,6 +3,7 @@
  * what is sent, what is deleted, in which order, with owners on or off; exclusion globs;
  * and a scan of a real temporary tree.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -222,6 +223,70 @@ static void test_scan(void **state)
     assert_int_equal(system(cmd), 0);
 }
 
+static int stop_after_two(void *arg, const struct proto_entry *pe)
+{
+    int *n = arg;
+    if (++*n > 2) {
+        errno = EPIPE;
+        return -1;
+    }
+    return 0;
+}
+
+/* A scan lists in tree order by itself (the receiver streams it, the sender skips the
+ * sort): "a", then everything below a, then "a-b" although '-' < '/' bytewise. */
+static void test_scan_order(void **state)
+{
+    char dir[] = "/tmp/test_manifest.XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const char *dirs[] = {"data", "data/a", "data/a/x", "data/b", "data/e"};   /* e: empty */
+    const char *files[] = {"data/a-b", "data/A", "data/a/x/f", "data/a/x-", "data/b/\xc3\xa9",
+                           "data/b/z"};
+    char p[256];
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(*dirs); i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, dirs[i]);
+        assert_int_equal(mkdir(p, 0755), 0);
+    }
+    for (size_t i = 0; i < sizeof(files) / sizeof(*files); i++) {
+        snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
+        close(open(p, O_WRONLY | O_CREAT, 0644));
+    }
+    static struct conf c;
+    conf_defaults(&c);
+    snprintf(c.sync_root, sizeof(c.sync_root), "%s", dir);
+    snprintf(c.sync_paths[0], sizeof(c.sync_paths[0]), "/data");
+    c.n_sync_paths = 1;
+    struct sync_tree t;
+    char err[256];
+    assert_int_equal(sync_tree_open(&t, &c, 0, err, sizeof(err)), 0);
+    struct manifest m = {0};
+    assert_int_equal(manifest_scan(&t, "data", NULL, 0, 0, &m), 0);
+    const char *want[] = {"data", "data/A", "data/a", "data/a/x", "data/a/x/f", "data/a/x-",
+                          "data/a-b", "data/b", "data/b/z", "data/b/\xc3\xa9", "data/e"};
+    assert_int_equal(m.n, sizeof(want) / sizeof(*want));
+    for (size_t i = 0; i < m.n; i++)
+        assert_string_equal(m.e[i].path, want[i]);
+    /* the same entries in another order are sorted into it */
+    struct manifest rev = {0};
+    for (size_t i = m.n; i-- > 0;)
+        add(&rev, m.e[i].path, m.e[i].kind, m.e[i].mode, m.e[i].size, m.e[i].mtime_ns, NULL);
+    manifest_sort(&rev);
+    for (size_t i = 0; i < m.n; i++)
+        assert_string_equal(rev.e[i].path, want[i]);
+    /* a callback that says stop ends the scan with its errno */
+    int n = 0;
+    errno = 0;
+    assert_int_equal(manifest_scan_each(&t, "data", NULL, 0, 0, stop_after_two, &n), -1);
+    assert_int_equal(errno, EPIPE);
+    assert_int_equal(n, 3);
+    manifest_free(&m);
+    manifest_free(&rev);
+    sync_tree_close(&t);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_owners),
         cmocka_unit_test(test_excluded),
         cmocka_unit_test(test_scan),
+        cmocka_unit_test(test_scan_order),
     };
     return cmocka_run_group_tests_name("manifest", tests, NULL, NULL);
 }
