@@ -20,8 +20,8 @@ A=192.0.2.1 BB=192.0.2.2 DB=192.0.2.3 VIP=192.0.2.100
 
 # ---- the database server ----
 PG_DATA=$T/pgdata PG_SOCK=$T/pgsock PG_PORT=5432
-mkdir -p "$PG_DATA" "$PG_SOCK"; chown postgres: "$PG_DATA" "$PG_SOCK"; chmod 700 "$PG_DATA"
-runuser -u postgres -- "$PG_BINDIR/initdb" -D "$PG_DATA" -A trust -U postgres --no-sync >"$T/initdb.log" 2>&1 || bail initdb
+mkdir -p "$PG_SOCK"; chown postgres: "$PG_SOCK"
+pg_init_data "$PG_DATA"
 cat >>"$PG_DATA/postgresql.conf" <<CONF
 listen_addresses = '$DB'
 port = 5432

@@ -2,16 +2,34 @@
 # run as the postgres user because the server refuses root). Sets PG_PORT, PG_SOCK, PG_CONNINFO.
 PG_BINDIR=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 
-pg_start() {
+# pg_init_data DIR: DIR (not there yet) becomes a fresh, stopped cluster of the postgres
+# user, as initdb -A trust -U postgres makes it. initdb takes seconds (more on a loaded
+# machine) and nearly every test needs one, so its output is kept in the build tree, one per
+# PostgreSQL version, and each test starts from a copy.
+pg_init_data() {
     [ -x "$PG_BINDIR/initdb" ] || bail "PostgreSQL server missing: run 'bash scripts/deps.sh'"
+    local cache
+    cache=${HS_PG_CACHE:-$HS_TOP/build/pg-cache}/$(basename "$(dirname "$PG_BINDIR")")
+    mkdir -p "$(dirname "$cache")"
+    (
+        flock 9
+        [ -e "$cache/PG_VERSION" ] && exit 0
+        rm -rf "$cache" "$cache.new" "$T/pg-template"
+        mkdir -p "$T/pg-template" && chown postgres: "$T/pg-template" && chmod 700 "$T/pg-template" &&
+            runuser -u postgres -- "$PG_BINDIR/initdb" -D "$T/pg-template" -A trust -U postgres \
+                --no-sync >"$T/initdb.log" 2>&1 &&
+            cp -a "$T/pg-template" "$cache.new" && mv "$cache.new" "$cache" && rm -rf "$T/pg-template"
+    ) 9>"$cache.lock" || bail "initdb failed: $(tail -n 3 "$T/initdb.log")"
+    cp -a "$cache" "$1" || bail "cannot copy the initdb template to $1"
+}
+
+pg_start() {
     PG_DATA=$T/pgdata
     PG_SOCK=$T/pgsock
     PG_PORT=$(free_port)
-    mkdir -p "$PG_DATA" "$PG_SOCK"
-    chown postgres: "$PG_DATA" "$PG_SOCK"
-    chmod 700 "$PG_DATA"
-    runuser -u postgres -- "$PG_BINDIR/initdb" -D "$PG_DATA" -A trust -U postgres \
-        --no-sync >"$T/initdb.log" 2>&1 || bail "initdb failed: $(tail -n 3 "$T/initdb.log")"
+    mkdir -p "$PG_SOCK"
+    chown postgres: "$PG_SOCK"
+    pg_init_data "$PG_DATA"
     cat >>"$PG_DATA/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
