@@ -6,6 +6,9 @@
 # connections per cluster, as the real daemons hold. Nodes start spread over a ramp,
 # then HS_BENCH_CLUSTERS_SECS (60) of measurement during which 1 % of the actives (at
 # least 2) lose power, to measure detection.
+# HS_BENCH_CLUSTERS_RAMP_S sets the ramp for every count (default: count / 25 s, at least 5).
+# First, what one new session costs the server (pgbench -C): with process-per-session
+# PostgreSQL, every cluster's four sessions must be started before anything is measured.
 #
 # The server runs as a production one would: fsync, full_page_writes and
 # synchronous_commit on (the throwaway test servers turn the first two off), and
@@ -45,6 +48,19 @@ CONF
 pg_restart || bail "postgres did not restart with max_connections $((4 * max + 20))"
 DB="host=$PG_SOCK port=$PG_PORT dbname=hs user=postgres"
 
+# What one new session costs this server (fork, start-up, exit): pgbench reconnecting for
+# every SELECT 1, two clients, 10 s. Every cluster needs four sessions before it is measured.
+conn_ms=null conn_rate=null
+if [ -x /usr/lib/postgresql/15/bin/pgbench ]; then
+    echo 'SELECT 1;' >"$T/conn.sql"
+    runuser -u postgres -- /usr/lib/postgresql/15/bin/pgbench -n -C -c 2 -j 2 -T 10 \
+        -f "$T/conn.sql" -h "$PG_SOCK" -p "$PG_PORT" hs >"$T/conn.out" 2>&1
+    conn_ms=$(awk '/average connection time/ {print $5}' "$T/conn.out")
+    conn_rate=$(awk '/^tps/ {print $3}' "$T/conn.out")
+    log "a new session: ${conn_ms:-?} ms to connect, ${conn_rate:-?} sessions/s with 2 clients"
+    conn_ms=${conn_ms:-null} conn_rate=${conn_rate:-null}
+fi
+
 # Each count with the standby's current way (NOTIFY + one read per interval); the largest
 # count (HS_BENCH_CLUSTERS_OLD: a list of counts) also with the earlier way (-L -q 4: four reads per interval,
 # no NOTIFY listening), for comparison in the same run.
@@ -57,6 +73,7 @@ for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done); do
     bench_tmp_ok
     crashes=$(( n / 100 < 2 ? 2 : n / 100 ))
     ramp=$(( n / 25 < 5 ? 5 : n / 25 ))   # 1000 clusters: 4000 connections over 40 s
+    [ -n "${HS_BENCH_CLUSTERS_RAMP_S:-}" ] && ramp=$HS_BENCH_CLUSTERS_RAMP_S
     log "$n clusters ($label): ramp ${ramp}s, then ${SECS}s measured, $crashes power cuts"
     out=$T/run-$label-$n.json
     "$T/hs-loadgen" -d "$DB" -n "$n" -i "$INTERVAL_MS" -t "$TAKEOVER_MS" -r "$ramp" -s "$SECS" \
@@ -119,9 +136,12 @@ summary=$(jq '
       + (if $o then {peer: "4 reads/interval \($o.server.cpu_percent | r1) / \($o.loadgen_cpu_percent | r1)",
                      ratio: vs(.server.cpu_percent; $o.server.cpu_percent)} else {} end)]' <<<"$runs")
 jq -n --argjson meta "$(bench_meta)" --argjson runs "$runs" --arg method "$method" \
+    --argjson conn_ms "$conn_ms" --argjson conn_rate "$conn_rate" \
     --argjson summary "$summary" --argjson secs "$SECS" \
     '{bench: "bench-clusters", meta: $meta, seconds_per_count: $secs, method: $method,
-      runs: $runs, summary: $summary}' >"$BENCH_RESULTS/$NAME.json"
+      session_connect_ms: $conn_ms, sessions_per_s: $conn_rate,
+      runs: $runs, summary: ($summary + [{metric: "server: a new session (fork, start-up, exit): connect time, sessions/s (pgbench -C, 2 clients)",
+        unit: "ms, 1/s", value: "\($conn_ms) / \($conn_rate)"}])}' >"$BENCH_RESULTS/$NAME.json"
 
 jq -r '.runs[] | select(.mode == "notify" and (.failed | not)) | "\(.clusters) \(.renewal_ms.p50) \(.renewal_ms.p99) \(.standby_lag_ms.p50) \(.standby_lag_ms.p99) \(.queries_per_s) \(.server.wal_bytes_per_s) \(.server.cpu_percent) \(.loadgen_cpu_percent)"' \
     "$BENCH_RESULTS/$NAME.json" >"$T/plot.dat"
