@@ -33,7 +33,6 @@ pg_ctl_start() { netns_exec db runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$P
 at_exit pg_stop
 pg_ctl_start || bail "postgres: $(tail -n 3 "$PG_SOCK/postgres.log")"
 psql_hs() { runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p 5432 -U postgres -qAtX -v ON_ERROR_STOP=1 -c "$1" "${2:-hs}"; }
-psql_hs "CREATE DATABASE hs" postgres >/dev/null
 
 # ---- the shared folder (an "NFS mount" both hosts see) ----
 mkdir -p "$T/shared"

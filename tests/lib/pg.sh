@@ -3,13 +3,13 @@
 PG_BINDIR=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 
 # pg_init_data DIR: DIR (not there yet) becomes a fresh, stopped cluster of the postgres
-# user, as initdb -A trust -U postgres makes it. initdb takes seconds (more on a loaded
-# machine) and nearly every test needs one, so its output is kept in the build tree, one per
-# PostgreSQL version, and each test starts from a copy.
+# user, as initdb -A trust -U postgres makes it, with an empty database hs. initdb takes
+# seconds (more on a loaded machine) and nearly every test needs one, so its output is kept
+# in the build tree, one per PostgreSQL version, and each test starts from a copy.
 pg_init_data() {
     [ -x "$PG_BINDIR/initdb" ] || bail "PostgreSQL server missing: run 'bash scripts/deps.sh'"
     local cache
-    cache=${HS_PG_CACHE:-$HS_TOP/build/pg-cache}/$(basename "$(dirname "$PG_BINDIR")")
+    cache=${HS_PG_CACHE:-$HS_TOP/build/pg-cache}/$(basename "$(dirname "$PG_BINDIR")")-hs
     mkdir -p "$(dirname "$cache")"
     (
         flock 9
@@ -18,6 +18,8 @@ pg_init_data() {
         mkdir -p "$T/pg-template" && chown postgres: "$T/pg-template" && chmod 700 "$T/pg-template" &&
             runuser -u postgres -- "$PG_BINDIR/initdb" -D "$T/pg-template" -A trust -U postgres \
                 --no-sync >"$T/initdb.log" 2>&1 &&
+            echo "CREATE DATABASE hs" | runuser -u postgres -- "$PG_BINDIR/postgres" --single \
+                -D "$T/pg-template" -F -c exit_on_error=true postgres >>"$T/initdb.log" 2>&1 &&
             cp -a "$T/pg-template" "$cache.new" && mv "$cache.new" "$cache" && rm -rf "$T/pg-template"
     ) 9>"$cache.lock" || bail "initdb failed: $(tail -n 3 "$T/initdb.log")"
     cp -a "$cache" "$1" || bail "cannot copy the initdb template to $1"
@@ -40,8 +42,6 @@ max_connections = 100
 CONF
     at_exit pg_stop
     pg_ctl_start || bail "postgres did not start: $(tail -n 5 "$PG_SOCK/postgres.log")"
-    runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAt \
-        -c "CREATE DATABASE hs" postgres >/dev/null
     PG_CONNINFO="host=127.0.0.1 port=$PG_PORT dbname=hs user=postgres"
     export PG_PORT PG_SOCK PG_CONNINFO PG_DATA
 }
