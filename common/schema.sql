@@ -131,3 +131,29 @@ BEGIN
         CREATE UNIQUE INDEX IF NOT EXISTS hs_event_key ON hs_event (event_key);
     END IF;
 END $$;
+
+-- syncd with [sync] peers empty pushes to the nodes in hs_node: a node registered, removed
+-- (vipctl forget) or moved to another address is announced, so the active's syncd picks it
+-- up at once rather than at its next periodic read. Renewals (seen_at) announce nothing.
+CREATE OR REPLACE FUNCTION hs_node_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        PERFORM pg_notify('hs_node', OLD.cluster);
+    ELSE
+        PERFORM pg_notify('hs_node', NEW.cluster);
+    END IF;
+    RETURN NULL;
+END $$;
+-- Created only when missing (as hs_cluster_notify): nodes write hs_node all the time.
+DO $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'hs_node_notify') THEN
+        CREATE TRIGGER hs_node_notify AFTER INSERT OR DELETE ON hs_node
+            FOR EACH ROW EXECUTE FUNCTION hs_node_notify();
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'hs_node_notify_address') THEN
+        CREATE TRIGGER hs_node_notify_address AFTER UPDATE OF address ON hs_node
+            FOR EACH ROW WHEN (OLD.address IS DISTINCT FROM NEW.address)
+            EXECUTE FUNCTION hs_node_notify();
+    END IF;
+END $$;

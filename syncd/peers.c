@@ -1,9 +1,11 @@
 /*
  * peers.c: whom the active pushes to. [sync] peers when it names any; when it is empty
  * (DESIGN §9) every other node registered in hs_node, at its address, port 22. That list
- * is read again after every (re)connect to the database and every PEERS_REFRESH_NS, so a
- * node that registers (hotstandby-clone) becomes a peer and one removed by `vipctl forget`
- * stops being one. While the database is away the last list stays.
+ * is read again when hs_node announces a change of the cluster's nodes (the schema's
+ * hs_node_notify), after every (re)connect to the database and every PEERS_REFRESH_NS (in
+ * case a notification was lost), so a node that registers (hotstandby-clone) becomes a peer
+ * at once and one removed by `vipctl forget` stops being one. While the database is away
+ * the last list stays.
  */
 #include <stdio.h>
 #include <string.h>
@@ -110,6 +112,15 @@ static void on_refresh_timer(void *arg)
     loop_timer_after(sd->peers_timer, PEERS_REFRESH_NS);
 }
 
+static void on_notify(void *arg, const char *channel, const char *payload)
+{
+    struct syncd *sd = arg;
+    if (strcmp(channel, "hs_node") || !payload || strcmp(payload, sd->conf.cluster))
+        return;
+    log_debug("hs_node: the nodes changed; reading the peers again");
+    refresh(sd);
+}
+
 static void on_db_state(void *arg, int connected, const char *why)
 {
     struct syncd *sd = arg;
@@ -131,7 +142,8 @@ void sync_peers_watch(struct syncd *sd)
         log_warnx("cannot read the peers from hs_node (no database handle)");
         return;
     }
-    db_set_callbacks(sd->db, on_db_state, NULL, sd);
+    db_set_callbacks(sd->db, on_db_state, on_notify, sd);
+    db_listen(sd->db, "hs_node");
     sd->peers_timer = loop_timer_new(sd->loop, on_refresh_timer, sd);
     loop_timer_after(sd->peers_timer, PEERS_REFRESH_NS);
 }

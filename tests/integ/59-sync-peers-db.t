@@ -3,7 +3,8 @@
 # (DESIGN §9). Nodes a, b and c in network namespaces (192.0.2.1-3), each standby with an
 # sshd on port 22 that lets the sync key run only its own `syncd --serve`. a is active; its
 # peers come from hs_node and follow it: c registered later gets everything, c forgotten
-# (`vipctl forget`) gets nothing more; a's own row is never a peer.
+# (`vipctl forget`) gets nothing more; a's own row is never a peer. hs_node announces its
+# changes (NOTIFY), and a reads its peers again when it hears one.
 # Before, an empty list meant no peers at all: nothing was pushed.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
@@ -43,6 +44,8 @@ check "a reached b at its hs_node address, port 22" -- grep -q "peer b: connecte
 
 register c
 check "c, registered later, becomes a peer" -- wait_for 60 peers_are b,c
+check "a read the peers again when hs_node announced the change (not only every 5 s)" -- \
+    grep -q "hs_node: the nodes changed; reading the peers again" "$T/a.log"
 check "and gets what a holds (full reconcile)" -- wait_for 120 cmp -s "$T/a/data/f1" "$T/c/data/f1"
 
 "$HS_BIN/vipctl" -c "$T/a.conf" forget c >"$T/forget.out" 2>&1
