@@ -19,7 +19,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -28,38 +27,13 @@
 
 #include "address.h"
 #include "clock.h"
+#include "ether.h"
 #include "log.h"
 #include "vipctl.h"
 
 /* Switches and clients that missed the burst (port still coming up, STP, a busy ARP
  * cache) get one more announcement this long after the first. */
 #define REPEAT_AFTER_NS (3 * NS_PER_SEC)
-
-static int if_mac(const struct vip *v, unsigned char mac[6], char *err, size_t errlen)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: socket: %s", v->ifname, strerror(errno));
-        return -1;
-    }
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", v->ifname);
-    int rc = ioctl(fd, SIOCGIFHWADDR, &ifr);
-    int e = errno;
-    close(fd);
-    if (rc < 0) {
-        snprintf(err, errlen, "%s: reading MAC address: %s", v->ifname, strerror(e));
-        return -1;
-    }
-    if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
-        snprintf(err, errlen, "%s: not an Ethernet interface (type %d): no ARP/NA to send",
-                 v->ifname, ifr.ifr_hwaddr.sa_family);
-        return 1;
-    }
-    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
-    return 0;
-}
 
 /*
  * The socket announcements go out on: AF_PACKET for ARP, raw ICMPv6 for NA. It is opened
@@ -117,19 +91,9 @@ static int announce_socket_open(const struct vip *v, char *err, size_t errlen)
 static int send_garp(int fd, const struct vip *v, const unsigned char mac[6], char *err,
                      size_t errlen)
 {
-    struct __attribute__((packed)) {
-        struct arphdr h;
-        unsigned char sha[6], spa[4], tha[6], tpa[4];
-    } pkt;
-    memset(&pkt, 0, sizeof(pkt));
-    pkt.h.ar_hrd = htons(ARPHRD_ETHER);
-    pkt.h.ar_pro = htons(ETH_P_IP);
-    pkt.h.ar_hln = 6;
-    pkt.h.ar_pln = 4;
-    pkt.h.ar_op = htons(ARPOP_REQUEST);
-    memcpy(pkt.sha, mac, 6);
-    memcpy(pkt.spa, v->addr, 4);
-    memcpy(pkt.tpa, v->addr, 4); /* tha stays zero: RFC 5227 */
+    /* RFC 5227 §2.3 announcement: sender = target = VIP */
+    struct arp_ether_ipv4 pkt;
+    arp_fill(&pkt, ARPOP_REQUEST, mac, v->addr, v->addr);
 
     struct sockaddr_ll to = {
         .sll_family = AF_PACKET,
@@ -180,7 +144,7 @@ static int send_na(int fd, const struct vip *v, const unsigned char mac[6], char
 static int announce_on(int fd, const struct vip *v, char *err, size_t errlen)
 {
     unsigned char mac[6];
-    int rc = if_mac(v, mac, err, errlen);
+    int rc = if_ether_mac(v->ifname, mac, err, errlen);
     if (rc != 0)
         return rc;
     return v->family == AF_INET ? send_garp(fd, v, mac, err, errlen)
@@ -324,7 +288,7 @@ int announce_burst(const struct conf *c, const struct vip *v)
         log_errx("%s: interface '%s' does not exist", v->text, v->ifname);
         return -1;
     }
-    int rc = if_mac(v, mac, err, sizeof(err));
+    int rc = if_ether_mac(v->ifname, mac, err, sizeof(err));
     if (rc > 0) {
         /* loopback (anycast/BGP setups), tun, wireguard: routing moves the address */
         log_info("%s", err);
