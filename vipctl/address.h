@@ -83,7 +83,15 @@ int dns_resolve(const struct conf *c, char addrs[][64], int max, char *err, size
 int dns_server_sockaddr(const struct conf *c, struct sockaddr_storage *ss, socklen_t *sslen,
                         char *err, size_t errlen);
 
+/* A query for the zone's SOA signed with the TSIG key, nothing changed: 0 with msg when
+ * the server's answer is signed with the key, else -1 with msg naming what it said
+ * (BADKEY, BADSIG, BADTIME with the clock offset, unsigned, no answer). */
+int dns_check(const struct conf *c, char *msg, size_t msglen);
+
 /* dns_gss.c: type = microsoft, the same update signed with GSS-TSIG (RFC 3645). */
 int dns_gss_update(const struct conf *c, char *err, size_t errlen);
+/* The Kerberos login and the GSS-TSIG key negotiation (TKEY) only, nothing changed: 0
+ * with msg when the server established the context, else -1 with msg. */
+int dns_gss_check(const struct conf *c, char *msg, size_t msglen);
 
 #endif

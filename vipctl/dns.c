@@ -259,6 +259,7 @@ static ssize_t transact(const struct conf *c, build_fn build, accept_fn accept, 
     return -1;
 }
 
+/* An UPDATE of name, or the signed SOA query of zone name that dns_check sends. */
 struct update_ctx {
     const struct conf *c;
     const struct tsig_key *key;
@@ -299,12 +300,11 @@ ldns_pkt *dns_update_pkt(const struct conf *c, const char *name)
     return pkt;
 }
 
-static int build_update(void *arg, uint8_t **wire, size_t *len, uint16_t *id)
+/* Signs pkt with the key (remembering the request MAC the answer must be signed over)
+ * and puts it on the wire; frees pkt. */
+static int sign_to_wire(struct update_ctx *u, ldns_pkt *pkt, uint8_t **wire, size_t *len,
+                        uint16_t *id)
 {
-    struct update_ctx *u = arg;
-    ldns_pkt *pkt = dns_update_pkt(u->c, u->name);
-    if (!pkt)
-        return -1;
     *id = ldns_pkt_id(pkt);
     int rc = -1;
     if (ldns_pkt_tsig_sign(pkt, u->key->name, u->key->secret_b64, TSIG_FUDGE,
@@ -318,6 +318,13 @@ static int build_update(void *arg, uint8_t **wire, size_t *len, uint16_t *id)
 out:
     ldns_pkt_free(pkt);
     return rc;
+}
+
+static int build_update(void *arg, uint8_t **wire, size_t *len, uint16_t *id)
+{
+    struct update_ctx *u = arg;
+    ldns_pkt *pkt = dns_update_pkt(u->c, u->name);
+    return pkt ? sign_to_wire(u, pkt, wire, len, id) : -1;
 }
 
 static const char *rcode_hint(int rcode)
@@ -362,6 +369,22 @@ static void describe_error(const struct update_ctx *u, ldns_pkt *reply, char *ou
                     "the server's key" : rcode_hint(rcode));
 }
 
+/* 1 if reply (buf, n on the wire) carries a TSIG that verifies with our key over the
+ * request's MAC. */
+static int tsig_verifies(const struct update_ctx *u, ldns_pkt *reply, const uint8_t *buf,
+                         size_t n)
+{
+    ldns_rr *tsig = ldns_pkt_tsig(reply);
+    int ok = tsig && ldns_pkt_tsig_verify(reply, (uint8_t *)buf, n, u->key->name,
+                                          u->key->secret_b64, u->request_mac);
+    /* ldns (1.8) detaches the TSIG record before computing the MAC and does not put it
+     * back when that fails (an algorithm it cannot compute, as a domain controller's
+     * gss-tsig answer): put it back, so the error is still described and the packet frees it. */
+    if (tsig && !ldns_pkt_tsig(reply))
+        ldns_pkt_set_tsig(reply, tsig);
+    return ok;
+}
+
 /*
  * An answer counts only if its TSIG verifies against our request (RFC 8945 §5.3): an
  * unsigned REFUSED from anyone who saw the query must not fail a promotion. One that does
@@ -377,13 +400,7 @@ static int verified_answer(void *arg, const uint8_t *buf, size_t n)
         return 0;
     }
     ldns_rr *tsig = ldns_pkt_tsig(reply);
-    int ok = tsig && ldns_pkt_tsig_verify(reply, (uint8_t *)buf, n, u->key->name,
-                                          u->key->secret_b64, u->request_mac);
-    /* ldns (1.8) detaches the TSIG record before computing the MAC and does not put it
-     * back when that fails (an algorithm it cannot compute, as a domain controller's
-     * gss-tsig answer): put it back, so the error is still described and the packet frees it. */
-    if (tsig && !ldns_pkt_tsig(reply))
-        ldns_pkt_set_tsig(reply, tsig);
+    int ok = tsig_verifies(u, reply, buf, n);
     if (!ok) {
         char what[400];
         if (ldns_pkt_get_rcode(reply) == LDNS_RCODE_NOERROR)
@@ -444,6 +461,104 @@ int dns_update(const struct conf *c, char *err, size_t errlen)
                  u.unverified);
     }
     int rc = n < 0 ? -1 : check_answer(&u, buf, (size_t)n, err, errlen);
+    ldns_rdf_deep_free(u.request_mac);
+    explicit_bzero(&key, sizeof(key));
+    return rc;
+}
+
+/* ---- the check: a signed query that changes nothing (vipctl test-dns, preflight) ---- */
+
+static int build_signed_soa(void *arg, uint8_t **wire, size_t *len, uint16_t *id)
+{
+    struct update_ctx *u = arg;
+    ldns_pkt *pkt = ldns_pkt_query_new(ldns_dname_new_frm_str(u->name), LDNS_RR_TYPE_SOA,
+                                       LDNS_RR_CLASS_IN, 0);
+    if (!pkt)
+        return -1;
+    ldns_pkt_set_random_id(pkt);
+    return sign_to_wire(u, pkt, wire, len, id);
+}
+
+static int64_t be48(const uint8_t *p)
+{
+    int64_t v = 0;
+    for (int i = 0; i < 6; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* A BADTIME answer carries the server's clock in its other data (RFC 8945 §5.2.3). */
+static void describe_badtime(const struct update_ctx *u, const ldns_rr *tsig, char *out,
+                             size_t len)
+{
+    const ldns_rdf *other = ldns_rr_rd_count(tsig) > 6 ? ldns_rr_rdf(tsig, 6) : NULL;
+    const uint8_t *d = other ? ldns_rdf_data(other) : NULL;
+    if (d && ldns_rdf_size(other) == 8 && d[0] == 0 && d[1] == 6)
+        snprintf(out, len, "DNS server %s answered TSIG error BADTIME: its clock is %+lld s "
+                 "from this node's (more than the %d s a signature may differ): run NTP on "
+                 "both", u->c->dns_server, (long long)(be48(d + 2) - time(NULL)), TSIG_FUDGE);
+    else
+        snprintf(out, len, "DNS server %s answered TSIG error BADTIME: its clock and this "
+                 "node's differ by more than %d s: run NTP on both", u->c->dns_server,
+                 TSIG_FUDGE);
+}
+
+/* What the answer to the signed query says about the key: 0 only when it is signed with
+ * the key over our request (a forged answer can make the check fail, never pass). */
+static int judge_check(struct update_ctx *u, const uint8_t *buf, size_t n, char *msg,
+                       size_t msglen)
+{
+    const char *server = u->c->dns_server;
+    ldns_pkt *reply = NULL;
+    if (ldns_wire2pkt(&reply, buf, n) != LDNS_STATUS_OK) {
+        snprintf(msg, msglen, "DNS server %s: malformed answer", server);
+        return -1;
+    }
+    int ok = tsig_verifies(u, reply, buf, n);
+    ldns_rr *tsig = ldns_pkt_tsig(reply);
+    int terr = tsig && ldns_rr_rd_count(tsig) > 5 ? ldns_rdf2native_int16(ldns_rr_rdf(tsig, 5)) : 0;
+    int rcode = ldns_pkt_get_rcode(reply), rc = -1;
+    ldns_lookup_table *lt = ldns_lookup_by_id(ldns_rcodes, rcode);
+    char what[400];
+    if (terr == 18) {
+        describe_badtime(u, tsig, msg, msglen);
+    } else if (terr) {
+        describe_error(u, reply, what, sizeof(what));
+        snprintf(msg, msglen, "DNS server %s %s", server, what);
+    } else if (!tsig) {
+        snprintf(msg, msglen, "DNS server %s answered %s without a signature: it does not "
+                 "know TSIG, or this is not its answer", server, lt ? lt->name : "?");
+    } else if (!ok) {
+        snprintf(msg, msglen, "DNS server %s answered with a signature that does not verify "
+                 "with key %s: check [dns] tsig_secret_file and tsig_algorithm", server,
+                 u->key->name);
+    } else if (rcode != LDNS_RCODE_NOERROR) {
+        snprintf(msg, msglen, "DNS server %s accepts key %s but answered %s to the SOA query "
+                 "of %s: it does not serve the zone ([dns] zone, server)", server,
+                 u->c->tsig_name, lt ? lt->name : "?", u->name);
+    } else {
+        snprintf(msg, msglen, "DNS server %s answers and accepts key %s (signed SOA query of "
+                 "%s)", server, u->c->tsig_name, u->name);
+        rc = 0;
+    }
+    ldns_pkt_free(reply);
+    return rc;
+}
+
+int dns_check(const struct conf *c, char *msg, size_t msglen)
+{
+    struct tsig_key key;
+    struct update_ctx u = {.c = c, .key = &key};
+    size_t zl = strlen(c->dns_zone);
+    snprintf(u.name, sizeof(u.name), "%s%s", c->dns_zone,
+             zl && c->dns_zone[zl - 1] == '.' ? "" : ".");
+    if (load_key(c, &key, msg, msglen) < 0)
+        return -1;
+    uint8_t buf[4096];
+    /* the first answer with our id, judged: a refusal is as telling as an acceptance */
+    ssize_t n = transact(c, build_signed_soa, NULL, &u, buf, sizeof(buf), N_ATTEMPTS, 0, msg,
+                         msglen);
+    int rc = n < 0 ? -1 : judge_check(&u, buf, (size_t)n, msg, msglen);
     ldns_rdf_deep_free(u.request_mac);
     explicit_bzero(&key, sizeof(key));
     return rc;

@@ -579,7 +579,8 @@ static int send_update(struct gss_update *u, char *err, size_t errlen)
     return rc;
 }
 
-static int one_attempt(struct gss_update *u, int i, char *err, size_t errlen)
+/* update 0: the negotiation only (dns_gss_check). */
+static int one_attempt(struct gss_update *u, int i, int update, char *err, size_t errlen)
 {
     uint64_t r = 0;
     if (getrandom(&r, sizeof(r), 0) != sizeof(r))
@@ -587,22 +588,16 @@ static int one_attempt(struct gss_update *u, int i, char *err, size_t errlen)
     snprintf(u->keyname, sizeof(u->keyname), "%016llx.hotstandby.", (unsigned long long)r);
     u->wait_ns = ATTEMPT_MS[i] * NS_PER_MS;
     int rc = negotiate(u, err, errlen);
-    if (rc == 0)
+    if (rc == 0 && update)
         rc = send_update(u, err, errlen);
     gsstsig_free(u->session);
     u->session = NULL;
     return rc;
 }
 
-int dns_gss_update(const struct conf *c, char *err, size_t errlen)
+static int run(const struct conf *c, int update, char *err, size_t errlen)
 {
     struct gss_update u = {.c = c};
-    unsigned char a[16];
-    if (inet_pton(AF_INET, c->address, a) != 1 && inet_pton(AF_INET6, c->address, a) != 1) {
-        snprintf(err, errlen, "[cluster] address '%s' is not an IP address (the record needs one)",
-                 c->address);
-        return -1;
-    }
     if (dns_fqdn(c, u.name, sizeof(u.name), err, errlen) < 0 ||
         dns_server_sockaddr(c, &u.ss, &u.sslen, err, errlen) < 0)
         return -1;
@@ -612,7 +607,7 @@ int dns_gss_update(const struct conf *c, char *err, size_t errlen)
         return -1;
     int rc = dc_principal(&u, err, errlen);
     for (int i = 0; rc == 0 && i < N_ATTEMPTS; i++) {
-        rc = one_attempt(&u, i, err, errlen);
+        rc = one_attempt(&u, i, update, err, errlen);
         if (rc != RETRY)
             break;
         if (i + 1 < N_ATTEMPTS) {
@@ -623,6 +618,25 @@ int dns_gss_update(const struct conf *c, char *err, size_t errlen)
         snprintf(err + used, errlen - used, " after %d attempts (%.1f s)", N_ATTEMPTS,
                  (double)(now_ns() - t0) / NS_PER_SEC);
     }
+    if (rc == 0 && !update)
+        snprintf(err, errlen, "DNS server %s (%s) accepts the Kerberos login of %s (GSS-TSIG "
+                 "key negotiated)", c->dns_server, u.target, c->dns_user);
     gsstsig_login_free(u.login);
     return rc == 0 || rc == LEASE_ENDED ? rc : -1;
+}
+
+int dns_gss_update(const struct conf *c, char *err, size_t errlen)
+{
+    unsigned char a[16];
+    if (inet_pton(AF_INET, c->address, a) != 1 && inet_pton(AF_INET6, c->address, a) != 1) {
+        snprintf(err, errlen, "[cluster] address '%s' is not an IP address (the record needs one)",
+                 c->address);
+        return -1;
+    }
+    return run(c, 1, err, errlen);
+}
+
+int dns_gss_check(const struct conf *c, char *msg, size_t msglen)
+{
+    return run(c, 0, msg, msglen);
 }

@@ -36,6 +36,8 @@ static const char usage[] =
     "  set-timing               (paused) make this file's interval, takeover_timeout,\n"
     "                           fence_after and stop_timeout the whole cluster's\n"
     "  test-mail                send one mail through [notify]; print the server's answer\n"
+    "  test-dns                 one signed query to [dns] server (nothing changed); print\n"
+    "                           whether it accepts the key\n"
     "  forget NODE              remove a node that is gone for good (not the holder,\n"
     "                           not one seen within the takeover timeout)\n"
     "exit: 0 done, 1 failed, 2 usage or config error, 3 refused\n";
@@ -197,6 +199,8 @@ int main(int argc, char **argv)
         return verb_events(&c, nevents, json);
     if (strcmp(verb, "test-mail") == 0)
         return verb_test_mail(&c);
+    if (strcmp(verb, "test-dns") == 0)
+        return verb_test_dns(&c);
     fprintf(stderr, "vipctl: unknown verb '%s'\n%s", verb, usage);
     return EXIT_USAGE;
 }

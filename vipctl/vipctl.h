@@ -47,4 +47,7 @@ int verb_forget(const struct conf *c, const char *node);
 /* testmail.c: one mail through [notify]'s server; prints the server's answer. */
 int verb_test_mail(const struct conf *c);
 
+/* testdns.c: one signed query to [dns] server; prints whether it accepts the key. */
+int verb_test_dns(const struct conf *c);
+
 #endif

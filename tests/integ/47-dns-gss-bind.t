@@ -4,7 +4,8 @@
 # RFC 8945 says (request MAC with its length), the layout Samba does not use: this test is
 # what proves vipctl verifies that one too. Also: a principal update-policy does not grant
 # is REFUSED, a wrong password is named, and a server whose principal has no key in the
-# KDC is named; the record is unchanged each time.
+# KDC is named; the record is unchanged each time. `vipctl test-dns` logs in and negotiates
+# a key, nothing more.
 source "$(dirname "$0")/../lib/common.sh"
 source "$HS_TOP/tests/lib/mitkdc.sh"
 need "$HS_BIN/vipctl"
@@ -62,6 +63,10 @@ vipctl "$T/a.conf" up --force
 diag "one GSS-TSIG update (login, ticket, TKEY, UPDATE): $(( $(now_ms) - t0 )) ms"
 is "$(records)" "192.0.2.21" "back to IPv4"
 
+vipctl "$T/a.conf" test-dns >"$T/out"
+is $? 0 "test-dns: the Kerberos login and the key negotiation succeed"
+check "and it says so" -- grep -q "accepts the Kerberos login of hsupdate (GSS-TSIG key negotiated)" "$T/out"
+
 fails() {
     local d=$1 c=$2 want=$3
     vipctl "$c" up --force
@@ -73,6 +78,9 @@ conf "$T/intruder.conf" 192.0.2.66 "user = intruder" "password_file = $T/pass"
 fails "a principal update-policy does not grant" "$T/intruder.conf" "answered REFUSED.*may not change this name"
 conf "$T/wrong.conf" 192.0.2.66 "user = hsupdate" "password_file = $T/wrong.pass"
 fails "wrong password" "$T/wrong.conf" "wrong password (KDC_ERR_PREAUTH_FAILED)"
+vipctl "$T/wrong.conf" test-dns >/dev/null
+is $? 1 "test-dns with a wrong password: exit 1"
+check "naming it" -- says "wrong password (KDC_ERR_PREAUTH_FAILED)"
 conf "$T/noprinc.conf" 192.0.2.66 "user = hsupdate" "password_file = $T/pass"
 # server given by a name: the principal is DNS/localhost, which the KDC does not know
 sed -i "s/^server = .*/server = localhost:$GSSNAMED_PORT/" "$T/noprinc.conf"
