@@ -47,6 +47,10 @@ int remote_put(struct clone *cl, const char *path, const void *data, size_t len,
                char *err, size_t errlen);
 /* Reads a whole file of the peer; NULL with err when it cannot. */
 char *remote_get(struct clone *cl, const char *path, size_t *len, char *err, size_t errlen);
+/* The same for a command on this node: /bin/sh -c cmd, stdin from in, stdout into *out
+ * (malloc'd, NUL-terminated); returns the exit status (127: could not run). */
+int local_run(const char *cmd, const void *in, size_t inlen, char **out, char *err,
+              size_t errlen);
 /* Shell-quotes s into buf ('...'). */
 const char *shq(const char *s, char *buf, size_t len);
 /* Reads a local file (at most 256 MiB); NULL with err. */

@@ -6,7 +6,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <linux/if_addr.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,22 +17,11 @@
 #include <unistd.h>
 
 #include "clock.h"
-#include "clone.h"
 #include "ctl.h"
 #include "db.h"
-#include "netinfo.h"
+#include "preflight.h"
 
 #define DB_TIMEOUT_MS 5000
-#define MAX_ADDRS 256
-
-struct pf {
-    struct clone *cl;
-    struct local_addr addrs[MAX_ADDRS];
-    int naddrs;
-    char peer_addr[INET6_ADDRSTRLEN];   /* the peer's address, numeric */
-    int peer_ok;                        /* SSH to the peer works */
-    int installing;                     /* primary --to: the peer may have nothing yet */
-};
 
 /* This node's wall clock, with the test-only offset (HS_TEST_CLOCK_OFFSET_MS). */
 static double wall_now(const struct clone *cl)
@@ -283,70 +271,6 @@ static void check_peer_conf(struct pf *p)
 
 /* ---- this node ---- */
 
-static void check_static_address(struct pf *p)
-{
-    struct clone *cl = p->cl;
-    int fam;
-    unsigned char a[16];
-    if (!cl->conf.address[0] || parse_addr(cl->conf.address, &fam, a) < 0) {
-        report(cl, WARN, "static address", "[cluster] address '%s' is not a numeric address: "
-               "not checked", cl->conf.address);
-        return;
-    }
-    const struct local_addr *la = find_addr(p->addrs, p->naddrs, fam, a);
-    if (!la)
-        report(cl, FAIL, "static address", "%s is not an address of this node",
-               cl->conf.address);
-    else if (!(la->flags & IFA_F_PERMANENT))
-        report(cl, FAIL, "static address", "%s on %s has a lifetime (DHCP or autoconfigured): "
-               "configure it statically", cl->conf.address, la->ifname);
-    else
-        report(cl, PASS, "static address", "%s on %s is static", cl->conf.address, la->ifname);
-}
-
-static void check_vip(struct pf *p)
-{
-    struct clone *cl = p->cl;
-    if (cl->conf.connection == CONN_HOSTNAME) {
-        report(cl, WARN, "address", "virtual hostname %s: check the DNS update with "
-               "'vipctl up' on the active and 'vipctl status'", cl->conf.dns_hostname);
-        return;
-    }
-    if (cl->conf.connection != CONN_VIP)
-        return;
-    int fam, pfam;
-    unsigned char vip[16], peer[16];
-    parse_addr(cl->conf.vip_address, &fam, vip);
-    const struct local_addr *on_if = NULL;
-    for (int i = 0; i < p->naddrs; i++)
-        if (!strcmp(p->addrs[i].ifname, cl->conf.vip_interface) && p->addrs[i].family == fam &&
-            memcmp(p->addrs[i].addr, vip, fam == AF_INET6 ? 16 : 4) &&
-            same_subnet(fam, p->addrs[i].addr, vip, p->addrs[i].prefix))
-            on_if = &p->addrs[i];
-    if (!on_if) {
-        report(cl, FAIL, "vip subnet", "%s is outside every subnet of %s on this node: the VIP "
-               "must be in the servers' subnet (else use connection = hostname)",
-               cl->conf.vip_address, cl->conf.vip_interface);
-        return;
-    }
-    char mine[INET6_ADDRSTRLEN];
-    inet_ntop(fam, on_if->addr, mine, sizeof(mine));
-    report(cl, PASS, "vip subnet", "%s is in %s/%d on %s", cl->conf.vip_address, mine,
-           on_if->prefix, on_if->ifname);
-    const struct local_addr *held = find_addr(p->addrs, p->naddrs, fam, vip);
-    if (held)
-        report(cl, WARN, "vip free", "%s is on %s of this node (fine if this node is active)",
-               cl->conf.vip_address, held->ifname);
-    if (!p->peer_addr[0] || parse_addr(p->peer_addr, &pfam, peer) < 0)
-        return;
-    if (pfam != fam || !same_subnet(fam, peer, on_if->addr, on_if->prefix))
-        report(cl, FAIL, "vip subnet", "%s (%s) is not in %s/%d: both nodes must share the "
-               "VIP's subnet (else use connection = hostname)", cl->peer, p->peer_addr, mine,
-               on_if->prefix);
-    else
-        report(cl, PASS, "vip subnet", "%s (%s) is in the same subnet", cl->peer, p->peer_addr);
-}
-
 static void check_folder(struct pf *p)
 {
     struct clone *cl = p->cl;
@@ -414,6 +338,35 @@ static void check_service_port(struct pf *p)
                host, port);
 }
 
+/* The other nodes and the holder, which the "vip free" check tells from strangers by
+ * their MACs. Nothing when the schema is not there yet (a first preflight). */
+static void read_nodes(struct pf *p, PGconn *db)
+{
+    struct clone *cl = p->cl;
+    char err[512];
+    const char *params[] = {cl->conf.cluster, cl->conf.node};
+    PGresult *r = db_exec_wait(db,
+        "SELECT node, address FROM hs_node WHERE cluster = $1 AND node <> $2 ORDER BY node",
+        2, params, DB_TIMEOUT_MS, err, sizeof(err));
+    PGresult *h = r ? db_exec_wait(db, "SELECT coalesce(holder, '') FROM hs_cluster "
+                                       "WHERE cluster = $1", 1, params, DB_TIMEOUT_MS, err,
+                                   sizeof(err))
+                    : NULL;
+    if (h) {
+        p->nodes_known = 1;
+        if (PQntuples(h) == 1)
+            snprintf(p->holder, sizeof(p->holder), "%s", PQgetvalue(h, 0, 0));
+        for (int i = 0; i < PQntuples(r) && p->nnodes < MAX_NODES; i++) {
+            struct pf_node *n = &p->nodes[p->nnodes++];
+            snprintf(n->name, sizeof(n->name), "%s", PQgetvalue(r, i, 0));
+            snprintf(n->address, sizeof(n->address), "%s", PQgetvalue(r, i, 1));
+            n->holder = !strcmp(n->name, p->holder);
+        }
+    }
+    PQclear(r);
+    PQclear(h);
+}
+
 /* The database: reachable, writable, elsewhere, synchronous, and its clock. */
 static void check_database(struct pf *p)
 {
@@ -467,6 +420,7 @@ static void check_database(struct pf *p)
     else
         report(cl, PASS, "clock database", "%+.3f s from the database", skew);
     PQclear(r);
+    read_nodes(p, db);
     PQfinish(db);
 }
 
@@ -493,7 +447,7 @@ int preflight(struct clone *cl, int installing)
     }
     check_database(&p);
     check_static_address(&p);
-    check_vip(&p);
+    check_address(&p);
     check_folder(&p);
     check_service_port(&p);
     int failed = cl->failures - failures_before;

@@ -30,61 +30,6 @@ struct side {
     int nqueued;
 };
 
-static int local_run(const char *cmd, const void *in, size_t inlen, char **out, char *err,
-                     size_t errlen)
-{
-    char inpath[] = "/tmp/hs-clone-in.XXXXXX";
-    int infd = mkstemp(inpath);
-    int pfd[2];
-    if (infd < 0 || pipe2(pfd, O_CLOEXEC) < 0) {
-        snprintf(err, errlen, "%s", strerror(errno));
-        return -1;
-    }
-    unlink(inpath);
-    if (inlen && write(infd, in, inlen) != (ssize_t)inlen) {
-        snprintf(err, errlen, "temp file: %s", strerror(errno));
-        close(infd);
-        return -1;
-    }
-    lseek(infd, 0, SEEK_SET);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(infd, 0);
-        dup2(pfd[1], 1);
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    close(infd);
-    close(pfd[1]);
-    size_t len = 0, cap = 4096;
-    char *buf = malloc(cap);
-    ssize_t n;
-    while (buf && (n = read(pfd[0], buf + len, cap - len - 1)) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        len += (size_t)n;
-        if (cap - len < 2048) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb)
-                break;
-            buf = nb;
-        }
-    }
-    close(pfd[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    if (buf)
-        buf[len] = '\0';
-    if (out)
-        *out = buf;
-    else
-        free(buf);
-    snprintf(err, errlen, "%s", "");
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
-}
-
 static int run(struct side *s, const char *cmd, const void *in, size_t inlen, char **out,
                char *err, size_t errlen)
 {

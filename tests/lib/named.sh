@@ -8,6 +8,8 @@
 #       NAMED_KEY512 / NAMED_SECRET512_FILE (an hmac-sha512 key also allowed to update).
 #   named_query NAME TYPE   prints the answer's data, one per line (dig +short).
 #   named_stop              stops it (also registered with at_exit).
+# NAMED_RUN, when set, prefixes named and dig: e.g. NAMED_RUN="netns_exec a" runs the
+# server on the loopback of a test's network namespace.
 
 named_start() {
     local zone=$1
@@ -56,10 +58,10 @@ zone "$zone" {
     allow-update { key $NAMED_KEY; key $NAMED_KEY512; };
 };
 EOF
-    /usr/sbin/named -g -n 1 -c "$NAMED_DIR/named.conf" >"$NAMED_DIR/named.log" 2>&1 &
+    ${NAMED_RUN:-} /usr/sbin/named -g -n 1 -c "$NAMED_DIR/named.conf" >"$NAMED_DIR/named.log" 2>&1 &
     NAMED_PID=$!
     at_exit named_stop
-    wait_for 10 dig +time=1 +tries=1 -p "$NAMED_PORT" @127.0.0.1 "$zone" SOA +short ||
+    wait_for 10 ${NAMED_RUN:-} dig +time=1 +tries=1 -p "$NAMED_PORT" @127.0.0.1 "$zone" SOA +short ||
         { cat "$NAMED_DIR/named.log" >&2; bail "named did not start"; }
 }
 
@@ -70,7 +72,7 @@ _named_secret() {
 }
 
 named_query() {
-    dig +time=1 +tries=2 -p "$NAMED_PORT" @127.0.0.1 "$1" "$2" +short | sort
+    ${NAMED_RUN:-} dig +time=1 +tries=2 -p "$NAMED_PORT" @127.0.0.1 "$1" "$2" +short | sort
 }
 
 named_stop() {
