@@ -170,6 +170,7 @@ check "a file written on a reaches b" -- wait_for 30 grep -qx hello "$T/b/srv/da
 pf() { in_host b /usr/local/sbin/hotstandby-clone "$@"; }
 pf preflight --peer a >"$T/pf-ok.log" 2>&1
 ok $? "preflight --peer a passes on b" || diag "$(cat "$T/pf-ok.log")"
+check "vip free: the VIP answers from a, the active" -- grep -q "^PASS  vip free .*$VIP is held by a (MAC $(netns_mac a)), the cluster's active" "$T/pf-ok.log"
 
 other=$(version_build 9.0.0) || bail "build of 9.0.0 failed"
 in_host a cp /usr/local/sbin/hotstandby-clone /root/clone.keep
