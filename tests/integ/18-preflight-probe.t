@@ -4,7 +4,8 @@
 # b (the other node, the holder in hs_cluster), x (a stranger) and db (the PostgreSQL both
 # nodes use). The VIP free, held by x, held by b — over IPv4 (ARP probes) and IPv6
 # (duplicate address detection) — and, with connection = hostname, a BIND named on a's
-# loopback with the right key, a wrong secret, an unknown key and no server at all.
+# loopback with the right key, a wrong secret, an unknown key, no server at all and a
+# clock an hour off.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
 . "$HS_TOP/tests/lib/netns.sh"
@@ -130,4 +131,13 @@ pf "$T/nobody.conf"
 is $? 1 "no DNS server on that port: preflight exits 1"
 check "FAIL dns names the server and that nothing answered" -- says "^FAIL  dns .*DNS server 127.0.0.1:[0-9]*: nothing listening (connection refused) after 3 attempts"
 
+# this node's clock an hour behind (libfaketime on vipctl; named and dig do not run under
+# it): the server answers BADTIME with its own time, and vipctl says how far off we are
+lib=/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1
+[ -e "$lib" ] || lib=$(dpkg -L libfaketime 2>/dev/null | grep -m1 'libfaketimeMT.so')
+[ -e "$lib" ] || bail "libfaketime missing: run 'bash scripts/deps.sh'"
+netns_exec a env FAKETIME=-3600 LD_PRELOAD="$lib" ASAN_OPTIONS="$ASAN_OPTIONS:verify_asan_link_order=0" \
+    "$HS_BIN/vipctl" -c "$T/dns.conf" test-dns >"$T/pf.log" 2>&1
+is $? 1 "this node's clock an hour behind: vipctl test-dns exits 1"
+check "naming BADTIME and the server's offset" -- says "TSIG error BADTIME: its clock is +3[56][0-9][0-9] s from this node's"
 done_testing

@@ -8,7 +8,7 @@
 #       NAMED_KEY512 / NAMED_SECRET512_FILE (an hmac-sha512 key also allowed to update).
 #   named_query NAME TYPE   prints the answer's data, one per line (dig +short).
 #   named_stop              stops it (also registered with at_exit).
-# NAMED_RUN, when set, prefixes named and dig: e.g. NAMED_RUN="netns_exec a" runs the
+# NAMED_RUN, when set, prefixes named and dig: e.g. NAMED_RUN="ip netns exec NS" runs the
 # server on the loopback of a test's network namespace.
 
 named_start() {
