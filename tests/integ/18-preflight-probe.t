@@ -82,6 +82,13 @@ check "a warning that it is here, and nobody else answers" -- \
     sh -c "grep -q '^WARN  vip free .*192.0.2.100 is on eth0 of this node' '$T/pf.log' && grep -q '^PASS  vip free .*no other machine on eth0 answers' '$T/pf.log'"
 ip -n "$(netns_ns a)" addr del 192.0.2.100/24 dev eth0
 
+# ---- a VIP on an interface without ARP (lo): the probe cannot run, and says so ----
+conf "$T/lo.conf" 192.0.2.1 "connection = vip" "[vip]" "address = 127.0.0.100" "netmask = 8" "interface = lo"
+pf "$T/lo.conf"
+is $? 0 "a VIP on lo: preflight passes"
+check "WARN vip free: lo is not Ethernet, not checked" -- \
+    says "^WARN  vip free .*lo: not an Ethernet interface .*not checked whether another machine uses 127.0.0.100"
+
 # ---- IPv6: duplicate address detection ----
 psql_hs "UPDATE hs_node SET address = CASE node WHEN 'a' THEN '2001:db8::1' ELSE '2001:db8::2' END WHERE cluster = 't18'"
 conf "$T/v6.conf" 2001:db8::1 "connection = vip" "[vip]" "address = 2001:db8::100" "netmask = 64" "interface = eth0"
