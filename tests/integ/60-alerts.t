@@ -114,6 +114,8 @@ check "its body says how often" -- grep -q 'raised 2 more time(s)' "$(smtp_messa
 send dupidle -c "$(conf dupidle)" -k demotion -s 'idle repeat' -n 2 -g 300 -w 1000 -p 8000 -i 10000 &
 idle_pid=$!
 check "a repeat raised while the worker idles is mailed when its window ends (1 s)" -- smtp_wait_messages 6 6
+# a mail sent only as notify-send exits (8 s after raising) would also have arrived by now
+check "... while notify-send still runs (the window's end sent it, not the exit)" -- kill -0 "$idle_pid"
 wait "$idle_pid"
 is "$(field Subject "$(smtp_message 6)")" "[hotstandby] t60: idle repeat (repeated 1x)" "... with its count"
 
