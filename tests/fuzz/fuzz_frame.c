@@ -132,11 +132,19 @@ static void fresh_data(void)
     close(rfd);
 }
 
+/* At the end of a run (libFuzzer exits through exit()): the directory goes. A crash keeps it
+ * for a look, beside the reproducer. */
+static void receiver_cleanup(void)
+{
+    rm_tree(AT_FDCWD, top);
+}
+
 static void receiver_init(void)
 {
     snprintf(top, sizeof(top), "/tmp/hs-fuzz-frame.XXXXXX");
     if (!mkdtemp(top))
         abort();
+    atexit(receiver_cleanup);
     char p[128];
     snprintf(p, sizeof(p), "%s/root", top);
     mkdir(p, 0755);
