@@ -2,6 +2,12 @@
  * loop.c: the event loop (after redis ae.c): one epoll set; file events, one-shot
  * CLOCK_BOOTTIME timers (each a timerfd, so a resume from suspend fires overdue
  * timers at once), and signals through a signalfd. One dispatch point.
+ *
+ * An fd's epoll data is a token (fd, generation), not a pointer: epoll keys a registration
+ * on the open file, and a file that outlives its fd number here (libpq closing a socket
+ * for the next host of a multi-host conninfo while a forked child still holds a copy)
+ * keeps its registration after loop_del_fd. Its late events carry an old generation and
+ * are dropped; a pointer would be to freed memory.
  */
 #include <errno.h>
 #include <signal.h>
@@ -22,6 +28,7 @@ struct reg {
     enum reg_kind kind;
     int fd;
     int dead;              /* removed during a dispatch round; freed after it */
+    uint32_t gen;          /* fd registrations: which one of this fd number */
     loop_fd_cb fd_cb;
     loop_timer_cb timer_cb;
     loop_signal_cb signal_cb;
@@ -41,7 +48,14 @@ struct loop {
     struct reg **by_fd;    /* fd registrations, indexed by fd */
     size_t by_fd_len;
     struct reg *dead;
+    uint32_t gen;          /* the last generation handed out */
 };
+
+/* An fd registration's epoll data: bit 0 set (a pointer's never is), the fd, the generation. */
+static uint64_t fd_token(const struct reg *r)
+{
+    return (uint64_t)r->gen << 32 | (uint64_t)(uint32_t)r->fd << 1 | 1;
+}
 
 struct loop *loop_new(void)
 {
@@ -118,9 +132,10 @@ int loop_add_fd(struct loop *l, int fd, uint32_t events, loop_fd_cb cb, void *ar
         return -1;
     r->kind = REG_FD;
     r->fd = fd;
+    r->gen = ++l->gen;
     r->fd_cb = cb;
     r->arg = arg;
-    struct epoll_event ev = {.events = events, .data.ptr = r};
+    struct epoll_event ev = {.events = events, .data.u64 = fd_token(r)};
     if (track_fd(l, r) < 0 || epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
         if ((size_t)fd < l->by_fd_len)
             l->by_fd[fd] = NULL;
@@ -137,7 +152,7 @@ int loop_mod_fd(struct loop *l, int fd, uint32_t events)
         errno = ENOENT;
         return -1;
     }
-    struct epoll_event ev = {.events = events, .data.ptr = r};
+    struct epoll_event ev = {.events = events, .data.u64 = fd_token(r)};
     if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev) == 0)
         return 0;
     /* The fd was closed and its number reused behind our back (libpq does this when it
@@ -266,6 +281,16 @@ static void dispatch(struct reg *r, uint32_t events)
     }
 }
 
+/* What an event's data names: a timer or signal registration (a pointer), or the current
+ * registration of an fd if the token's generation is still its (else NULL: a stale one). */
+static struct reg *registration(struct loop *l, uint64_t data)
+{
+    if (!(data & 1))
+        return (struct reg *)(uintptr_t)data;
+    struct reg *r = find_fd(l, (int)(uint32_t)(data >> 1 & 0x7fffffff));
+    return r && r->kind == REG_FD && r->gen == (uint32_t)(data >> 32) ? r : NULL;
+}
+
 int loop_once(struct loop *l, int timeout_ms)
 {
     struct epoll_event evs[32];
@@ -273,8 +298,8 @@ int loop_once(struct loop *l, int timeout_ms)
     if (n < 0)
         return errno == EINTR ? 0 : -1;
     for (int i = 0; i < n; i++) {
-        struct reg *r = evs[i].data.ptr;
-        if (!r->dead)
+        struct reg *r = registration(l, evs[i].data.u64);
+        if (r && !r->dead)
             dispatch(r, evs[i].events);
     }
     reap_dead(l);
