@@ -288,6 +288,9 @@ class Report:
                 if (who, "service") in open_:
                     f, e = open_.pop((who, "service"))
                     spans.append((f, t, who, "service@%d" % e))
+                # a stop hook that escaped the freeze (spawned as it began) ended the service:
+                # nothing of it comes back at the thaw
+                frozen.get(who, {}).pop((who, "service"), None)
                 if who in stale:
                     w = t - stale.pop(who)
                     self.stale_max = max(self.stale_max, w)

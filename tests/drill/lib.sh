@@ -283,11 +283,17 @@ _drill_reap() {   # waits until the (killed) processes are gone; reaps our child
 }
 
 drill_freeze_node() {
-    local pids
-    pids=$(drill_node_pids "$1")
-    kill -STOP $pids 2>/dev/null
+    # A process forked between the snapshot and the signal (a hook watchd just spawned)
+    # would escape: stop what the namespace holds until nothing new turns up.
+    local pids all="" i
+    for ((i = 0; i < 5; i++)); do
+        pids=$(drill_node_pids "$1" | grep -vxF -f <(printf '%s\n' $all) 2>/dev/null)
+        [ -n "$pids" ] || break
+        kill -STOP $pids 2>/dev/null
+        all="$all $pids"
+    done
     drill_rec "$1" freeze
-    echo "$pids" >"$T/$1/frozen"
+    echo $all >"$T/$1/frozen"
 }
 drill_thaw_node() {
     # processes started during the freeze (none should be) are stopped too, so thaw all
