@@ -152,6 +152,18 @@ static void test_excluded(void **state)
     assert_false(manifest_excluded(NULL, "data/.hotstandby-conflictsx"));
 }
 
+/* The sync tree of root DIR with the one path /data, opened (the conf lives as long as it). */
+static void open_data_tree(struct sync_tree *t, const char *dir)
+{
+    static struct conf c;
+    conf_defaults(&c);
+    snprintf(c.sync_root, sizeof(c.sync_root), "%s", dir);
+    snprintf(c.sync_paths[0], sizeof(c.sync_paths[0]), "/data");
+    c.n_sync_paths = 1;
+    char err[256];
+    assert_int_equal(sync_tree_open(t, &c, 0, err, sizeof(err)), 0);
+}
+
 static void test_scan(void **state)
 {
     char dir[] = "/tmp/test_manifest.XXXXXX";
@@ -171,14 +183,8 @@ static void test_scan(void **state)
     close(open(p, O_WRONLY | O_CREAT, 0600));
     char globs[1][256] = {"*.swp"};
     struct manifest_filter f = {globs, 1};
-    static struct conf c;
-    conf_defaults(&c);
-    snprintf(c.sync_root, sizeof(c.sync_root), "%s", dir);
-    snprintf(c.sync_paths[0], sizeof(c.sync_paths[0]), "/data");
-    c.n_sync_paths = 1;
     struct sync_tree t;
-    char err[256];
-    assert_int_equal(sync_tree_open(&t, &c, 0, err, sizeof(err)), 0);
+    open_data_tree(&t, dir);
     struct manifest m = {0};
     assert_int_equal(manifest_scan(&t, "data", &f, 1, 1, &m), 0);
     manifest_sort(&m);
@@ -251,14 +257,8 @@ static void test_scan_order(void **state)
         snprintf(p, sizeof(p), "%s/%s", dir, files[i]);
         close(open(p, O_WRONLY | O_CREAT, 0644));
     }
-    static struct conf c;
-    conf_defaults(&c);
-    snprintf(c.sync_root, sizeof(c.sync_root), "%s", dir);
-    snprintf(c.sync_paths[0], sizeof(c.sync_paths[0]), "/data");
-    c.n_sync_paths = 1;
     struct sync_tree t;
-    char err[256];
-    assert_int_equal(sync_tree_open(&t, &c, 0, err, sizeof(err)), 0);
+    open_data_tree(&t, dir);
     struct manifest m = {0};
     assert_int_equal(manifest_scan(&t, "data", NULL, 0, 0, &m), 0);
     const char *want[] = {"data", "data/A", "data/a", "data/a/x", "data/a/x/f", "data/a/x-",
