@@ -46,7 +46,10 @@ EOF
 EOF
     _mitkdc kdb5_util create -s -r "$1" -P "mk-$RANDOM$RANDOM" >"$MITKDC_DIR/create.log" 2>&1 ||
         bail "kdb5_util create failed: $(tail -n 3 "$MITKDC_DIR/create.log")"
-    _mitkdc krb5kdc -n -P "$MITKDC_DIR/kdc.pid" >>"$MITKDC_DIR/kdc.out" 2>&1 &
+    # not through _mitkdc: $! must be krb5kdc itself (a function in the background is a
+    # subshell, and killing that left the KDC running after the test)
+    KRB5_CONFIG=$MITKDC_CONF KRB5_KDC_PROFILE=$MITKDC_DIR/kdc.conf \
+        krb5kdc -n -P "$MITKDC_DIR/kdc.pid" >>"$MITKDC_DIR/kdc.out" 2>&1 &
     MITKDC_PID=$!
     at_exit mitkdc_stop
     wait_for 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" || bail "krb5kdc did not start"
