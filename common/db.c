@@ -7,12 +7,19 @@
  * with synchronous_commit = on, a server that turns out read-only (a replica first in a
  * multi-host conninfo, an old primary fenced by a failover manager) is left for the next
  * host, and asynchronous replication of the arbiter is reported as a risk.
+ * A connect that reached the server but was not served in time waits twice as long next
+ * time (up to CONNECT_WAIT_MAX_NS), and every retry is jittered: when many nodes reconnect
+ * at once (a restart of the arbiter under a thousand clusters) a slow server gets time to
+ * serve them instead of a flood of connects that each start a backend and are then
+ * abandoned (which kept a hundred clusters starting together from ever all connecting).
  */
 #include <errno.h>
+#include <stdint.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "db.h"
@@ -24,6 +31,7 @@
 #define DB_MAX_CHANNELS 4
 #define BACKOFF_MIN_NS (100 * NS_PER_MS)
 #define BACKOFF_MAX_NS (5 * NS_PER_SEC)
+#define CONNECT_WAIT_MAX_NS (30 * NS_PER_SEC)
 
 enum db_state { DB_DOWN, DB_CONNECTING, DB_UP };
 
@@ -50,6 +58,8 @@ struct db {
     struct loop_timer *deadline;
     struct loop_timer *retry;
     int64_t backoff_ns;
+    int64_t connect_wait_ns;   /* this connect's deadline (deadline_ns after a success) */
+    unsigned int jitter;       /* rand_r state for the retry delays */
     char channels[DB_MAX_CHANNELS][80];   /* room for a quoted 63-byte name */
     int n_channels;
     db_state_cb state_cb;
@@ -209,14 +219,32 @@ static void db_drop(struct db *d, const char *why)
     d->tail = NULL;
     if (was_up && d->state_cb)
         d->state_cb(d->cb_arg, 0, d->last_error);
-    loop_timer_after(d->retry, d->backoff_ns);
+    /* between half the backoff and all of it, so that nodes dropped together spread out */
+    int64_t half_ms = d->backoff_ns / NS_PER_MS / 2;
+    int64_t wait_ms = half_ms + rand_r(&d->jitter) % (half_ms + 1);
+    loop_timer_after(d->retry, wait_ms * NS_PER_MS);
     d->backoff_ns = d->backoff_ns * 2 > BACKOFF_MAX_NS ? BACKOFF_MAX_NS : d->backoff_ns * 2;
+}
+
+/* The server took the connection (TCP is up) but has not finished starting the session. */
+static int server_reached(const PGconn *conn)
+{
+    ConnStatusType st = PQstatus(conn);
+    return st != CONNECTION_STARTED && st != CONNECTION_BAD;
 }
 
 static void on_deadline(void *arg)
 {
     struct db *d = arg;
-    db_drop(d, d->state == DB_CONNECTING ? "connect timed out" : "query timed out");
+    if (d->state != DB_CONNECTING) {
+        db_drop(d, "query timed out");
+        return;
+    }
+    if (server_reached(d->conn)) {
+        int64_t most = d->deadline_ns > CONNECT_WAIT_MAX_NS ? d->deadline_ns : CONNECT_WAIT_MAX_NS;
+        d->connect_wait_ns = 2 * d->connect_wait_ns > most ? most : 2 * d->connect_wait_ns;
+    }
+    db_drop(d, "connect timed out");
 }
 
 static void on_retry(void *arg)
@@ -303,6 +331,7 @@ static void on_connected(struct db *d)
     loop_timer_stop(d->deadline);
     d->state = DB_UP;
     d->backoff_ns = BACKOFF_MIN_NS;
+    d->connect_wait_ns = d->deadline_ns;
     if (d->reported_down) {
         log_info("database: connected to %s:%s", PQhost(d->conn), PQport(d->conn));
         d->reported_down = 0;
@@ -398,7 +427,7 @@ static void connect_async(struct db *d)
     }
     PQsetnonblocking(d->conn, 1);
     d->state = DB_CONNECTING;
-    loop_timer_after(d->deadline, d->deadline_ns);
+    loop_timer_after(d->deadline, d->connect_wait_ns);
     watch_fd(d, EPOLLOUT);
 }
 
@@ -462,8 +491,10 @@ struct db *db_new(struct loop *l, const char *conninfo, int64_t deadline_ns)
     d->loop = l;
     d->conninfo = strdup(conninfo);
     d->deadline_ns = deadline_ns;
+    d->connect_wait_ns = deadline_ns;
     d->fd = -1;
     d->backoff_ns = BACKOFF_MIN_NS;
+    d->jitter = (unsigned int)getpid() ^ (unsigned int)(uintptr_t)d ^ (unsigned int)now_ns();
     d->deadline = loop_timer_new(l, on_deadline, d);
     d->retry = loop_timer_new(l, on_retry, d);
     connect_async(d);

@@ -575,7 +575,11 @@ static void on_watchdog(void *arg)
  * The schema is applied (or found) before the first read of the row. Each attempt is
  * bounded; while the database is away the loop keeps running (signals, control socket)
  * and the next poll tries again. Missing DDL rights are fatal with a clear message.
+ * A server slow to start sessions gets twice as long at each failed attempt, up to
+ * SCHEMA_WAIT_MAX_MS (with the systemd watchdog fed first, the attempt stays well inside
+ * WatchdogSec), as db.c does for the daemons' sessions.
  */
+#define SCHEMA_WAIT_MAX_MS 4000
 static int schema_ready(struct watchd *wd)
 {
     char err[1024];
@@ -584,8 +588,12 @@ static int schema_ready(struct watchd *wd)
     int timeout_ms = (int)(wd->conf.fence_after_ns / NS_PER_MS);
     if (timeout_ms > 2000)
         timeout_ms = 2000;
+    if (wd->schema_wait_ms > timeout_ms)
+        timeout_ms = wd->schema_wait_ms;
+    daemon_watchdog_ping();
     PGconn *conn = db_connect_wait(wd->conf.database, timeout_ms, err, sizeof(err));
     if (conn == NULL) {
+        wd->schema_wait_ms = 2 * timeout_ms > SCHEMA_WAIT_MAX_MS ? SCHEMA_WAIT_MAX_MS : 2 * timeout_ms;
         if (!wd->schema_warned)
             log_warnx("database: %s; retrying", err);
         wd->schema_warned = 1;

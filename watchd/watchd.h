@@ -51,6 +51,7 @@ struct watchd {
     int cleanup_done;
     int schema_ok;
     int schema_warned;
+    int schema_wait_ms;   /* the next schema connect's deadline after a failed one */
     int exit_code;
     int gained_by_grant;
     struct pending_event pending[PENDING_EVENTS];

@@ -4,10 +4,12 @@
 #   proxy_cut NAME / proxy_restore NAME
 #   proxy_lose_event_reply NAME   the next hs_event write commits, its reply is lost
 #                                 ($T/NAME/lose-reply.done appears when it happened)
+#   proxy_slow_start NAME MS      new sessions reach the server MS ms after their connect
+#                                 (0: at once); $T/NAME/slow-start.accepted counts connects
 proxy_node() {
     local name=$1 port
     port=$(free_port)
-    /usr/bin/python3 "$HS_TOP/tests/lib/tcpproxy.py" "$port" "$PG_PORT" "$T/$name/lose-reply" >>"$T/$name/proxy.log" 2>&1 &
+    /usr/bin/python3 "$HS_TOP/tests/lib/tcpproxy.py" "$port" "$PG_PORT" "$T/$name/lose-reply" "$T/$name/slow-start" >>"$T/$name/proxy.log" 2>&1 &
     echo $! >"$T/$name/proxy.pid"
     at_exit "kill -CONT $! 2>/dev/null; kill -9 $! 2>/dev/null"
     disown $!
@@ -18,3 +20,5 @@ proxy_node() {
 proxy_cut() { kill -STOP "$(cat "$T/$1/proxy.pid")"; }
 proxy_restore() { kill -CONT "$(cat "$T/$1/proxy.pid")"; }
 proxy_lose_event_reply() { touch "$T/$1/lose-reply"; }
+proxy_slow_start() { echo "$2" >"$T/$1/slow-start"; }
+proxy_accepted() { cat "$T/$1/slow-start.accepted" 2>/dev/null || echo 0; }

@@ -1,20 +1,28 @@
 #!/usr/bin/python3
-"""tcpproxy.py LISTEN_PORT TARGET_PORT [LOSE_REPLY_FLAG]: a user-space TCP forwarder on
-127.0.0.1.
+"""tcpproxy.py LISTEN_PORT TARGET_PORT [LOSE_REPLY_FLAG [SLOW_START_FLAG]]: a user-space
+TCP forwarder on 127.0.0.1.
 
 A node's database path in tests: SIGSTOP the proxy and every connection through it
 stalls (a cut that neither side sees as closed), SIGCONT resumes it. No tc netem.
 LOSE_REPLY_FLAG: while that file exists, the next client message that writes hs_event is
 forwarded (the server commits it) but nothing the server sends on that connection reaches
 the client any more: a reply lost after the write. The file is then renamed to FLAG.done.
+SLOW_START_FLAG: while that file exists, a new connection is accepted at once (the client's
+connect succeeds and it sends its start-up message) but reaches the server only after the
+number of milliseconds the file holds: a server that is slow to start sessions. Every
+connection accepted is counted in SLOW_START_FLAG.accepted.
 """
 import os
 import selectors
 import socket
 import sys
+import time
 
 listen_port, target_port = int(sys.argv[1]), int(sys.argv[2])
 lose_flag = sys.argv[3] if len(sys.argv) > 3 else None
+slow_flag = sys.argv[4] if len(sys.argv) > 4 else None
+pending = []    # (due, client): accepted, not yet connected to the server
+accepted = 0
 muted = set()   # server sides whose data no longer reaches the client
 sel = selectors.DefaultSelector()
 srv = socket.socket()
@@ -47,20 +55,45 @@ def close(s):
         x.close()
 
 
+def slow_start_ms():
+    try:
+        with open(slow_flag) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError, TypeError):
+        return 0
+
+
+def join(c):
+    try:
+        t = socket.create_connection(("127.0.0.1", target_port), timeout=5)
+    except OSError:
+        c.close()
+        return
+    for x in (c, t):
+        x.setblocking(True)
+        sel.register(x, selectors.EVENT_READ, None)
+    peer[c], peer[t] = t, c
+
+
 while True:
-    for key, _ in sel.select():
+    now = time.monotonic()
+    for due, c in [p for p in pending if p[0] <= now]:
+        pending.remove((due, c))
+        join(c)
+    wait = min((due for due, _ in pending), default=None)
+    for key, _ in sel.select(None if wait is None else max(0.0, wait - time.monotonic())):
         s = key.fileobj
         if s is srv:
             c, _ = srv.accept()
-            try:
-                t = socket.create_connection(("127.0.0.1", target_port), timeout=5)
-            except OSError:
-                c.close()
-                continue
-            for x in (c, t):
-                x.setblocking(True)
-                sel.register(x, selectors.EVENT_READ, None)
-            peer[c], peer[t] = t, c
+            accepted += 1
+            if slow_flag:
+                with open(slow_flag + ".accepted", "w") as f:
+                    f.write("%d\n" % accepted)
+            delay = slow_start_ms() if slow_flag else 0
+            if delay > 0:
+                pending.append((time.monotonic() + delay / 1000.0, c))
+            else:
+                join(c)
             continue
         try:
             data = s.recv(65536)
