@@ -6,7 +6,9 @@
 # connections per cluster, as the real daemons hold. Nodes start spread over a ramp,
 # then HS_BENCH_CLUSTERS_SECS (60) of measurement during which 1 % of the actives (at
 # least 2) lose power, to measure detection.
-# HS_BENCH_CLUSTERS_RAMP_S sets the ramp for every count (default: count / 25 s, at least 5).
+# HS_BENCH_CLUSTERS_RAMP_S sets the ramp for every count (default: the time this server needs
+# to start four sessions per cluster at the rate pgbench -C measured, plus a quarter; at
+# least 5 s; count / 25 s without pgbench).
 # First, what one new session costs the server (pgbench -C): with process-per-session
 # PostgreSQL, every cluster's four sessions must be started before anything is measured.
 #
@@ -61,10 +63,12 @@ if [ -x /usr/lib/postgresql/15/bin/pgbench ]; then
     conn_ms=${conn_ms:-null} conn_rate=${conn_rate:-null}
 fi
 
-# Each count with the standby's current way (NOTIFY + one read per interval); the largest
+# Each count with the standby's current way (NOTIFY + one read per interval); the smallest
 # count (HS_BENCH_CLUSTERS_OLD: a list of counts) also with the earlier way (-L -q 4: four reads per interval,
 # no NOTIFY listening), for comparison in the same run.
-OLD=${HS_BENCH_CLUSTERS_OLD-$max}
+min=$max
+for n in $COUNTS; do [ "$n" -lt "$min" ] && min=$n; done
+OLD=${HS_BENCH_CLUSTERS_OLD-$min}
 runs='[]'
 for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done); do
     n=${spec#old:}
@@ -72,7 +76,12 @@ for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done); do
     [ "$spec" != "$n" ] && mode=(-L -q 4) label=poll4
     bench_tmp_ok
     crashes=$(( n / 100 < 2 ? 2 : n / 100 ))
-    ramp=$(( n / 25 < 5 ? 5 : n / 25 ))   # 1000 clusters: 4000 connections over 40 s
+    # as fast as this server starts sessions: 1000 clusters at 23 sessions/s is 3.6 min
+    if [ "$conn_rate" != null ]; then
+        ramp=$(awk -v n="$n" -v r="$conn_rate" 'BEGIN { s = int(4 * n / r * 1.25 + 0.5); print (s < 5 ? 5 : s) }')
+    else
+        ramp=$(( n / 25 < 5 ? 5 : n / 25 ))
+    fi
     [ -n "${HS_BENCH_CLUSTERS_RAMP_S:-}" ] && ramp=$HS_BENCH_CLUSTERS_RAMP_S
     log "$n clusters ($label): ramp ${ramp}s, then ${SECS}s measured, $crashes power cuts"
     out=$T/run-$label-$n.json
