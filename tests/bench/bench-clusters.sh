@@ -3,7 +3,9 @@
 # in HS_BENCH_CLUSTERS (default "100 500 1000"), tests/tools/hs-loadgen runs that many
 # clusters at interval 1 s / takeover_timeout 3 s (HS_BENCH_INTERVAL_MS, _TAKEOVER_MS)
 # through the daemons' own code (common/db.c, common/sql.h, watchd/role.c): four
-# connections per cluster, as the real daemons hold. Nodes start spread over a ramp,
+# connections per cluster, heartbeatd's and watchd's role session per node (watchd's
+# self-monitor holds a third per node, one light query per period: not modelled here).
+# Nodes start spread over a ramp,
 # then HS_BENCH_CLUSTERS_SECS (60) of measurement during which 1 % of the actives (at
 # least 2) lose power, to measure detection.
 # HS_BENCH_CLUSTERS_RAMP_S sets the ramp for every count (default: the time this server needs
@@ -104,7 +106,8 @@ for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done); do
 done
 
 method="tests/tools/hs-loadgen: N clusters of two nodes in one process, each node with a \
-heartbeatd and a watchd database session of its own (common/db.c), the statements of \
+heartbeatd and a watchd database session of its own (common/db.c; watchd's self-monitor \
+session, a third per node with one light query per period, is not modelled), the statements of \
 common/sql.h and watchd/role.c deciding; interval ${INTERVAL_MS} ms, takeover_timeout \
 ${TAKEOVER_MS} ms. PostgreSQL on this machine with fsync, full_page_writes and \
 synchronous_commit on. renewal = heartbeatd's UPDATE sent -> answer (client side, includes \
