@@ -22,8 +22,8 @@ CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-p
              -Icommon -DHS_VERSION='"$(VERSION)"' $(PATH_DEFS) $(SAN)
 LDFLAGS   += $(SAN)
 
-LIBS_COMMON := $(shell pkg-config --libs libpq jansson libsystemd) -lpthread
-CFLAGS    += $(shell pkg-config --cflags libpq jansson libsystemd libssh2 libcurl libmnl ldns krb5-gssapi)
+LIBS_COMMON := $(shell pkg-config --libs libpq jansson) -lpthread
+CFLAGS    += $(shell pkg-config --cflags libpq jansson libssh2 libcurl libmnl ldns krb5-gssapi)
 
 LIBS_heartbeatd := $(LIBS_COMMON)
 LIBS_watchd     := $(LIBS_COMMON) $(shell pkg-config --libs libcurl)

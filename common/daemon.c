@@ -2,11 +2,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "clock.h"
 #include "daemon.h"
@@ -61,27 +64,67 @@ int daemon_run_dir(const struct conf *c)
     return 0;
 }
 
-void daemon_ready(void) { sd_notify(0, "READY=1"); }
+/*
+ * The service manager's notification protocol (sd_notify(3)), without libsystemd: one
+ * datagram to the AF_UNIX socket named by NOTIFY_SOCKET (a path, or "@name" for the
+ * abstract namespace); nothing when it is unset. libsystemd pulled six more libraries
+ * (libgcrypt, liblzma, libzstd, liblz4, libcap, libgpg-error) into every daemon, ~180 KiB
+ * of PSS each (tests/bench/bench-memory.sh).
+ */
+static void notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) < 2)
+        return;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t n = strlen(path);
+    if (n > sizeof(sa.sun_path))
+        return;
+    memcpy(sa.sun_path, path, n);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0';
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
+    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) < 0)
+        log_debug("NOTIFY_SOCKET %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+void daemon_ready(void) { notify("READY=1"); }
 
 void daemon_status(const char *fmt, ...)
 {
     char buf[256];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
+    int n = snprintf(buf, sizeof(buf), "STATUS=");
+    vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
     va_end(ap);
-    sd_notifyf(0, "STATUS=%s", buf);
+    notify(buf);
 }
 
+/* sd_watchdog_enabled(3): WATCHDOG_USEC, for this process if WATCHDOG_PID names one. */
 int64_t daemon_watchdog_period_ns(void)
 {
-    uint64_t usec = 0;
-    if (sd_watchdog_enabled(0, &usec) <= 0)
+    const char *us = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+    char *end;
+    if (!us || !*us)
         return 0;
+    errno = 0;
+    unsigned long long usec = strtoull(us, &end, 10);
+    if (errno || *end || usec == 0 || usec > (unsigned long long)INT64_MAX / 1000)
+        return 0;
+    if (pid && *pid) {
+        unsigned long long p = strtoull(pid, &end, 10);
+        if (*end || p != (unsigned long long)getpid())
+            return 0;
+    }
     return (int64_t)usec * 1000 / 2;
 }
 
-void daemon_watchdog_ping(void) { sd_notify(0, "WATCHDOG=1"); }
+void daemon_watchdog_ping(void) { notify("WATCHDOG=1"); }
 
 /* One per process: the loop keeps the timer, this keeps its period. */
 static struct {

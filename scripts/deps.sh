@@ -13,12 +13,12 @@
 # since the tests start their own instances.
 set -eu
 
-runtime=(libpq5 libssh2-1 libcurl4 libinotifytools0 libldns3 libmnl0 libjansson4 libsystemd0
+runtime=(libpq5 libssh2-1 libcurl4 libinotifytools0 libldns3 libmnl0 libjansson4
          libgssapi-krb5-2 libkrb5-3)
 build=(
     build-essential pkg-config
     libpq-dev libssh2-1-dev libcurl4-openssl-dev libinotifytools0-dev
-    libldns-dev libmnl-dev libjansson-dev libsystemd-dev libcmocka-dev
+    libldns-dev libmnl-dev libjansson-dev libcmocka-dev
     libkrb5-dev
 )
 test=(

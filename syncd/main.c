@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "clock.h"
@@ -320,7 +319,7 @@ static int run_daemon(struct syncd *sd)
         log_info("standby (receiver) for cluster %s, node %s; %d peers; control socket %s",
                  sd->conf.cluster, sd->conf.node, sd->npeers, sock);
     daemon_watchdog_arm(sd->loop);
-    sd_notify(0, "READY=1");
+    daemon_ready();
     int rc = loop_run(sd->loop);
     log_info("stopping");
     return rc < 0 ? 1 : 0;
