@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "syncd.h"
 
 #define OUT_HIGH_WATER (4 * 1024 * 1024)
+#define OUT_KEEP (64 * 1024)   /* an idle peer gives back a larger output buffer */
 #define BACKOFF_MIN_NS (200 * NS_PER_MS)
 #define BACKOFF_MAX_NS (5 * NS_PER_SEC)   /* a returning standby is back in sync soon */
 #define KEEPALIVE_NS (10 * NS_PER_SEC)
@@ -498,6 +500,19 @@ static void fill(struct peer *p)
 
 /* ---- replies ---- */
 
+/*
+ * After a large batch or a full reconcile (manifests, queues, a grown output buffer, all
+ * freed by now) the heap holds free pages that stay resident: give them to the kernel.
+ */
+static void give_back(struct peer *p)
+{
+    int large = p->out.cap > OUT_KEEP;
+    if (large && !p->pending.n && !proto_buf_used(&p->out))
+        proto_buf_free(&p->out);   /* the next large batch regrows it */
+    if (large || p->full_reconcile)
+        malloc_trim(0);
+}
+
 struct diff_ctx {
     struct opq ops;
 };
@@ -677,8 +692,9 @@ static int on_reply(struct peer *p, uint8_t type, const uint8_t *pl, size_t len,
         p->unacked_since_ns = p->pending.head ? p->pending.head->queued_ns : 0;
         if (p->full_reconcile && p->sd->once)
             p->once_done = 1;
-        p->full_reconcile = 0;
         p->retries = p->pending.n ? p->retries : 0;
+        give_back(p);
+        p->full_reconcile = 0;
         syncd_peer_progress(p->sd, p);
         return 0;
     default:

@@ -255,6 +255,8 @@ static void on_pipe(void *arg, int fd, uint32_t events)
         proto_buf_consume(&w->in, 5 + l1 + l2);
         w->cb(w->arg, kind, p1, l2 ? p2 : NULL);
     }
+    if (!proto_buf_used(&w->in) && w->in.cap > 65536)
+        proto_buf_free(&w->in);   /* a burst grew it: give it back */
 }
 
 void sync_watch_drain(struct sync_watch *w)
