@@ -15,6 +15,12 @@
 # size: shared pages divided among the processes that map them) is the goal's measure;
 # also Private (clean + dirty: what the process alone holds) and RSS.
 # Goal (issue 13): PSS of watchd + heartbeatd + syncd <= keepalived (parent + VRRP) + lsyncd.
+#
+# Every process here runs with GNUTLS_NO_IMPLICIT_INIT=1, as hotstandby's systemd units
+# start its daemons (GnuTLS, which libpq's libldap maps, then skips its load-time init);
+# keepalived and lsyncd get the same environment.
+# HS_BENCH_MEMORY_SMAPS=DIR also keeps each process's /proc/PID/smaps (per mapping: which
+# library's relocations, the heap, thread stacks) from the last round in DIR.
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
 . "$HS_TOP/tests/bench/lib.sh"
@@ -35,6 +41,7 @@ log() { printf '# %s\n' "$*" >&2; }
 
 # ---- hotstandby: watchd + heartbeatd per node, syncd per node ----
 pg_start
+export GNUTLS_NO_IMPLICIT_INIT=1   # the units' Environment= (and the peer's too)
 HS_INTERVAL=1s HS_TAKEOVER=3s HS_CLUSTER=mem HS_PRIMARY=a
 node_conf a 100
 node_conf b 100
@@ -105,6 +112,7 @@ for r in $(seq "$SAMPLES"); do
         while read -r sys proc pid; do
             [ -n "$pid" ] && [ -r "/proc/$pid/smaps_rollup" ] || { log "$sys $proc: no process"; continue; }
             echo "$r $sys $proc $(mem_of "$pid")" >>"$T/samples"
+            [ -z "${HS_BENCH_MEMORY_SMAPS:-}" ] || cp "/proc/$pid/smaps" "$HS_BENCH_MEMORY_SMAPS/$sys-$proc.smaps"
         done < <(if [ $side = hs ]; then hs_procs; else peer_procs; fi)
     done
     sleep 1
@@ -145,7 +153,8 @@ method="Same run, same machine: node a of a hotstandby pair (watchd, heartbeatd,
 active sender, connected over ssh to b's syncd --serve; interval 1s, takeover 3s, connection = none) \
 and keepalived $(keepalived --version 2>&1 | head -1 | awk '{print $2}') (parent + VRRP child, MASTER of \
 one VRRP instance with a VIP, in a network namespace) plus lsyncd (default.rsync over the same sshd). \
-Both sync tools copied the same 100 files first. $SAMPLES rounds of /proc/PID/smaps_rollup, the two \
+Both sync tools copied the same 100 files first. Every process runs with GNUTLS_NO_IMPLICIT_INIT=1, \
+the environment hotstandby's systemd units give its daemons; keepalived and lsyncd get it too. $SAMPLES rounds of /proc/PID/smaps_rollup, the two \
 systems one after the other in each round; per process the median, per system the sum. PSS divides \
 shared pages (libc, libcrypto, ...) among every process on the machine that maps them, so it moves a \
 little with what else runs; Private does not."

@@ -50,6 +50,8 @@ for u in heartbeatd watchd syncd; do
     f=$D/etc/systemd/system/hotstandby-$u.service
     check "$u: Type=notify, WatchdogSec, Restart=on-failure, NoNewPrivileges" -- sh -c \
         "grep -qx Type=notify '$f' && grep -q '^WatchdogSec=' '$f' && grep -qx Restart=on-failure '$f' && grep -qx NoNewPrivileges=yes '$f'"
+    check "$u: GnuTLS not initialised at load (Environment=GNUTLS_NO_IMPLICIT_INIT=1)" -- \
+        grep -qx Environment=GNUTLS_NO_IMPLICIT_INIT=1 "$f"
 done
 is "$(grep '^CapabilityBoundingSet=' "$D/etc/systemd/system/hotstandby-heartbeatd.service")" \
     "CapabilityBoundingSet=" "heartbeatd has no capabilities"

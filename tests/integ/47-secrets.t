@@ -45,7 +45,8 @@ is "$rc" 2 "a passfile others can read is refused at -t"
 check "naming it" -- sh -c "echo '$out' | grep -q 'passfile $T/b/pgpass is accessible by group or others'"
 chmod 600 "$T/b/pgpass"
 
-NOTIFY_SOCKET=$T/nowhere.sock WATCHDOG_USEC=100000000 HS_SECRET_OF_THE_SHELL=leak node_start a
+NOTIFY_SOCKET=$T/nowhere.sock WATCHDOG_USEC=100000000 GNUTLS_NO_IMPLICIT_INIT=1 \
+    HS_SECRET_OF_THE_SHELL=leak node_start a
 check "a (database_file with a password) becomes active" -- wait_role a active 30
 node_start b
 check "b (passfile) reaches the database as a standby" -- wait_for 30 sh -c \
@@ -58,6 +59,7 @@ check "hook sees HOTSTANDBY_EPOCH" -- grep -q '^HOTSTANDBY_EPOCH=[0-9]' "$T/a/ho
 check "hook sees PATH" -- grep -q '^PATH=' "$T/a/hook.env"
 check "hook does not see NOTIFY_SOCKET" -- sh -c "! grep -q '^NOTIFY_SOCKET=' '$T/a/hook.env'"
 check "hook does not see WATCHDOG_USEC" -- sh -c "! grep -q '^WATCHDOG_' '$T/a/hook.env'"
+check "hook does not see GNUTLS_NO_IMPLICIT_INIT (the units')" -- sh -c "! grep -q '^GNUTLS_' '$T/a/hook.env'"
 check "hook does not see the daemon's other variables" -- sh -c "! grep -q HS_SECRET_OF_THE_SHELL '$T/a/hook.env'"
 
 # --- no core dumps from the daemons that hold secrets
