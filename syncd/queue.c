@@ -84,8 +84,10 @@ struct hnode {
     struct op *op;
 };
 
+/* The buckets (128 KiB) exist only while something is queued: a cleared table gives its
+ * pages back instead of keeping every bucket a past batch touched resident. */
 struct coalesce {
-    struct hnode *b[HASH_BUCKETS];
+    struct hnode **b;
 };
 
 static uint32_t hash_path(const char *s)
@@ -98,7 +100,7 @@ static uint32_t hash_path(const char *s)
 
 void sync_coalesce_clear(struct coalesce *c)
 {
-    if (!c)
+    if (!c || !c->b)
         return;
     for (int i = 0; i < HASH_BUCKETS; i++)
         while (c->b[i]) {
@@ -106,6 +108,8 @@ void sync_coalesce_clear(struct coalesce *c)
             c->b[i] = n->next;
             free(n);
         }
+    free(c->b);
+    c->b = NULL;
 }
 
 struct coalesce *sync_coalesce_new(void)
@@ -121,7 +125,7 @@ void sync_coalesce_free(struct coalesce *c)
 
 struct op *sync_coalesce_find(const struct coalesce *c, const char *path)
 {
-    if (!c)
+    if (!c || !c->b)
         return NULL;
     for (struct hnode *n = c->b[hash_path(path)]; n; n = n->next)
         if (!strcmp(n->op->path, path))
@@ -131,7 +135,9 @@ struct op *sync_coalesce_find(const struct coalesce *c, const char *path)
 
 void sync_coalesce_add(struct coalesce *c, struct op *o)
 {
-    struct hnode *n = c ? malloc(sizeof(*n)) : NULL;
+    if (c && !c->b)
+        c->b = calloc(HASH_BUCKETS, sizeof(*c->b));
+    struct hnode *n = c && c->b ? malloc(sizeof(*n)) : NULL;
     if (!n)
         return;   /* without the entry, a later change is queued twice: harmless */
     uint32_t h = hash_path(o->path);
