@@ -19,20 +19,7 @@ netns_lan_setup a b db      # a 192.0.2.1, b 192.0.2.2, db 192.0.2.3
 A=192.0.2.1 BB=192.0.2.2 DB=192.0.2.3 VIP=192.0.2.100
 
 # ---- the database server ----
-PG_DATA=$T/pgdata PG_SOCK=$T/pgsock PG_PORT=5432
-mkdir -p "$PG_SOCK"; chown postgres: "$PG_SOCK"
-pg_init_data "$PG_DATA"
-cat >>"$PG_DATA/postgresql.conf" <<CONF
-listen_addresses = '$DB'
-port = 5432
-unix_socket_directories = '$PG_SOCK'
-fsync = off
-CONF
-echo "host all all 192.0.2.0/24 trust" >>"$PG_DATA/pg_hba.conf"
-pg_ctl_start() { netns_exec db runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_SOCK/postgres.log" -w -t 30 start >/dev/null; }
-at_exit pg_stop
-pg_ctl_start || bail "postgres: $(tail -n 3 "$PG_SOCK/postgres.log")"
-psql_hs() { runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p 5432 -U postgres -qAtX -v ON_ERROR_STOP=1 -c "$1" "${2:-hs}"; }
+pg_start_ns db "$DB"
 
 # ---- the shared folder (an "NFS mount" both hosts see) ----
 mkdir -p "$T/shared"

@@ -16,21 +16,7 @@ netns_lan_setup a b x db    # 192.0.2.1-4, 2001:db8::1-4
 DB=192.0.2.4
 
 # ---- the database, on its own machine ----
-PG_DATA=$T/pgdata PG_SOCK=$T/pgsock PG_PORT=5432
-mkdir -p "$PG_DATA" "$PG_SOCK"; chown postgres: "$PG_DATA" "$PG_SOCK"; chmod 700 "$PG_DATA"
-runuser -u postgres -- "$PG_BINDIR/initdb" -D "$PG_DATA" -A trust -U postgres --no-sync >"$T/initdb.log" 2>&1 || bail initdb
-cat >>"$PG_DATA/postgresql.conf" <<CONF
-listen_addresses = '$DB'
-port = 5432
-unix_socket_directories = '$PG_SOCK'
-fsync = off
-CONF
-echo "host all all 192.0.2.0/24 trust" >>"$PG_DATA/pg_hba.conf"
-at_exit pg_stop
-netns_exec db runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_SOCK/postgres.log" -w -t 30 start >/dev/null ||
-    bail "postgres: $(tail -n 3 "$PG_SOCK/postgres.log")"
-psql_hs() { runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p 5432 -U postgres -qAtX -v ON_ERROR_STOP=1 -c "$1" "${2:-hs}"; }
-psql_hs "CREATE DATABASE hs" postgres >/dev/null
+pg_start_ns db "$DB"
 runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p 5432 -U postgres -qAtX -v ON_ERROR_STOP=1 -f "$HS_TOP/common/schema.sql" hs >/dev/null || bail schema
 psql_hs "INSERT INTO hs_cluster (cluster, holder) VALUES ('t18', 'b');
          INSERT INTO hs_node (cluster, node, address) VALUES ('t18', 'a', '192.0.2.1'), ('t18', 'b', '192.0.2.2')"

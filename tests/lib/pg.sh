@@ -45,13 +45,35 @@ CONF
     PG_CONNINFO="host=127.0.0.1 port=$PG_PORT dbname=hs user=postgres"
     export PG_PORT PG_SOCK PG_CONNINFO PG_DATA
 }
+
+# pg_start_ns NS ADDR: the database on a machine of its own: the server runs inside network
+# namespace NS (netns.sh), listens on ADDR port 5432 and trusts the test LAN 192.0.2.0/24.
+pg_start_ns() {
+    PG_NS=$1
+    PG_DATA=$T/pgdata PG_SOCK=$T/pgsock PG_PORT=5432
+    mkdir -p "$PG_SOCK"
+    chown postgres: "$PG_SOCK"
+    pg_init_data "$PG_DATA"
+    cat >>"$PG_DATA/postgresql.conf" <<CONF
+listen_addresses = '$2'
+port = 5432
+unix_socket_directories = '$PG_SOCK'
+fsync = off
+CONF
+    echo "host all all 192.0.2.0/24 trust" >>"$PG_DATA/pg_hba.conf"
+    at_exit pg_stop
+    pg_ctl_start || bail "postgres did not start: $(tail -n 5 "$PG_SOCK/postgres.log")"
+    PG_CONNINFO="host=$2 port=5432 dbname=hs user=postgres"
+    export PG_PORT PG_SOCK PG_CONNINFO PG_DATA PG_NS
+}
 pg_ctl_start() {
-    runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_SOCK/postgres.log" -w -t 30 start >/dev/null
+    ${PG_NS:+netns_exec "$PG_NS"} runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_DATA" \
+        -l "$PG_SOCK/postgres.log" -w -t 30 start >/dev/null
 }
 pg_stop() { runuser -u postgres -- "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null 2>&1; }
 pg_restart() { pg_stop; pg_ctl_start; }
-# psql_hs SQL: runs SQL on the test database, unaligned tuples only.
+# psql_hs SQL [DB]: runs SQL on the test database (or DB), unaligned tuples only.
 psql_hs() {
     runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAtX \
-        -v ON_ERROR_STOP=1 -c "$1" hs
+        -v ON_ERROR_STOP=1 -c "$1" "${2:-hs}"
 }
