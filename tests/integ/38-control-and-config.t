@@ -25,6 +25,7 @@ NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=400000 node_start a
 check "a active" -- wait_role a active 5
 check "READY=1 sent to NOTIFY_SOCKET" -- wait_for 3 grep -q READY=1 "$T/notify.log"
 check "WATCHDOG=1 pings sent" -- wait_for 3 grep -q WATCHDOG=1 "$T/notify.log"
+check "watchd's STATUS= names its role and epoch" -- wait_for 3 grep -q "^STATUS=active, epoch [0-9]" "$T/notify.log"
 
 for d in watchd heartbeatd; do
     sock=$T/a/run/$d.sock
