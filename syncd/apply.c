@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -45,20 +44,14 @@ static int why_errno(char *err, size_t errlen, const char *path, const char *op)
 int apply_open(struct apply *a, const struct conf *c, char *err, size_t errlen)
 {
     memset(a, 0, sizeof(*a));
-    a->put_fd = a->put_dirfd = -1;
+    a->put_fd = a->put_dir = a->last_dir = -1;
     a->conf = c;
     a->owners = geteuid() == 0;
-    struct rlimit rl;
-    a->max_pend = APPLY_MAX_PENDING;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-        if (rl.rlim_cur < 16384 && rl.rlim_max > rl.rlim_cur) {
-            rl.rlim_cur = rl.rlim_max < 16384 ? rl.rlim_max : 16384;
-            setrlimit(RLIMIT_NOFILE, &rl);
-            getrlimit(RLIMIT_NOFILE, &rl);
-        }
-        if (rl.rlim_cur < (rlim_t)APPLY_MAX_PENDING + 256)
-            a->max_pend = rl.rlim_cur > 512 ? (int)rl.rlim_cur - 256 : 128;
-    }
+    a->euid = geteuid();
+    a->egid = getegid();
+    mode_t um = umask(077);
+    umask(um);
+    a->umask = um;
     a->pid = getpid();
     a->mode_mask = c->sync_keep_setid ? 07777 : 01777;
     if (c->n_sync_paths == 0) {
@@ -371,10 +364,40 @@ void apply_put_abort(struct apply *a)
 {
     if (a->put_fd >= 0) {
         close(a->put_fd);
-        unlinkat(a->put_dirfd, a->put_tmp, 0);
-        close(a->put_dirfd);
+        unlinkat(a->dirs[a->put_dir].fd, a->put_tmp, 0);
     }
-    a->put_fd = a->put_dirfd = -1;
+    a->put_fd = a->put_dir = -1;
+}
+
+/*
+ * The directory of path for a file of this batch (apply_dir): the previous PUT's if it is
+ * the same, else resolved and held until the commit point. Returns its index, or -1.
+ */
+static int batch_dir(struct apply *a, const char *path, const char **name)
+{
+    const char *slash = strrchr(path, '/');
+    size_t len = slash ? (size_t)(slash - path) : 0;
+    *name = slash ? slash + 1 : path;
+    if (a->last_dir >= 0 && strlen(a->last_path) == len && !strncmp(a->last_path, path, len))
+        return a->last_dir;
+    if (a->ndirs == APPLY_MAX_DIRS)
+        apply_commit(a);
+    struct stat st;
+    int fd = open_parent(a, path, 1, name);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    struct apply_dir *d = &a->dirs[a->ndirs];
+    d->fd = fd;
+    d->create_gid = st.st_mode & S_ISGID ? st.st_gid : a->egid;
+    d->renamed = 0;
+    snprintf(a->last_path, sizeof(a->last_path), "%.*s", (int)len, path);
+    return a->last_dir = a->ndirs++;
 }
 
 int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_t errlen)
@@ -399,23 +422,28 @@ int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_
     }
     a->pend_seen[h / 64] |= UINT64_C(1) << (h % 64);
     const char *name;
-    int pfd = open_parent(a, m->path, 1, &name);
-    if (pfd < 0)
+    int dir = batch_dir(a, m->path, &name);
+    if (dir < 0)
         return why_errno(err, errlen, m->path, "open parent");
-    snprintf(a->put_tmp, sizeof(a->put_tmp), "%s%d.%u", SYNC_TMP_PREFIX, (int)a->pid,
-             a->tmp_counter++);
-    a->put_fd = openat(pfd, a->put_tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (a->put_fd < 0) {
-        rc = why_errno(err, errlen, m->path, "create temp file");
-        close(pfd);
-        return rc;
-    }
-    a->put_dirfd = pfd;
-    snprintf(a->put_name, sizeof(a->put_name), "%s", name);
-    snprintf(a->put_path, sizeof(a->put_path), "%s", m->path);
-    a->put_mode = m->mode;
     a->put_uid = idmap_to_local(&a->ids, ID_USER, m->uid);
     a->put_gid = idmap_to_local(&a->ids, ID_GROUP, m->gid);
+    a->put_mode = m->mode;
+    /* A file that needs no chown is created with its final permissions (less group and
+     * other write, setid and sticky bits, which only fchmod gives), so that fchmod is
+     * usually not needed; one that changes owner starts private, as before. */
+    uint32_t create = 0600;
+    if (!a->owners || (a->put_uid == a->euid && a->put_gid == a->dirs[dir].create_gid))
+        create = m->mode & 0755;
+    snprintf(a->put_tmp, sizeof(a->put_tmp), "%s%d.%u", SYNC_TMP_PREFIX, (int)a->pid,
+             a->tmp_counter++);
+    a->put_fd = openat(a->dirs[dir].fd, a->put_tmp,
+                       O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, create);
+    if (a->put_fd < 0)
+        return why_errno(err, errlen, m->path, "create temp file");
+    a->put_dir = dir;
+    a->put_created_mode = create & ~a->umask;
+    snprintf(a->put_name, sizeof(a->put_name), "%s", name);
+    snprintf(a->put_path, sizeof(a->put_path), "%s", m->path);
     a->put_mtime_ns = m->mtime_ns;
     a->put_size = m->size;
     a->put_written = 0;
@@ -462,9 +490,13 @@ int apply_put_end(struct apply *a, int ok, char *err, size_t errlen)
     int fd = a->put_fd;
     struct timespec ts[2] = {{0, UTIME_OMIT}, ns_to_ts(a->put_mtime_ns)};
     const char *step = NULL;
-    if (a->owners && fchown(fd, a->put_uid, a->put_gid) < 0)
+    uint32_t mode = a->put_mode & a->mode_mask;
+    int chown_it = a->owners && (a->put_uid != a->euid ||
+                                 a->put_gid != a->dirs[a->put_dir].create_gid);
+    if (chown_it && fchown(fd, a->put_uid, a->put_gid) < 0)
         step = "chown";
-    else if (fchmod(fd, a->put_mode & a->mode_mask) < 0)   /* after chown, which clears setuid */
+    else if ((chown_it || mode != a->put_created_mode) &&
+             fchmod(fd, mode) < 0)   /* after chown, which clears setuid */
         step = "chmod";
     else if (futimens(fd, ts) < 0)
         step = "set mtime";
@@ -486,50 +518,73 @@ int apply_put_end(struct apply *a, int ok, char *err, size_t errlen)
     if (a->put_written > mark)
         sync_file_range(fd, (off64_t)mark, 0, SYNC_FILE_RANGE_WRITE);
     close(fd);   /* attributes are set; syncfs at the commit point makes it durable */
-    pp->dirfd = a->put_dirfd;
+    pp->dir = a->put_dir;
     snprintf(pp->tmp, sizeof(pp->tmp), "%s", a->put_tmp);
     snprintf(pp->name, sizeof(pp->name), "%s", a->put_name);
     a->npend++;
     a->pend_bytes += a->put_size;
-    a->put_fd = a->put_dirfd = -1;
-    if (a->npend >= a->max_pend || a->pend_bytes >= APPLY_PENDING_BYTES)
+    a->put_fd = a->put_dir = -1;
+    if (a->npend >= APPLY_MAX_PENDING || a->pend_bytes >= APPLY_PENDING_BYTES)
         apply_commit(a);
     return 0;
 }
 
+/* Renames a durable pending file into place: what is in the way goes first (a directory;
+ * in a rejoin, a differing file, to the conflict store). NULL, or the step that failed. */
+static const char *land(struct apply *a, struct apply_pending *pp, int synced)
+{
+    int dfd = a->dirs[pp->dir].fd;
+    if (!a->rejoin && synced == 0) {
+        /* renaming over a file or symlink replaces it; only a directory needs make_way */
+        if (renameat(dfd, pp->tmp, dfd, pp->name) == 0)
+            return NULL;
+        if (errno != EISDIR)
+            return "rename";
+    }
+    /* the content is only read back to compare it in a rejoin, or to fsync it one by one
+     * if syncfs failed */
+    int fd = a->rejoin || synced < 0 ? openat(dfd, pp->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                                     : -2;
+    const char *step = NULL;
+    if (synced < 0 && (fd < 0 || fsync(fd) < 0))
+        step = "fsync";
+    else if (make_way(a, dfd, pp->name, pp->path, fd, NULL) < 0)
+        step = "replace existing";
+    else if (renameat(dfd, pp->tmp, dfd, pp->name) < 0)
+        step = "rename";
+    if (fd >= 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+    }
+    return step;
+}
+
 void apply_commit(struct apply *a)
 {
-    if (!a->npend)
-        return;
     int synced = a->npend <= APPLY_FSYNC_EACH
-                     ? -1 : sync_filesystems(&a->pend[0].dirfd, a->npend, sizeof(a->pend[0]));
+                     ? -1 : sync_filesystems(&a->dirs[0].fd, a->ndirs, sizeof(a->dirs[0]));
     for (int i = 0; i < a->npend; i++) {
         struct apply_pending *pp = &a->pend[i];
-        const char *step = NULL;
-        /* the content is only read back to compare it in a rejoin, or to fsync it
-         * one by one if syncfs failed */
-        int fd = a->rejoin || synced < 0
-                     ? openat(pp->dirfd, pp->tmp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -2;
-        if (synced < 0 && (fd < 0 || fsync(fd) < 0))
-            step = "fsync";
-        else if (make_way(a, pp->dirfd, pp->name, pp->path, fd, NULL) < 0)
-            step = "replace existing";
-        else if (renameat(pp->dirfd, pp->tmp, pp->dirfd, pp->name) < 0)
-            step = "rename";
+        const char *step = land(a, pp, synced);
         if (step) {
             char err[PROTO_PATH_MAX + 128];
             int code = why_errno(err, sizeof(err), pp->path, step);
-            unlinkat(pp->dirfd, pp->tmp, 0);
+            unlinkat(a->dirs[pp->dir].fd, pp->tmp, 0);
             if (a->report)
                 a->report(a->report_arg, code, pp->path, err);
         } else {
-            add_dirty(a, pp->dirfd);
+            a->dirs[pp->dir].renamed = 1;
         }
-        if (fd >= 0)
-            close(fd);
-        close(pp->dirfd);
         free(pp->path);
     }
+    for (int i = 0; i < a->ndirs; i++) {
+        if (a->dirs[i].renamed)
+            add_dirty(a, a->dirs[i].fd);
+        close(a->dirs[i].fd);
+    }
+    a->ndirs = 0;
+    a->last_dir = -1;
     a->npend = 0;
     a->pend_bytes = 0;
     memset(a->pend_seen, 0, sizeof(a->pend_seen));

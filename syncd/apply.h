@@ -27,10 +27,23 @@ struct conf;
 #define APPLY_MAX_DIRTY 64
 #define APPLY_MAX_PENDING 8192
 #define APPLY_PENDING_BYTES (64u << 20)
+#define APPLY_MAX_DIRS 128
+
+/*
+ * A directory that received files of the current batch, resolved once (openat2, like
+ * every path) and held until the commit point; consecutive files of one directory reuse
+ * it. The commit point closes them all and every non-PUT operation is preceded by one
+ * (serve.c), so a directory renamed or deleted by the stream is never reused.
+ */
+struct apply_dir {
+    int fd;
+    uint32_t create_gid;           /* the group a file created here gets (setgid dirs) */
+    int renamed;                   /* a file landed here: make it durable at the next SYNC */
+};
 
 /* A received file waiting for the commit point: durable first, then renamed. */
 struct apply_pending {
-    int dirfd;                     /* the file itself is closed: only its directory is held */
+    int dir;                       /* index in apply.dirs: the file itself is closed */
     char tmp[64];
     char name[256];
     char *path;
@@ -54,18 +67,22 @@ struct apply {
     int pid;                       /* names temp files: .hs-tmp.<pid>.<n> */
     uint64_t conflicts;            /* files preserved in this session */
     struct apply_pending pend[APPLY_MAX_PENDING];
-    int npend, max_pend;           /* max_pend: bounded by RLIMIT_NOFILE too */
+    int npend;
+    struct apply_dir dirs[APPLY_MAX_DIRS];
+    int ndirs, last_dir;           /* last_dir: the latest PUT's directory, or -1 */
+    char last_path[PROTO_PATH_MAX]; /* its wire path */
+    uint32_t euid, egid, umask;    /* what a file we create gets before fchown/fchmod */
     uint64_t pend_seen[1024];      /* bitmap of path hashes pending (duplicate check) */
     uint64_t pend_bytes;
     apply_report_cb report;
     void *report_arg;
 
     /* the PUT in progress */
-    int put_fd, put_dirfd;
+    int put_fd, put_dir;
     char put_tmp[64];
     char put_name[256];
     char put_path[PROTO_PATH_MAX];
-    uint32_t put_mode, put_uid, put_gid;
+    uint32_t put_mode, put_uid, put_gid, put_created_mode;
     int64_t put_mtime_ns;
     uint64_t put_size, put_written;
 };

@@ -77,6 +77,23 @@ for i in $(seq 1 200 | grep 7); do rm "$A/burst-$i"; done
 for i in $(seq 1 100); do echo "again $i" >> "$A/burst-1"; done
 step "burst of 200 creates, deletes and appends"
 
+# Many files landing in one batch (one syncfs, then renames): modes and owners as on the
+# active, also in a setgid directory (a new file there gets the directory's group, so a
+# file of another group must be chowned) and over a directory that is in the way.
+mkdir -p "$T/stage/sg" "$B/sg/f7/inner"
+echo in-the-way > "$B/sg/f7/inner/y"
+for i in $(seq 1 40); do echo "$i" > "$T/stage/sg/f$i"; done
+chmod 0600 "$T/stage/sg/f1"; chmod 0664 "$T/stage/sg/f2"; chmod 0755 "$T/stage/sg/f3"
+chmod 0640 "$T/stage/sg/f4"; chmod 0444 "$T/stage/sg/f5"; chmod 0666 "$T/stage/sg/f9"
+chown 0:4321 "$T/stage/sg" "$T/stage/sg/f2" "$T/stage/sg/f3"
+chown 1234:4321 "$T/stage/sg/f8"
+chmod 2775 "$T/stage/sg"
+mv "$T/stage/sg" "$A/sg"; step "40 files at once: modes, owners, setgid directory, a directory in the way"
+is "$(cd "$B/sg" && stat -c '%n %a %u:%g' f1 f2 f3 f4 f5 f6 f7 f8 f9 | tr '\n' ' ')" \
+    "f1 600 0:0 f2 664 0:4321 f3 755 0:4321 f4 640 0:0 f5 444 0:0 f6 644 0:0 f7 644 0:0 f8 644 1234:4321 f9 666 0:0 " \
+    "modes and owners of the batch on the standby"
+is "$(cat "$B/sg/f7")" 7 "the directory in the way was replaced by the file"
+
 # Latency when quiet: one file, complete on the standby well within a second.
 t0=$(now_ms); echo quick > "$A/quick"
 wait_for 5 cmp -s "$A/quick" "$B/quick"; t1=$(now_ms)
