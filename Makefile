@@ -22,13 +22,15 @@ CFLAGS    += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-p
              -Icommon -DHS_VERSION='"$(VERSION)"' $(PATH_DEFS) $(SAN)
 LDFLAGS   += $(SAN)
 
-LIBS_COMMON := $(shell pkg-config --libs libpq jansson) -lpthread
+LIBS_NOPQ   := $(shell pkg-config --libs jansson) -lpthread
+LIBS_COMMON := $(shell pkg-config --libs libpq) $(LIBS_NOPQ)
 CFLAGS    += $(shell pkg-config --cflags libpq jansson libssh2 libcurl libmnl ldns krb5-gssapi)
 
 LIBS_heartbeatd := $(LIBS_COMMON)
 LIBS_watchd     := $(LIBS_COMMON) $(shell pkg-config --libs libcurl)
 LIBS_vipctl     := $(LIBS_COMMON) $(shell pkg-config --libs libmnl ldns libcurl krb5-gssapi krb5)
-LIBS_syncd      := $(LIBS_COMMON) $(shell pkg-config --libs libssh2) -linotifytools
+# syncd links common/pq_lazy.o, not libpq (pq_lazy.h says why).
+LIBS_syncd      := $(LIBS_NOPQ) $(shell pkg-config --libs libssh2) -linotifytools
 LIBS_clone      := $(LIBS_COMMON) $(shell pkg-config --libs libssh2 libmnl)
 
 DAEMON_DIRS := heartbeatd watchd vipctl syncd clone
@@ -38,7 +40,9 @@ BIN_vipctl     := vipctl
 BIN_syncd      := syncd
 BIN_clone      := hotstandby-clone
 
-COMMON_SRCS := $(wildcard common/*.c)
+# pq_lazy.c is linked only by the programs that load libpq lazily (pq_lazy.h), never
+# through libhs.a, where it would stand in for -lpq in every program.
+COMMON_SRCS := $(filter-out common/pq_lazy.c,$(wildcard common/*.c))
 COMMON_OBJS := $(COMMON_SRCS:%.c=$(B)/obj/%.o) $(B)/obj/common/schema_sql.o $(B)/obj/common/license_txt.o
 LIBHS       := $(B)/libhs.a
 
@@ -85,6 +89,7 @@ $(B)/$(BIN_$(1)): $(patsubst %.c,$(B)/obj/%.o,$(wildcard $(1)/*.c)) $(LIBHS)
 	$$(CC) $$(LDFLAGS) -o $$@ $$^ $(LIBS_$(1))
 endef
 $(foreach d,$(filter-out vipctl,$(DAEMON_DIRS)),$(eval $(call bin_rule,$(d))))
+$(B)/$(BIN_syncd): $(B)/obj/common/pq_lazy.o
 # hotstandby-clone upgrade reads the answer of `syncd --serve` with syncd's own decoder.
 $(B)/$(BIN_clone): $(B)/obj/syncd/proto.o
 

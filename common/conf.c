@@ -936,3 +936,33 @@ void conf_sock_path(const struct conf *c, const char *daemon, char *buf, size_t 
 {
     snprintf(buf, len, "%s/%s.sock", c->run_dir, daemon);
 }
+
+static int plain_word(const char *s, size_t size)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n >= size)
+        return 0;
+    for (; *s; s++)
+        if (*s <= ' ' || *s > '~' || *s == '"' || *s == '\\')
+            return 0;
+    return 1;
+}
+
+int conf_peer_make(struct conf_peer *p, const char *node, const char *host, char *why,
+                   size_t whylen)
+{
+    if (!plain_word(node, sizeof(p->node))) {
+        snprintf(why, whylen, "a node name must be 1-%zu printable characters without space, "
+                 "quote or backslash", sizeof(p->node) - 1);
+        return -1;
+    }
+    if (!plain_word(host, sizeof(p->host))) {
+        snprintf(why, whylen, "node %s: its address must be 1-%zu printable characters "
+                 "without space, quote or backslash", node, sizeof(p->host) - 1);
+        return -1;
+    }
+    snprintf(p->node, sizeof(p->node), "%s", node);
+    snprintf(p->host, sizeof(p->host), "%s", host);
+    p->port = 22;
+    return 0;
+}

@@ -142,6 +142,11 @@ int conf_parse_duration(const char *s, int64_t *out_ns);
 /* Reads a secret file, refusing one that group or others can read. Returns length or -1. */
 int conf_read_secret(const char *path, char *buf, size_t buflen, char *err, size_t errlen);
 
+/* A peer learnt while running ([sync] peers empty: a row of hs_node, which watchd passes
+ * to syncd): node and host printable ASCII without space, quote or backslash, within
+ * conf_peer's sizes; port 22 (DESIGN §9). 0, or -1 with why (the value is not quoted). */
+int conf_peer_make(struct conf_peer *p, const char *node, const char *host, char *why,
+                   size_t whylen);
 /* Paths a node writes, derived from run_dir. */
 void conf_sock_path(const struct conf *c, const char *daemon, char *buf, size_t len);
 

@@ -18,6 +18,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "loop.h"
+#include "pq_lazy.h"
 #include "state.h"
 #include "syncd.h"
 
@@ -234,7 +235,7 @@ static void reload(struct syncd *sd)
 {
     static struct conf nc;   /* large */
     char err[1024];
-    if (conf_load(sd->conf_path, &nc, err, sizeof(err)) < 0) {
+    if (conf_load_with(sd->conf_path, &nc, NULL, err, sizeof(err)) < 0) {
         log_warnx("SIGHUP: %s; keeping the running configuration", err);
         return;
     }
@@ -468,7 +469,16 @@ int main(int argc, char **argv)
     static struct syncd sd;   /* large (the configuration); one per process */
     char err[1024];
     daemon_protect_secrets();
-    if (conf_load(conf_path, &sd.conf, err, sizeof(err)) < 0) {
+    /* The daemon (and ctl) never use [cluster] database: they read the file without
+     * libpq's conninfo check, so that libpq is never loaded into them (pq_lazy.h). -t,
+     * --serve and --once check it as every other program does. */
+    int uses_db = test_only || serve || once;
+    if (uses_db && pq_lazy_load(err, sizeof(err)) < 0) {
+        fprintf(stderr, "syncd: %s\n", err);
+        return 1;
+    }
+    if (conf_load_with(conf_path, &sd.conf, uses_db ? conf_conninfo_check : NULL, err,
+                       sizeof(err)) < 0) {
         fprintf(stderr, "syncd: %s\n", err);
         return 2;
     }

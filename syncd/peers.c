@@ -1,27 +1,38 @@
 /*
  * peers.c: whom the active pushes to. [sync] peers when it names any; when it is empty
- * (DESIGN §9) every other node registered in hs_node, at its address, port 22. That list
- * is read again when hs_node announces a change of the cluster's nodes (the schema's
- * hs_node_notify), after every (re)connect to the database and every PEERS_REFRESH_NS (in
- * case a notification was lost), so a node that registers (hotstandby-clone) becomes a peer
- * at once and one removed by `vipctl forget` stops being one. While the database is away
- * the last list stays.
+ * (DESIGN §9) every other node registered in hs_node, at its address, port 22.
+ *
+ * The daemon learns that list from this node's watchd, which holds the database session
+ * (watchd/peers.c): it connects to watchd's control socket, says hello as "syncd" and
+ * gets {"event":"peers","peers":[{"node":..,"address":..},...]} at once and after every
+ * change of hs_node. So the resident process keeps no database session and does not map
+ * libpq at all (common/pq_lazy.h). When watchd is away (stopped, restarting, frozen) the
+ * last list stays and syncd connects again every WATCHD_RETRY_NS; it says so in the log.
+ * Whatever arrives is checked as input: a malformed message or entry changes nothing.
+ * `syncd --once` (cron) reads hs_node itself, so it works without watchd.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "clock.h"
+#include "ctl.h"
 #include "db.h"
 #include "log.h"
 #include "loop.h"
 #include "syncd.h"
 
-#define PEERS_REFRESH_NS (5 * NS_PER_SEC)
-#define PEERS_QUERY_TIMEOUT_NS (5 * NS_PER_SEC)
-#define SSH_PORT 22
+#define WATCHD_RETRY_NS (1 * NS_PER_SEC)
+#define WATCHD_REFUSED_RETRY_NS (10 * NS_PER_SEC)   /* an older watchd without the hello */
+#define PEERS_WAIT_NS (10 * NS_PER_SEC)   /* connected, no list yet: say so after this */
+#define ONCE_TIMEOUT_MS 5000
 
 static const char peers_sql[] =
-    "SELECT node, address FROM hs_node WHERE cluster = $1 AND node <> $2 ORDER BY node";
+    "SELECT node, coalesce(address, '') FROM hs_node WHERE cluster = $1 AND node <> $2 "
+    "ORDER BY node";
 
 static int same_peer(const struct conf_peer *a, const struct conf_peer *b)
 {
@@ -68,64 +79,151 @@ static void apply(struct syncd *sd, const struct conf_peer *want, int n)
     }
 }
 
-/* Rows (node, address) to peers; a row without an address cannot be reached. */
-static int from_rows(const PGresult *res, struct conf_peer *want)
+/* A list entry to a peer; one that cannot be a peer is logged and left out. */
+static int add_want(struct syncd *sd, struct conf_peer *want, int n, const char *node,
+                    const char *addr, const char *from)
 {
-    int n = 0;
-    for (int r = 0; r < PQntuples(res) && n < CONF_MAX_LIST; r++) {
-        const char *node = PQgetvalue(res, r, 0), *addr = PQgetvalue(res, r, 1);
-        if (!addr[0] || strlen(node) >= sizeof(want[n].node) ||
-            strlen(addr) >= sizeof(want[n].host)) {
-            log_warnx("hs_node: node '%s' has no usable address; not a peer", node);
-            continue;
-        }
-        snprintf(want[n].node, sizeof(want[n].node), "%s", node);
-        snprintf(want[n].host, sizeof(want[n].host), "%s", addr);
-        want[n].port = SSH_PORT;
-        n++;
+    char why[160];
+    if (n == CONF_MAX_LIST) {
+        log_warnx("%s: more than %d peers; %s is left out", from, CONF_MAX_LIST, node);
+        return n;
     }
-    return n;
+    if (conf_peer_make(&want[n], node, addr, why, sizeof(why)) < 0) {
+        log_warnx("%s: not a peer: %s", from, why);
+        return n;
+    }
+    return strcmp(want[n].node, sd->conf.node) ? n + 1 : n;   /* never ourselves */
 }
 
-static void peers_read(void *arg, PGresult *res, const char *err)
+/* ---- the daemon: the list from watchd ---- */
+
+static void watchd_retry(struct syncd *sd, int64_t after_ns)
 {
-    struct syncd *sd = arg;
-    if (!res) {
-        log_warnx("hs_node: reading the peers failed: %s; keeping %d", err ? err : "?",
+    loop_timer_after(sd->peers_timer, after_ns);
+}
+
+static void watchd_close(struct syncd *sd, const char *why, int64_t retry_ns)
+{
+    loop_del_fd(sd->loop, sd->watchd_fd);
+    close(sd->watchd_fd);
+    sd->watchd_fd = -1;
+    log_warnx("watchd: %s; keeping the %d peers known, connecting again every %d s", why,
+              sd->npeers, (int)(retry_ns / NS_PER_SEC));
+    sd->watchd_down_logged = 1;
+    watchd_retry(sd, retry_ns);
+}
+
+/* {"event":"peers","peers":[{"node":"b","address":"192.0.2.2"},...]} */
+static void peers_event(struct syncd *sd, json_t *msg)
+{
+    json_t *list = json_object_get(msg, "peers"), *e;
+    if (!json_is_array(list)) {
+        log_warnx("watchd: a peer list without \"peers\": [...]; ignored, keeping %d peers",
                   sd->npeers);
         return;
     }
     static struct conf_peer want[CONF_MAX_LIST];
-    apply(sd, want, from_rows(res, want));
+    int n = 0;
+    size_t i;
+    json_array_foreach(list, i, e) {
+        const char *node = json_string_value(json_object_get(e, "node"));
+        const char *addr = json_string_value(json_object_get(e, "address"));
+        if (!node || !addr) {
+            log_warnx("watchd: peer list entry %zu is not {\"node\":..,\"address\":..}; "
+                      "left out", i + 1);
+            continue;
+        }
+        n = add_want(sd, want, n, node, addr, "watchd's peer list");
+    }
+    if (!sd->peers_known)
+        log_info("watchd: peer list received: %d peer%s", n, n == 1 ? "" : "s");
+    sd->peers_known = 1;
+    loop_timer_stop(sd->peers_timer);
+    apply(sd, want, n);
 }
 
-static void refresh(struct syncd *sd)
+static void watchd_message(struct syncd *sd, json_t *msg)
 {
-    const char *params[] = {sd->conf.cluster, sd->conf.node};
-    db_query(sd->db, peers_sql, 2, params, peers_read, sd);   /* not connected: next time */
+    const char *event = json_string_value(json_object_get(msg, "event"));
+    json_t *ok = json_object_get(msg, "ok");
+    if (event && !strcmp(event, "peers")) {
+        peers_event(sd, msg);
+    } else if (ok && !json_is_true(ok)) {
+        const char *err = json_string_value(json_object_get(msg, "error"));
+        char why[320];
+        snprintf(why, sizeof(why), "refused the hello: %.256s", err ? err : "no reason given");
+        watchd_close(sd, why, WATCHD_REFUSED_RETRY_NS);
+    } else if (!ok) {
+        log_debug("watchd: message ignored (not a peer list)");
+    }
 }
 
-static void on_refresh_timer(void *arg)
+static void on_watchd(void *arg, int fd, uint32_t events)
 {
     struct syncd *sd = arg;
-    refresh(sd);
-    loop_timer_after(sd->peers_timer, PEERS_REFRESH_NS);
+    for (int i = 0; i < 16 && sd->watchd_fd == fd; i++) {   /* bounded: the loop goes on */
+        char buf[CTL_MAX_MSG + 1], err[256];
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n <= 0) {
+            watchd_close(sd, n == 0 ? "went away" : strerror(errno), WATCHD_RETRY_NS);
+            return;
+        }
+        json_t *msg = ctl_parse(buf, (size_t)n, err, sizeof(err));
+        if (!msg) {
+            log_warnx("watchd: bad message ignored: %s", err);
+            continue;
+        }
+        watchd_message(sd, msg);
+        json_decref(msg);
+    }
 }
 
-static void on_notify(void *arg, const char *channel, const char *payload)
+static void connect_watchd(struct syncd *sd)
 {
-    struct syncd *sd = arg;
-    if (strcmp(channel, "hs_node") || !payload || strcmp(payload, sd->conf.cluster))
+    char path[CONF_STR + 32];
+    conf_sock_path(&sd->conf, "watchd", path, sizeof(path));
+    int fd = ctl_connect(path);
+    if (fd < 0) {
+        if (!sd->watchd_down_logged)
+            log_warnx("watchd: %s: %s; %s, connecting again every %d s", path, strerror(errno),
+                      sd->peers_known ? "keeping the peers known" : "no peers until it answers",
+                      (int)(WATCHD_RETRY_NS / NS_PER_SEC));
+        sd->watchd_down_logged = 1;
+        watchd_retry(sd, WATCHD_RETRY_NS);
         return;
-    log_debug("hs_node: the nodes changed; reading the peers again");
-    refresh(sd);
+    }
+    /* never wait on a stopped watchd: a hello its buffer cannot take is sent again */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    json_t *hello = json_pack("{s:s,s:s,s:I}", "cmd", "hello", "daemon", "syncd", "pid",
+                              (json_int_t)getpid());
+    int rc = ctl_send(fd, hello);
+    json_decref(hello);
+    if (rc < 0 || loop_add_fd(sd->loop, fd, EPOLLIN, on_watchd, sd) < 0) {
+        close(fd);
+        watchd_retry(sd, WATCHD_RETRY_NS);
+        return;
+    }
+    sd->watchd_fd = fd;
+    sd->watchd_down_logged = 0;
+    log_info("watchd: connected to %s; waiting for the peer list (hs_node)", path);
+    watchd_retry(sd, PEERS_WAIT_NS);
 }
 
-static void on_db_state(void *arg, int connected, const char *why)
+/* Not connected: connect. Connected and no list yet for PEERS_WAIT_NS: say so, wait on. */
+static void on_peers_timer(void *arg)
 {
     struct syncd *sd = arg;
-    if (connected)
-        refresh(sd);
+    if (sd->watchd_fd < 0) {
+        connect_watchd(sd);
+        return;
+    }
+    log_warnx("watchd: no peer list after %d s (watchd busy or stopped, or the database "
+              "away); keeping %d peers, waiting", (int)(PEERS_WAIT_NS / NS_PER_SEC), sd->npeers);
+    watchd_retry(sd, PEERS_WAIT_NS);
 }
 
 int sync_peers_from_db(const struct conf *c)
@@ -135,42 +233,44 @@ int sync_peers_from_db(const struct conf *c)
 
 void sync_peers_watch(struct syncd *sd)
 {
+    sd->watchd_fd = -1;
     if (!sync_peers_from_db(&sd->conf))
         return;
-    sd->db = db_new(sd->loop, sd->conf.database, PEERS_QUERY_TIMEOUT_NS);
-    if (!sd->db) {
-        log_warnx("cannot read the peers from hs_node (no database handle)");
-        return;
-    }
-    db_set_callbacks(sd->db, on_db_state, on_notify, sd);
-    db_listen(sd->db, "hs_node");
-    sd->peers_timer = loop_timer_new(sd->loop, on_refresh_timer, sd);
-    loop_timer_after(sd->peers_timer, PEERS_REFRESH_NS);
+    sd->peers_timer = loop_timer_new(sd->loop, on_peers_timer, sd);
+    connect_watchd(sd);
 }
 
 void sync_peers_unwatch(struct syncd *sd)
 {
+    if (sd->watchd_fd >= 0) {
+        loop_del_fd(sd->loop, sd->watchd_fd);
+        close(sd->watchd_fd);
+    }
+    sd->watchd_fd = -1;
     if (sd->peers_timer)
         loop_timer_free(sd->peers_timer);
     sd->peers_timer = NULL;
-    db_free(sd->db);
-    sd->db = NULL;
 }
+
+/* ---- --once: hs_node itself (blocking) ---- */
 
 int sync_peers_load(struct syncd *sd, char *err, size_t errlen)
 {
     if (!sync_peers_from_db(&sd->conf))
         return 0;
-    PGconn *conn = db_connect_wait(sd->conf.database, 5000, err, errlen);
+    PGconn *conn = db_connect_wait(sd->conf.database, ONCE_TIMEOUT_MS, err, errlen);
     if (!conn)
         return -1;
     const char *params[] = {sd->conf.cluster, sd->conf.node};
-    PGresult *r = db_exec_wait(conn, peers_sql, 2, params, 5000, err, errlen);
+    PGresult *r = db_exec_wait(conn, peers_sql, 2, params, ONCE_TIMEOUT_MS, err, errlen);
     PQfinish(conn);
     if (!r)
         return -1;
     static struct conf_peer want[CONF_MAX_LIST];
-    apply(sd, want, from_rows(r, want));
+    int n = 0;
+    for (int i = 0; i < PQntuples(r); i++)
+        n = add_want(sd, want, n, PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), "hs_node");
+    apply(sd, want, n);
     PQclear(r);
     return 0;
 }

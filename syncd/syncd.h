@@ -170,8 +170,11 @@ struct syncd {
     uint64_t barrier_sent, barrier_seen;   /* flush markers through the inotify queue */
     struct peer *peers[CONF_MAX_LIST];
     int npeers;
-    struct db *db;                 /* peers.c: hs_node, when [sync] peers is empty */
-    struct loop_timer *peers_timer;
+    /* peers.c, when [sync] peers is empty: the list from watchd (hs_node) */
+    int watchd_fd;                 /* our connection to watchd.sock, -1 if none */
+    int watchd_down_logged;        /* the outage was logged; said again when it ends */
+    int peers_known;               /* a list came since we started */
+    struct loop_timer *peers_timer;   /* connect again, or "no list yet" */
     struct loop_timer *reconcile_timer;
     struct flush_wait *flushes;
     uint64_t next_token;
@@ -194,11 +197,11 @@ void syncd_peer_progress(struct syncd *sd, struct peer *p);
 /* ---- peers.c ---- */
 /* 1 when [sync] peers is empty: every other node in hs_node is a peer (DESIGN §9). */
 int sync_peers_from_db(const struct conf *c);
-/* Daemon: keeps sd->peers equal to hs_node's other nodes (re-read after every connect
- * and periodically); nothing when [sync] peers names the peers. */
+/* Daemon: keeps sd->peers equal to hs_node's other nodes, as watchd reports them over
+ * its control socket (reconnecting when it goes); nothing when [sync] peers names them. */
 void sync_peers_watch(struct syncd *sd);
 void sync_peers_unwatch(struct syncd *sd);
-/* --once: reads the list now (blocking). 0, or -1 with err. */
+/* --once: reads the list from hs_node now (blocking). 0, or -1 with err. */
 int sync_peers_load(struct syncd *sd, char *err, size_t errlen);
 
 /* ---- serve.c ---- */

@@ -1,7 +1,8 @@
 /*
  * control.c: watchd's control socket (DESIGN §4). Verbs from operators (vipctl):
  * status, switchover, pause, resume. From heartbeatd: hello (once), then the events
- * "renewed" and "lost", which go straight into the state machine.
+ * "renewed" and "lost", which go straight into the state machine. From syncd: hello,
+ * after which it gets the event "peers" (peers.c).
  */
 #include <inttypes.h>
 #include <pwd.h>
@@ -126,19 +127,33 @@ static void resume(struct watchd *wd, struct ctl_conn *c, json_t *req)
         row_update(wd, c, req, "resume", SQL_REQUEST_RESUME, "");
 }
 
+/* The daemons of this node say hello: heartbeatd (renewals in, grants out) and syncd
+ * (its peer list out, peers.c). Only a daemon running as we do may. */
 static void hello(struct watchd *wd, struct ctl_conn *c, json_t *req)
 {
     const char *daemon = json_string_value(json_object_get(req, "daemon"));
-    if (daemon == NULL || strcmp(daemon, "heartbeatd") != 0) {
+    char err[160];
+    if (daemon == NULL || (strcmp(daemon, "heartbeatd") != 0 && strcmp(daemon, "syncd") != 0)) {
         ctl_error(c, req, "hello: unknown daemon");
         return;
     }
     /* the operator user may reach the socket, but only a daemon of ours (running as we
-     * do) may feed renewals into the state machine */
+     * do) may feed renewals into the state machine or hold a connection for good */
     if (ctl_conn_uid(c) != geteuid()) {
-        log_warnx("control: hello as heartbeatd from uid %d refused: daemons run as uid %d",
+        log_warnx("control: hello as %s from uid %d refused: daemons run as uid %d", daemon,
                   (int)ctl_conn_uid(c), (int)geteuid());
         ctl_error(c, req, "hello: only uid %d may speak as a daemon", (int)geteuid());
+        return;
+    }
+    if (strcmp(daemon, "syncd") == 0) {
+        if (peerlist_subscribe(wd->peerlist, c, err, sizeof(err)) < 0) {
+            log_warnx("control: hello as syncd refused: %s", err);
+            ctl_error(c, req, "hello: %s", err);
+            return;
+        }
+        log_info("syncd connected: it gets the peer list from hs_node");
+        ctl_reply(c, req, NULL);
+        peerlist_welcome(wd->peerlist);
         return;
     }
     wd->heartbeatd = c;
@@ -202,6 +217,7 @@ static void on_event(void *arg, struct ctl_conn *c, json_t *msg, const char *eve
 static void on_close(void *arg, struct ctl_conn *c)
 {
     struct watchd *wd = arg;
+    peerlist_closed(wd->peerlist, c);
     if (c == wd->heartbeatd) {
         wd->heartbeatd = NULL;
         log_warnx("heartbeatd disconnected");

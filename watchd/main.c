@@ -705,6 +705,7 @@ int main(int argc, char **argv)
     db_listen(wd.db, beat);
     setup_timers(&wd);
     wd.selfmon = selfmon_new(&wd);
+    wd.peerlist = peerlist_new(&wd, selfmon_db(wd.selfmon));
 
     /* Nothing of an earlier life as active may survive a restart: service stop, VIP down. */
     cleanup_start(&wd);
@@ -723,6 +724,7 @@ int main(int argc, char **argv)
     if (wd.hb_unsent)
         json_decref(wd.hb_unsent);
     control_close(&wd);
+    peerlist_free(wd.peerlist);
     selfmon_free(wd.selfmon);
     db_free(wd.db);
     notify_free(wd.notifier);

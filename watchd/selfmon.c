@@ -557,6 +557,11 @@ struct selfmon *selfmon_new(struct watchd *wd)
     return sm;
 }
 
+struct db *selfmon_db(const struct selfmon *sm)
+{
+    return sm->db;
+}
+
 /* SIGHUP: thresholds and the shared settings' digest may have changed. */
 void selfmon_reload(struct selfmon *sm)
 {

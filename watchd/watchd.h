@@ -16,6 +16,7 @@ struct ctl_server;
 struct ctl_conn;
 struct notifier;
 struct selfmon;
+struct peerlist;
 
 /* Events written while the database is away wait here (oldest dropped when full). */
 #define PENDING_EVENTS 64
@@ -34,6 +35,7 @@ struct watchd {
     struct ctl_conn *heartbeatd;    /* the connection that said hello as heartbeatd */
     struct notifier *notifier;      /* e-mail alerts ([notify]); logs only when unset */
     struct selfmon *selfmon;        /* self-monitoring: problems, their mails and events */
+    struct peerlist *peerlist;      /* syncd's peers from hs_node ([sync] peers empty) */
 
     struct role role;
     struct loop_timer *poll_timer;      /* read the row every interval */
@@ -103,6 +105,15 @@ void selfmon_reload(struct selfmon *sm);
 void selfmon_on_event(struct selfmon *sm, int64_t epoch, const char *kind, const char *detail);
 void selfmon_db_state(struct selfmon *sm, int connected, const char *why);
 json_t *selfmon_problems(const struct selfmon *sm);     /* for status: a new array */
+struct db *selfmon_db(const struct selfmon *sm);   /* its connection, shared with peers.c */
+
+/* peers.c: syncd's peer list, read from hs_node on selfmon's connection (it sets that
+ * connection's callbacks: LISTEN hs_node) and sent to the syncd that said hello */
+struct peerlist *peerlist_new(struct watchd *wd, struct db *db);
+void peerlist_free(struct peerlist *pl);
+int peerlist_subscribe(struct peerlist *pl, struct ctl_conn *c, char *err, size_t errlen);
+void peerlist_welcome(struct peerlist *pl);   /* after the hello's reply */
+void peerlist_closed(struct peerlist *pl, struct ctl_conn *c);
 
 /* control.c */
 int control_open(struct watchd *wd);

@@ -995,6 +995,30 @@ static void test_small_err_buffer(void **state)
     assert_int_equal(small[8], 'Z');
 }
 
+/* A peer from hs_node (through watchd): printable words within conf_peer's sizes. */
+static void test_peer_make(void **state)
+{
+    struct conf_peer p;
+    char why[160], long_node[80], long_host[300];
+    assert_int_equal(conf_peer_make(&p, "b", "192.0.2.2", why, sizeof(why)), 0);
+    assert_string_equal(p.node, "b");
+    assert_string_equal(p.host, "192.0.2.2");
+    assert_int_equal(p.port, 22);
+    assert_int_equal(conf_peer_make(&p, "c", "2001:db8::3", why, sizeof(why)), 0);
+    memset(long_node, 'n', sizeof(long_node) - 1);
+    long_node[sizeof(long_node) - 1] = '\0';
+    memset(long_host, 'h', sizeof(long_host) - 1);
+    long_host[sizeof(long_host) - 1] = '\0';
+    const char *bad[][2] = {{"", "192.0.2.2"}, {"b", ""},          {"x y", "192.0.2.2"},
+                            {"b", "a\"b"},    {"b", "a\\b"},      {"b", "192.0.2.2\n"},
+                            {"b\x7f", "h"},   {long_node, "h"},    {"b", long_host}};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why[0] = '\0';
+        assert_int_equal(conf_peer_make(&p, bad[i][0], bad[i][1], why, sizeof(why)), -1);
+        assert_true(why[0] != '\0');
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1027,6 +1051,7 @@ int main(void)
         cmocka_unit_test(test_small_err_buffer),
         cmocka_unit_test(test_include_node_file),
         cmocka_unit_test(test_include_errors),
+        cmocka_unit_test(test_peer_make),
     };
     return cmocka_run_group_tests_name("conf", tests, setup, teardown);
 }
