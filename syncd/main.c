@@ -222,6 +222,7 @@ static int syncd_setup(struct syncd *sd)
     if (!sd->loop)
         return -1;
     sync_state_path(sd->conf.state_dir, sd->state_path, sizeof(sd->state_path));
+    sd->watchd_fd = -1;   /* peers.c: connected only by the daemon */
     make_peers(sd);
     return 0;
 }

@@ -43,6 +43,7 @@ struct peerlist {
     int n_subs;
     int known;                     /* list holds a read of hs_node */
     int inflight;
+    int freed;                     /* peerlist_free came while a read was in flight */
     struct conf_peer list[CONF_MAX_LIST];
     int n;
     char skipped[512];             /* rows left out at the last read, as logged */
@@ -111,6 +112,10 @@ static void read_done(void *arg, PGresult *res, const char *err)
 {
     struct peerlist *pl = arg;
     pl->inflight = 0;
+    if (pl->freed) {   /* the connection's db_free failed this read: the last to hold pl */
+        free(pl);
+        return;
+    }
     if (!res) {
         log_debug("peers: reading hs_node failed: %s; syncd keeps the last list", err);
         return;
@@ -185,12 +190,21 @@ void peerlist_free(struct peerlist *pl)
         return;
     db_set_callbacks(pl->db, NULL, NULL, NULL);
     loop_timer_free(pl->timer);
-    free(pl);
+    pl->n_subs = 0;
+    if (pl->inflight)
+        pl->freed = 1;   /* read_done frees it when the query ends (db_free fails it) */
+    else
+        free(pl);
 }
 
 /* hello from syncd: it gets the list now if we have one, and a fresh read follows. */
 int peerlist_subscribe(struct peerlist *pl, struct ctl_conn *c, char *err, size_t errlen)
 {
+    for (int i = 0; i < pl->n_subs; i++)
+        if (pl->subs[i].conn == c) {   /* a second hello: the list again, no second entry */
+            pl->subs[i].unsent = 1;
+            return 0;
+        }
     if (pl->n_subs == PEERS_SUBSCRIBERS) {
         snprintf(err, errlen, "%d syncd connections already wait for the peer list",
                  PEERS_SUBSCRIBERS);

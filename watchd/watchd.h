@@ -110,7 +110,7 @@ struct db *selfmon_db(const struct selfmon *sm);   /* its connection, shared wit
 /* peers.c: syncd's peer list, read from hs_node on selfmon's connection (it sets that
  * connection's callbacks: LISTEN hs_node) and sent to the syncd that said hello */
 struct peerlist *peerlist_new(struct watchd *wd, struct db *db);
-void peerlist_free(struct peerlist *pl);
+void peerlist_free(struct peerlist *pl);   /* before the connection's db_free */
 int peerlist_subscribe(struct peerlist *pl, struct ctl_conn *c, char *err, size_t errlen);
 void peerlist_welcome(struct peerlist *pl);   /* after the hello's reply */
 void peerlist_closed(struct peerlist *pl, struct ctl_conn *c);

@@ -91,12 +91,18 @@ start_watchd
 check "syncd connects to the new watchd and learns of c" -- wait_for 60 peers_are b,c
 check "c gets what a holds" -- wait_for 120 cmp -s "$T/a/data/f3" "$T/c/data/f3"
 
+# --- a client that says hello as syncd twice and goes: watchd forgets it, serves the real one
+/usr/bin/python3 "$HS_TOP/tests/lib/ctlsend.py" "$T/run-a/watchd.sock" \
+    '{"cmd":"hello","daemon":"syncd"}' '{"cmd":"hello","daemon":"syncd"}' >"$T/hello2.out" 2>&1
+check "watchd answered both hellos" -- test "$(grep -c '"ok": *true\|"event"' "$T/hello2.out")" -ge 2
+
 # --- watchd frozen: syncd does not wait on it, and catches up when it wakes
 kill -STOP "$WATCHD_PID"
 "$HS_BIN/vipctl" -c "$T/a.conf" forget c >>"$T/forget.out" 2>&1
 check "syncd answers while watchd is frozen" -- wait_for 10 peers_are b,c
 kill -CONT "$WATCHD_PID"
 check "once watchd wakes, c is no longer a peer" -- wait_for 60 peers_are b
+check "watchd is still running" -- kill -0 "$WATCHD_PID"
 
 # --- hostile input where watchd's socket should be: nothing changes, nothing crashes
 kill -TERM "$WATCHD_PID"; wait "$WATCHD_PID"
