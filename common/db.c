@@ -12,8 +12,14 @@
  * at once (a restart of the arbiter under a thousand clusters) a slow server gets time to
  * serve them instead of a flood of connects that each start a backend and are then
  * abandoned (which kept a hundred clusters starting together from ever all connecting).
+ * The same holds for a query: one that misses its deadline is reported failed to its
+ * owner at once, but the session is kept and the late answer thrown away; only a server
+ * silent for SILENCE_FACTOR deadlines is dropped. Dropping a slow session would make the
+ * server start a new backend for every late answer: under load that is what it can least
+ * afford. A query waiting behind a slow one counts its deadline from when it was asked.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <poll.h>
 #include <stdio.h>
@@ -32,6 +38,9 @@
 #define BACKOFF_MIN_NS (100 * NS_PER_MS)
 #define BACKOFF_MAX_NS (5 * NS_PER_SEC)
 #define CONNECT_WAIT_MAX_NS (30 * NS_PER_SEC)
+#define SILENCE_FACTOR 3
+#define SILENCE_MIN_NS (2 * NS_PER_SEC)
+#define SILENCE_MAX_NS (15 * NS_PER_SEC)
 
 enum db_state { DB_DOWN, DB_CONNECTING, DB_UP };
 
@@ -42,6 +51,8 @@ struct db_query {
     db_result_cb cb;
     void *arg;
     int internal;              /* LISTEN after a reconnect: not reported */
+    int abandoned;             /* its owner was told it timed out: the answer is dropped */
+    int64_t due_ns;            /* its deadline, counted from when it was asked */
     struct db_query *next;
 };
 
@@ -54,6 +65,7 @@ struct db {
     enum db_state state;
     struct db_query *head, *tail;
     struct db_query *inflight;
+    int64_t inflight_sent_ns;  /* the server owes an answer since then */
     PGresult *last;            /* result of the in-flight query, delivered when complete */
     struct loop_timer *deadline;
     struct loop_timer *retry;
@@ -68,6 +80,7 @@ struct db {
     char last_error[256];
     char replication_risk[256];   /* "" when the arbiter's replication looks safe */
     int reported_down;         /* log a failure once when it starts, once when it clears */
+    int reported_slow;         /* the same for queries answered after their deadline */
     int closing;
 };
 
@@ -233,11 +246,87 @@ static int server_reached(const PGconn *conn)
     return st != CONNECTION_STARTED && st != CONNECTION_BAD;
 }
 
+static int64_t silence_ns(const struct db *d)
+{
+    int64_t s = SILENCE_FACTOR * d->deadline_ns;
+    return s < SILENCE_MIN_NS ? SILENCE_MIN_NS : s > SILENCE_MAX_NS ? SILENCE_MAX_NS : s;
+}
+
+/* The next moment something is due: a query's deadline or the end of the server's grace. */
+static void arm_deadline(struct db *d)
+{
+    int64_t at = INT64_MAX;
+    if (d->inflight) {
+        at = d->inflight_sent_ns + silence_ns(d);
+        if (!d->inflight->abandoned && !d->inflight->internal && d->inflight->due_ns < at)
+            at = d->inflight->due_ns;
+    }
+    for (struct db_query *q = d->head; q; q = q->next)
+        if (!q->internal && q->due_ns < at)
+            at = q->due_ns;
+    if (at == INT64_MAX)
+        loop_timer_stop(d->deadline);
+    else
+        loop_timer_at(d->deadline, at);
+}
+
+static void say_slow(struct db *d)
+{
+    if (d->reported_slow)
+        return;
+    log_warnx("database: %s:%s answers after the query deadline (%" PRId64 " ms); keeping the "
+              "session, dropping it after %" PRId64 " ms without an answer",
+              PQhost(d->conn), PQport(d->conn), d->deadline_ns / NS_PER_MS,
+              silence_ns(d) / NS_PER_MS);
+    d->reported_slow = 1;
+}
+
+/* Owners hear of a missed deadline at once; the session waits for the late answer. */
+static void queries_due(struct db *d)
+{
+    int64_t now = now_ns();
+    if (d->inflight && now >= d->inflight_sent_ns + silence_ns(d)) {
+        char why[128];
+        snprintf(why, sizeof(why), "no answer from the server for %" PRId64 " ms",
+                 (now - d->inflight_sent_ns) / NS_PER_MS);
+        db_drop(d, why);
+        return;
+    }
+    struct db_query *late = NULL, **tail = &late, **pp = &d->head;
+    d->tail = NULL;
+    while (*pp) {
+        struct db_query *q = *pp;
+        if (!q->internal && now >= q->due_ns) {
+            *pp = q->next;
+            q->next = NULL;
+            *tail = q;
+            tail = &q->next;
+        } else {
+            d->tail = q;
+            pp = &q->next;
+        }
+    }
+    struct db_query *q = d->inflight;
+    if (q && !q->abandoned && !q->internal && now >= q->due_ns) {
+        say_slow(d);
+        q->abandoned = 1;
+        if (q->cb)
+            q->cb(q->arg, NULL, "query timed out");
+        q->cb = NULL;
+    }
+    while ((q = late) != NULL) {
+        late = q->next;
+        fail_query(q, "query timed out (queued behind a slow one)");
+    }
+    if (d->state == DB_UP)
+        arm_deadline(d);
+}
+
 static void on_deadline(void *arg)
 {
     struct db *d = arg;
     if (d->state != DB_CONNECTING) {
-        db_drop(d, "query timed out");
+        queries_due(d);
         return;
     }
     if (server_reached(d->conn)) {
@@ -269,6 +358,10 @@ static void query_done(struct db *d)
     d->inflight = NULL;
     d->last = NULL;
     loop_timer_stop(d->deadline);
+    if (!q->abandoned && !q->internal && d->reported_slow) {
+        log_info("database: answers within the deadline again");
+        d->reported_slow = 0;
+    }
     if (res == NULL) {
         fail_query(q, "no result");
     } else {
@@ -450,12 +543,15 @@ static struct db_query *listen_query(const char *channel)
 
 static void enqueue(struct db *d, struct db_query *q)
 {
+    q->due_ns = now_ns() + d->deadline_ns;
     if (d->tail)
         d->tail->next = q;
     else
         d->head = q;
     d->tail = q;
     db_dispatch(d);
+    if (d->state == DB_UP && d->inflight != q)
+        arm_deadline(d);   /* waits behind another: its own deadline may come first */
 }
 
 static void db_dispatch(struct db *d)
@@ -475,7 +571,8 @@ static void db_dispatch(struct db *d)
         db_drop(d, PQerrorMessage(d->conn));
         return;
     }
-    loop_timer_after(d->deadline, d->deadline_ns);
+    d->inflight_sent_ns = now_ns();
+    arm_deadline(d);
     int rc = PQflush(d->conn);
     if (rc < 0)
         db_drop(d, PQerrorMessage(d->conn));

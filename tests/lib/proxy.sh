@@ -6,10 +6,11 @@
 #                                 ($T/NAME/lose-reply.done appears when it happened)
 #   proxy_slow_start NAME MS      new sessions reach the server MS ms after their connect
 #                                 (0: at once); $T/NAME/slow-start.accepted counts connects
+#   proxy_slow_reply NAME MS      what the server sends reaches NAME MS ms later (0: at once)
 proxy_node() {
     local name=$1 port
     port=$(free_port)
-    /usr/bin/python3 "$HS_TOP/tests/lib/tcpproxy.py" "$port" "$PG_PORT" "$T/$name/lose-reply" "$T/$name/slow-start" >>"$T/$name/proxy.log" 2>&1 &
+    /usr/bin/python3 "$HS_TOP/tests/lib/tcpproxy.py" "$port" "$PG_PORT" "$T/$name/lose-reply" "$T/$name/slow-start" "$T/$name/slow-reply" >>"$T/$name/proxy.log" 2>&1 &
     echo $! >"$T/$name/proxy.pid"
     at_exit "kill -CONT $! 2>/dev/null; kill -9 $! 2>/dev/null"
     disown $!
@@ -21,4 +22,5 @@ proxy_cut() { kill -STOP "$(cat "$T/$1/proxy.pid")"; }
 proxy_restore() { kill -CONT "$(cat "$T/$1/proxy.pid")"; }
 proxy_lose_event_reply() { touch "$T/$1/lose-reply"; }
 proxy_slow_start() { echo "$2" >"$T/$1/slow-start"; }
+proxy_slow_reply() { echo "$2" >"$T/$1/slow-reply"; }
 proxy_accepted() { cat "$T/$1/slow-start.accepted" 2>/dev/null || echo 0; }

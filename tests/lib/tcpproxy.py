@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""tcpproxy.py LISTEN_PORT TARGET_PORT [LOSE_REPLY_FLAG [SLOW_START_FLAG]]: a user-space
+"""tcpproxy.py LISTEN_PORT TARGET_PORT [LOSE_REPLY_FLAG [SLOW_START_FLAG [SLOW_REPLY_FLAG]]]: a user-space
 TCP forwarder on 127.0.0.1.
 
 A node's database path in tests: SIGSTOP the proxy and every connection through it
@@ -11,6 +11,8 @@ SLOW_START_FLAG: while that file exists, a new connection is accepted at once (t
 connect succeeds and it sends its start-up message) but reaches the server only after the
 number of milliseconds the file holds: a server that is slow to start sessions. Every
 connection accepted is counted in SLOW_START_FLAG.accepted.
+SLOW_REPLY_FLAG: while that file exists, what the server sends reaches the client the number
+of milliseconds the file holds later (in order): a server that answers slowly.
 """
 import os
 import selectors
@@ -21,6 +23,9 @@ import time
 listen_port, target_port = int(sys.argv[1]), int(sys.argv[2])
 lose_flag = sys.argv[3] if len(sys.argv) > 3 else None
 slow_flag = sys.argv[4] if len(sys.argv) > 4 else None
+reply_flag = sys.argv[5] if len(sys.argv) > 5 else None
+servers = set()  # the server side of each connection
+delayed = []     # (due, server side, data): server data held back by SLOW_REPLY_FLAG
 pending = []    # (due, client): accepted, not yet connected to the server
 accepted = 0
 muted = set()   # server sides whose data no longer reaches the client
@@ -38,6 +43,7 @@ def close(s):
     for x in (s, peer.pop(s, None)):
         if x is None:
             continue
+        servers.discard(x)
         peer.pop(x, None)
         if x in muted and x is not s:
             # the server may not have read the client's last messages yet (the commit):
@@ -55,9 +61,9 @@ def close(s):
         x.close()
 
 
-def slow_start_ms():
+def flag_ms(flag):
     try:
-        with open(slow_flag) as f:
+        with open(flag) as f:
             return int(f.read().strip() or 0)
     except (OSError, ValueError, TypeError):
         return 0
@@ -73,6 +79,14 @@ def join(c):
         x.setblocking(True)
         sel.register(x, selectors.EVENT_READ, None)
     peer[c], peer[t] = t, c
+    servers.add(t)
+
+
+def send(s, data):
+    try:
+        peer[s].sendall(data)
+    except (OSError, KeyError):
+        close(s)
 
 
 while True:
@@ -80,7 +94,11 @@ while True:
     for due, c in [p for p in pending if p[0] <= now]:
         pending.remove((due, c))
         join(c)
-    wait = min((due for due, _ in pending), default=None)
+    while delayed and delayed[0][0] <= now:
+        _, s, data = delayed.pop(0)
+        if s in peer:
+            send(s, data)
+    wait = min([due for due, _ in pending] + [d[0] for d in delayed[:1]], default=None)
     for key, _ in sel.select(None if wait is None else max(0.0, wait - time.monotonic())):
         s = key.fileobj
         if s is srv:
@@ -89,7 +107,7 @@ while True:
             if slow_flag:
                 with open(slow_flag + ".accepted", "w") as f:
                     f.write("%d\n" % accepted)
-            delay = slow_start_ms() if slow_flag else 0
+            delay = flag_ms(slow_flag) if slow_flag else 0
             if delay > 0:
                 pending.append((time.monotonic() + delay / 1000.0, c))
             else:
@@ -111,7 +129,8 @@ while True:
             muted.add(peer[s])
         if s in muted:
             continue
-        try:
-            peer[s].sendall(data)
-        except OSError:
-            close(s)
+        hold = flag_ms(reply_flag) if reply_flag and s in servers else 0
+        if hold > 0 or any(d[1] is s for d in delayed):
+            delayed.append((time.monotonic() + hold / 1000.0, s, data))
+            continue
+        send(s, data)
