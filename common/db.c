@@ -671,6 +671,55 @@ void db_beat_channel(const char *cluster, char *out, size_t len)
     snprintf(out, len, "\"%s\"", name);
 }
 
+void db_beat_notify_init(struct db_beat_notify *b, int64_t interval_ns)
+{
+    int64_t p = 10 * interval_ns;
+    p = p < 2 * NS_PER_SEC ? 2 * NS_PER_SEC : p > 60 * NS_PER_SEC ? 60 * NS_PER_SEC : p;
+    *b = (struct db_beat_notify){.notify = 1, .clusters = -1, .period_ns = p};
+}
+
+static void beat_counted(void *arg, PGresult *res, const char *err)
+{
+    struct db_beat_notify *b = arg;
+    b->inflight = 0;
+    if (res == NULL || PQntuples(res) != 1) {
+        b->next_ns = 0;   /* again at the next tick */
+        return;
+    }
+    long n = atol(PQgetvalue(res, 0, 0));
+    int notify = n <= DB_BEAT_NOTIFY_MAX_CLUSTERS;
+    if (notify != b->notify)
+        log_info("the database holds %ld clusters: renewals %s (every NOTIFY wakes every "
+                 "listening session of the database; at most %d clusters notify)", n,
+                 notify ? "notify the standbys again"
+                        : "notify nobody; standbys learn of them by reading once per interval",
+                 DB_BEAT_NOTIFY_MAX_CLUSTERS);
+    b->notify = notify;
+    b->clusters = n;
+}
+
+void db_beat_notify_tick(struct db_beat_notify *b, struct db *d)
+{
+    int64_t now = now_ns();
+    if (d != b->db) {
+        b->db = d;
+        b->next_ns = 0;
+    }
+    if (b->inflight || now < b->next_ns || !db_connected(d))
+        return;
+    /* spread over a quarter of the period, so that nodes started together do not count
+     * together for ever */
+    int64_t spread = b->period_ns / 4;
+    b->next_ns = now + b->period_ns - spread + (int64_t)(rand() % 1000) * spread / 1000;
+    if (db_query(d, SQL_CLUSTER_COUNT, 0, NULL, beat_counted, b) == 0)
+        b->inflight = 1;
+}
+
+const char *db_beat_notify_param(const struct db_beat_notify *b)
+{
+    return b->notify ? "true" : "false";
+}
+
 const char *db_replication_risk(const struct db *d)
 {
     return d->replication_risk[0] ? d->replication_risk : NULL;

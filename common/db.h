@@ -30,6 +30,31 @@ int db_query(struct db *d, const char *sql, int nparams, const char *const *para
 int db_connected(const struct db *d);
 /* The channel heartbeatd's renewal notifies (SQL_RENEW), quoted for db_listen. */
 void db_beat_channel(const char *cluster, char *out, size_t len);
+/*
+ * Whether heartbeatd's renewals notify the cluster's beat channel. Every NOTIFY makes
+ * PostgreSQL (up to 18 at least) wake every session of the database that listens to
+ * anything, and each woken session runs a transaction to read the queue: with N clusters
+ * that is about 2 N^2 wake-ups per interval (100 clusters at 1 s: 20 000 a second, most of
+ * the server's work). So renewals notify only while the database holds at most
+ * DB_BEAT_NOTIFY_MAX_CLUSTERS clusters; the count is read at the first tick and then
+ * every ten intervals (2 s to 60 s), spread a little. Without the notification a standby learns of a renewal at its
+ * next read (watchd reads once per interval), which makes a takeover at most an interval
+ * later, never earlier: safe.
+ */
+#define DB_BEAT_NOTIFY_MAX_CLUSTERS 16
+struct db_beat_notify {
+    int notify;          /* 1: the renewal notifies ("true" for SQL_RENEW's $5) */
+    long clusters;       /* the last count, -1 before the first */
+    int inflight;
+    int64_t next_ns;     /* count again from here */
+    int64_t period_ns;
+    struct db *db;       /* the session the count was asked on */
+};
+void db_beat_notify_init(struct db_beat_notify *b, int64_t interval_ns);
+/* Call once per interval and after a connect: counts when due. */
+void db_beat_notify_tick(struct db_beat_notify *b, struct db *d);
+const char *db_beat_notify_param(const struct db_beat_notify *b);
+
 /* Why the arbiter may lose a committed write (asynchronous replication), or NULL. Checked
  * after every connect; a change is logged. */
 const char *db_replication_risk(const struct db *d);

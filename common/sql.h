@@ -64,6 +64,9 @@
  * channel (db_beat_channel: the prefix and the name, cut at PostgreSQL's 63 bytes; names
  * are ASCII), so a standby learns of each renewal at once instead of by polling; the
  * notification goes out when the renewal commits, and only to that cluster's listeners.
+ * $5 'false' leaves the notification out: PostgreSQL wakes every listening session of the
+ * database for every NOTIFY, whatever its channel, so with many clusters on one database
+ * renewals notify nobody and standbys read once per interval (struct db_beat_notify).
  */
 #define SQL_BEAT_CHANNEL_PREFIX "hs_beat."
 #define SQL_RENEW \
@@ -71,7 +74,11 @@
     " paused = CASE WHEN $4::boolean AND resume_requested THEN false ELSE paused END, " \
     " resume_requested = resume_requested AND NOT $4::boolean " \
     "WHERE cluster = $1 AND holder = $2 AND epoch = $3 " \
-    "RETURNING heartbeat, pg_notify(left('" SQL_BEAT_CHANNEL_PREFIX "' || cluster, 63), cluster)"
+    "RETURNING heartbeat, CASE WHEN $5::boolean THEN " \
+    " pg_notify(left('" SQL_BEAT_CHANNEL_PREFIX "' || cluster, 63), cluster) END"
+
+/* How many clusters share the database (struct db_beat_notify). */
+#define SQL_CLUSTER_COUNT "SELECT count(*) FROM hs_cluster"
 
 /* $1 cluster, $2 node, $3 address, $4 priority, $5 version, $6 role, $7 state,
  * $8 config digest: heartbeatd's node row, written every interval (liveness for ranks

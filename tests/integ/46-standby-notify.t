@@ -42,6 +42,32 @@ check "b read the row after the renewals ($reads reads for $renewals renewals)" 
 a_reads=$(grep -c '^\[hs-a\] .*SELECT c.holder' "$T/window.log")
 check "a read the row about once per interval ($a_reads in ${SECS}s)" -- test "$a_reads" -le $((SECS + 3))
 
+# Many clusters on one database: PostgreSQL wakes every listening session of the database
+# for every NOTIFY, whatever its channel, so renewals stop notifying above 16 clusters and
+# the standby learns of them by its read once per interval.
+notes() {   # renewal notifications a listener receives in 3 s
+    printf 'LISTEN "hs_beat.notify.t";\nSELECT pg_sleep(3);\nSELECT 1;\n' |
+        runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAtX hs 2>&1 |
+        grep -c 'Asynchronous notification "hs_beat.notify.t"'
+}
+n=$(notes)
+check "a listener receives the renewals' notifications ($n in 3 s)" -- test "$n" -ge 2
+psql_hs "INSERT INTO hs_cluster (cluster) SELECT 'other' || g FROM generate_series(1, 20) g" >/dev/null
+check "a's heartbeatd counts 21 clusters and stops notifying" -- \
+    wait_for 20 grep -q "holds 21 clusters: renewals notify nobody" "$T/a/heartbeatd.log"
+n=$(notes)
+is "$n" 0 "no renewal notification with 21 clusters on the database"
+from=$(stat -c %s "$PG_LOG")
+sleep 4
+reads=$(tail -c +$((from + 1)) "$PG_LOG" | grep -c '^\[hs-b\] .*SELECT c.holder')
+check "b still reads the row about once per interval ($reads in 4 s)" -- test "$reads" -ge 3
+check "b is standby" -- wait_role b standby 2
+psql_hs "DELETE FROM hs_cluster WHERE cluster LIKE 'other%'" >/dev/null
+check "a's heartbeatd notifies again with one cluster" -- \
+    wait_for 20 grep -q "holds 1 clusters: renewals notify the standbys again" "$T/a/heartbeatd.log"
+n=$(notes)
+check "a listener receives the renewals' notifications again ($n in 3 s)" -- test "$n" -ge 2
+
 # A takeover still happens when the notifications stop with the renewals.
 node_crash a
 check "b takes over after a's crash" -- wait_role b active 15

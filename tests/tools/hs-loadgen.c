@@ -79,6 +79,7 @@ struct node {
     int64_t lead_epoch;
     int renewal_inflight;
     int64_t renewal_sent_ns;
+    struct db_beat_notify beat;
     /* watchd */
     struct db *wd_db;
     struct role role;
@@ -184,9 +185,9 @@ static void renew(struct node *n)
         return;
     char epoch[32];
     snprintf(epoch, sizeof(epoch), "%" PRId64, n->lead_epoch);
-    const char *params[] = {n->c->name, n->name, epoch, "false"};
+    const char *params[] = {n->c->name, n->name, epoch, "false", db_beat_notify_param(&n->beat)};
     int64_t now = now_ns();
-    if (query(n, n->hb_db, Q_RENEW, SQL_RENEW, 4, params, renewal_done, n) == 0) {
+    if (query(n, n->hb_db, Q_RENEW, SQL_RENEW, 5, params, renewal_done, n) == 0) {
         n->renewal_inflight = 1;
         n->renewal_sent_ns = now;
         n->c->pending_sent_ns = now;
@@ -207,6 +208,7 @@ static void on_beat(void *arg)
 {
     struct node *n = arg;
     loop_timer_after(n->beat_timer, n->lg->interval_ns);
+    db_beat_notify_tick(&n->beat, n->hb_db);
     renew(n);
     if (db_connected(n->hb_db))
         node_seen(n);
@@ -227,6 +229,7 @@ static void on_hb_db_state(void *arg, int connected, const char *why)
     if (connected)
         node_up_once(n, &n->hb_up_once);
     if (connected && !n->dead) {
+        db_beat_notify_tick(&n->beat, n->hb_db);
         renew(n);
         node_seen(n);
     }
@@ -479,6 +482,7 @@ static void node_start(struct node *n)
     n->started = 1;
     lg->connecting++;
     n->hb_db = db_new(lg->loop, lg->conninfo, hb_deadline);
+    db_beat_notify_init(&n->beat, lg->interval_ns);
     db_set_callbacks(n->hb_db, on_hb_db_state, NULL, n);
     n->wd_db = db_new(lg->loop, lg->conninfo, wd_deadline);
     db_set_callbacks(n->wd_db, on_wd_db_state, on_notify, n);
