@@ -45,7 +45,8 @@ check "no session was dropped" -- bash -c "! grep -q 'no answer from the server'
 proxy_slow_reply a 4000
 check "a silent server is dropped" -- wait_for 15 grep -q "no answer from the server for" "$T/a/watchd.log"
 proxy_slow_reply a 0
-check "a reconnected" -- wait_for 15 test "$(proxy_accepted a)" -gt "$n0"
+reconnected() { [ "$(proxy_accepted a)" -gt "$n0" ]; }
+check "a reconnected" -- wait_for 15 reconnected
 check "one node is active and renews" -- wait_for 20 live
 roles() { [ "$(node_role a)$(node_role b)" = activestandby ] || [ "$(node_role a)$(node_role b)" = standbyactive ]; }
 check "a and b settle as one active, one standby" -- wait_for 20 roles
