@@ -511,11 +511,13 @@ int apply_put_end(struct apply *a, int ok, char *err, size_t errlen)
         apply_put_abort(a);
         return why(err, errlen, PE_FAILED, a->put_path, "out of memory");
     }
-    /* The tail that apply_put_data did not hand to writeback yet (all of a small file)
-     * starts now, so the disk works while the next files arrive and the commit point's
-     * syncfs finds less left to write (advisory: durability still comes from the commit). */
+    /* The tail of a large file that apply_put_data did not hand to writeback yet starts
+     * now, so the commit point's syncfs finds less left to write (advisory: durability
+     * comes from the commit). Not for a small file: one writeback per file of a few KiB
+     * is a block allocation and an I/O of its own, done in this loop, where the commit
+     * point's syncfs writes them all together. */
     uint64_t mark = a->put_written & ~(uint64_t)(WRITEBACK_STEP - 1);
-    if (a->put_written > mark)
+    if (mark > 0 && a->put_written > mark)
         sync_file_range(fd, (off64_t)mark, 0, SYNC_FILE_RANGE_WRITE);
     close(fd);   /* attributes are set; syncfs at the commit point makes it durable */
     pp->dir = a->put_dir;
