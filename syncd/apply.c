@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,8 @@ int apply_open(struct apply *a, const struct conf *c, char *err, size_t errlen)
     memset(a, 0, sizeof(*a));
     a->put_fd = a->put_dir = a->last_dir = -1;
     a->conf = c;
+    a->fill = calloc(1, sizeof(*a->fill));   /* pages are touched as files arrive */
+    a->landing = calloc(1, sizeof(*a->landing));
     a->owners = geteuid() == 0;
     a->euid = geteuid();
     a->egid = getegid();
@@ -54,13 +57,17 @@ int apply_open(struct apply *a, const struct conf *c, char *err, size_t errlen)
     a->umask = um;
     a->pid = getpid();
     a->mode_mask = c->sync_keep_setid ? 07777 : 01777;
+    if (!a->fill || !a->landing) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
     if (c->n_sync_paths == 0) {
         snprintf(err, errlen, "%s: [sync] paths is empty: this receiver accepts nothing "
                  "(name the directories it may write)", c->path);
-        return -1;
+        goto fail;
     }
     if (sync_tree_open(&a->tree, c, 1, err, errlen) < 0)
-        return -1;
+        goto fail;
     struct stat top, st;
     for (int i = 0; i < a->tree.n; i++)
         if (stat("/", &top) == 0 && fstat(a->tree.d[i].fd, &st) == 0 &&
@@ -68,9 +75,14 @@ int apply_open(struct apply *a, const struct conf *c, char *err, size_t errlen)
             snprintf(err, errlen, "%s: [sync] paths: '/%s' under root '%s' is the whole "
                      "filesystem: refused", c->path, a->tree.d[i].rel, c->sync_root);
             sync_tree_close(&a->tree);
-            return -1;
+            goto fail;
         }
     return 0;
+fail:
+    free(a->fill);
+    free(a->landing);
+    a->fill = a->landing = NULL;
+    return -1;
 }
 
 void apply_close(struct apply *a)
@@ -79,6 +91,9 @@ void apply_close(struct apply *a)
     apply_sync(a);   /* completed files are kept: they were whole */
     sync_tree_close(&a->tree);
     idmap_free(&a->ids);
+    free(a->fill);
+    free(a->landing);
+    a->fill = a->landing = NULL;
 }
 
 int apply_check_path(const struct apply *a, const char *path, char *err, size_t errlen)
@@ -364,10 +379,12 @@ void apply_put_abort(struct apply *a)
 {
     if (a->put_fd >= 0) {
         close(a->put_fd);
-        unlinkat(a->dirs[a->put_dir].fd, a->put_tmp, 0);
+        unlinkat(a->fill->dirs[a->put_dir].fd, a->put_tmp, 0);
     }
     a->put_fd = a->put_dir = -1;
 }
+
+static void land_behind(struct apply *a);
 
 /*
  * The directory of path for a file of this batch (apply_dir): the previous PUT's if it is
@@ -378,10 +395,13 @@ static int batch_dir(struct apply *a, const char *path, const char **name)
     const char *slash = strrchr(path, '/');
     size_t len = slash ? (size_t)(slash - path) : 0;
     *name = slash ? slash + 1 : path;
+    struct apply_batch *b = a->fill;
     if (a->last_dir >= 0 && strlen(a->last_path) == len && !strncmp(a->last_path, path, len))
         return a->last_dir;
-    if (a->ndirs == APPLY_MAX_DIRS)
-        apply_commit(a);
+    if (b->ndirs == APPLY_MAX_DIRS) {
+        land_behind(a);
+        b = a->fill;
+    }
     struct stat st;
     int fd = open_parent(a, path, 1, name);
     if (fd < 0)
@@ -392,12 +412,47 @@ static int batch_dir(struct apply *a, const char *path, const char **name)
         errno = e;
         return -1;
     }
-    struct apply_dir *d = &a->dirs[a->ndirs];
+    struct apply_dir *d = &b->dirs[b->ndirs];
     d->fd = fd;
     d->create_gid = st.st_mode & S_ISGID ? st.st_gid : a->egid;
     d->renamed = 0;
     snprintf(a->last_path, sizeof(a->last_path), "%.*s", (int)len, path);
-    return a->last_dir = a->ndirs++;
+    return a->last_dir = b->ndirs++;
+}
+
+/* FNV-1a of the first len bytes of path, as an index into a batch's seen bitmap. */
+static unsigned path_hash(const char *path, size_t len)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)path[i]) * 16777619u;
+    return h & 65535;
+}
+
+/* Is a file of batch b waiting to land at the first len bytes of path? */
+static int pending_at(const struct apply_batch *b, const char *path, size_t len)
+{
+    unsigned h = path_hash(path, len);
+    if (!(b->seen[h / 64] & (UINT64_C(1) << (h % 64))))
+        return 0;
+    for (int i = 0; i < b->npend; i++)
+        if (strlen(b->pend[i].path) == len && !strncmp(b->pend[i].path, path, len))
+            return 1;
+    return 0;
+}
+
+/* Is a received file (of either batch) waiting to land at path or at an ancestor? (The
+ * landing thread writes no pend[].path: reading them here is safe.) */
+static int pending_in_way(const struct apply *a, const char *path)
+{
+    for (const char *c = path;; c = strchr(c + 1, '/')) {
+        size_t len = c ? (size_t)(c - path) : strlen(path);
+        if ((c != path && pending_at(a->fill, path, len)) ||
+            (a->landing_busy && c != path && pending_at(a->landing, path, len)))
+            return 1;
+        if (!c)
+            return 0;
+    }
 }
 
 int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_t errlen)
@@ -409,18 +464,10 @@ int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_
         return why(err, errlen, PE_REFUSED, m->path, "is a [sync] path itself: it stays a directory");
     if (m->size > PUT_MAX_SIZE)
         return why(err, errlen, PE_REFUSED, m->path, "declared size is absurdly large");
-    uint32_t h = 2166136261u;
-    for (const char *c = m->path; *c; c++)
-        h = (h ^ (uint8_t)*c) * 16777619u;
-    h &= 65535;
-    if (a->pend_seen[h / 64] & (UINT64_C(1) << (h % 64))) {
-        for (int i = 0; i < a->npend; i++)
-            if (!strcmp(a->pend[i].path, m->path)) {
-                apply_commit(a);   /* the same file again: the older copy lands first */
-                break;
-            }
-    }
-    a->pend_seen[h / 64] |= UINT64_C(1) << (h % 64);
+    if (pending_at(a->fill, m->path, strlen(m->path)))
+        apply_commit(a);   /* the same file again: the older copy lands first */
+    unsigned h = path_hash(m->path, strlen(m->path));
+    a->fill->seen[h / 64] |= UINT64_C(1) << (h % 64);
     const char *name;
     int dir = batch_dir(a, m->path, &name);
     if (dir < 0)
@@ -432,11 +479,11 @@ int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_
      * other write, setid and sticky bits, which only fchmod gives), so that fchmod is
      * usually not needed; one that changes owner starts private, as before. */
     uint32_t create = 0600;
-    if (!a->owners || (a->put_uid == a->euid && a->put_gid == a->dirs[dir].create_gid))
+    if (!a->owners || (a->put_uid == a->euid && a->put_gid == a->fill->dirs[dir].create_gid))
         create = m->mode & 0755;
     snprintf(a->put_tmp, sizeof(a->put_tmp), "%s%d.%u", SYNC_TMP_PREFIX, (int)a->pid,
              a->tmp_counter++);
-    a->put_fd = openat(a->dirs[dir].fd, a->put_tmp,
+    a->put_fd = openat(a->fill->dirs[dir].fd, a->put_tmp,
                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, create);
     if (a->put_fd < 0)
         return why_errno(err, errlen, m->path, "create temp file");
@@ -492,7 +539,7 @@ int apply_put_end(struct apply *a, int ok, char *err, size_t errlen)
     const char *step = NULL;
     uint32_t mode = a->put_mode & a->mode_mask;
     int chown_it = a->owners && (a->put_uid != a->euid ||
-                                 a->put_gid != a->dirs[a->put_dir].create_gid);
+                                 a->put_gid != a->fill->dirs[a->put_dir].create_gid);
     if (chown_it && fchown(fd, a->put_uid, a->put_gid) < 0)
         step = "chown";
     else if ((chown_it || mode != a->put_created_mode) &&
@@ -505,7 +552,8 @@ int apply_put_end(struct apply *a, int ok, char *err, size_t errlen)
         apply_put_abort(a);
         return rc;
     }
-    struct apply_pending *pp = &a->pend[a->npend];
+    struct apply_batch *b = a->fill;
+    struct apply_pending *pp = &b->pend[b->npend];
     pp->path = strdup(a->put_path);
     if (!pp->path) {
         apply_put_abort(a);
@@ -521,21 +569,23 @@ int apply_put_end(struct apply *a, int ok, char *err, size_t errlen)
         sync_file_range(fd, (off64_t)mark, 0, SYNC_FILE_RANGE_WRITE);
     close(fd);   /* attributes are set; syncfs at the commit point makes it durable */
     pp->dir = a->put_dir;
+    pp->failed_step = NULL;
     snprintf(pp->tmp, sizeof(pp->tmp), "%s", a->put_tmp);
     snprintf(pp->name, sizeof(pp->name), "%s", a->put_name);
-    a->npend++;
-    a->pend_bytes += a->put_size;
+    b->npend++;
+    b->bytes += a->put_size;
     a->put_fd = a->put_dir = -1;
-    if (a->npend >= APPLY_MAX_PENDING || a->pend_bytes >= APPLY_PENDING_BYTES)
-        apply_commit(a);
+    if (b->npend >= APPLY_MAX_PENDING || b->bytes >= APPLY_PENDING_BYTES)
+        land_behind(a);
     return 0;
 }
 
 /* Renames a durable pending file into place: what is in the way goes first (a directory;
  * in a rejoin, a differing file, to the conflict store). NULL, or the step that failed. */
-static const char *land(struct apply *a, struct apply_pending *pp, int synced)
+static const char *land(struct apply *a, struct apply_batch *b, struct apply_pending *pp,
+                        int synced)
 {
-    int dfd = a->dirs[pp->dir].fd;
+    int dfd = b->dirs[pp->dir].fd;
     if (!a->rejoin && synced == 0) {
         /* renaming over a file or symlink replaces it; only a directory needs make_way */
         if (renameat(dfd, pp->tmp, dfd, pp->name) == 0)
@@ -562,34 +612,107 @@ static const char *land(struct apply *a, struct apply_pending *pp, int synced)
     return step;
 }
 
-void apply_commit(struct apply *a)
+/* Makes batch b durable and renames its files into place; failures are noted in b.
+ * Touches only b and the filesystem (and reads a->rejoin, which holds still meanwhile):
+ * it runs in the lander thread outside a rejoin. */
+static void land_batch(struct apply *a, struct apply_batch *b)
 {
-    int synced = a->npend <= APPLY_FSYNC_EACH
-                     ? -1 : sync_filesystems(&a->dirs[0].fd, a->ndirs, sizeof(a->dirs[0]));
-    for (int i = 0; i < a->npend; i++) {
-        struct apply_pending *pp = &a->pend[i];
-        const char *step = land(a, pp, synced);
-        if (step) {
+    int synced = b->npend <= APPLY_FSYNC_EACH
+                     ? -1 : sync_filesystems(&b->dirs[0].fd, b->ndirs, sizeof(b->dirs[0]));
+    for (int i = 0; i < b->npend; i++) {
+        struct apply_pending *pp = &b->pend[i];
+        pp->failed_step = land(a, b, pp, synced);
+        if (pp->failed_step)
+            pp->failed_errno = errno;
+        else
+            b->dirs[pp->dir].renamed = 1;
+    }
+}
+
+/* After land_batch, in the loop: reports failures, notes the directories to make durable
+ * at the next SYNC, and empties b. */
+static void finish_batch(struct apply *a, struct apply_batch *b)
+{
+    for (int i = 0; i < b->npend; i++) {
+        struct apply_pending *pp = &b->pend[i];
+        if (pp->failed_step) {
             char err[PROTO_PATH_MAX + 128];
-            int code = why_errno(err, sizeof(err), pp->path, step);
-            unlinkat(a->dirs[pp->dir].fd, pp->tmp, 0);
+            errno = pp->failed_errno;
+            int code = why_errno(err, sizeof(err), pp->path, pp->failed_step);
+            unlinkat(b->dirs[pp->dir].fd, pp->tmp, 0);
             if (a->report)
                 a->report(a->report_arg, code, pp->path, err);
-        } else {
-            a->dirs[pp->dir].renamed = 1;
         }
         free(pp->path);
     }
-    for (int i = 0; i < a->ndirs; i++) {
-        if (a->dirs[i].renamed)
-            add_dirty(a, a->dirs[i].fd);
-        close(a->dirs[i].fd);
+    for (int i = 0; i < b->ndirs; i++) {
+        if (b->dirs[i].renamed)
+            add_dirty(a, b->dirs[i].fd);
+        close(b->dirs[i].fd);
     }
-    a->ndirs = 0;
+    b->ndirs = 0;
+    b->npend = 0;
+    b->bytes = 0;
+    memset(b->seen, 0, sizeof(b->seen));
+}
+
+static void *lander_main(void *arg)
+{
+    struct apply *a = arg;
+    land_batch(a, a->landing);
+    return NULL;
+}
+
+/* Waits for the batch landing behind the stream, if any, and finishes it. */
+static void wait_landing(struct apply *a)
+{
+    if (!a->landing_busy)
+        return;
+    pthread_join(a->lander, NULL);
+    a->landing_busy = 0;
+    finish_batch(a, a->landing);
+}
+
+/* A new, empty fill batch (the previous one is landing or landed). */
+static void swap_batches(struct apply *a)
+{
+    struct apply_batch *b = a->fill;
+    a->fill = a->landing;
+    a->landing = b;
     a->last_dir = -1;
-    a->npend = 0;
-    a->pend_bytes = 0;
-    memset(a->pend_seen, 0, sizeof(a->pend_seen));
+}
+
+/*
+ * The fill batch is full: it lands in a thread while the next one is received, so that
+ * its syncfs overlaps the stream (one batch in flight; the previous one is waited for
+ * first). In a rejoin, landing moves files to the conflict store and logs: done here.
+ * The thread takes no signal: the loop's read() must see SIGTERM.
+ */
+static void land_behind(struct apply *a)
+{
+    wait_landing(a);
+    if (a->rejoin) {
+        apply_commit(a);
+        return;
+    }
+    swap_batches(a);
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    a->landing_busy = pthread_create(&a->lander, NULL, lander_main, a) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!a->landing_busy) {   /* no thread: land it here */
+        land_batch(a, a->landing);
+        finish_batch(a, a->landing);
+    }
+}
+
+void apply_commit(struct apply *a)
+{
+    wait_landing(a);
+    land_batch(a, a->fill);
+    finish_batch(a, a->fill);
+    swap_batches(a);
 }
 
 /* Owner, mode and mtime of a directory we opened ourselves (O_NOFOLLOW, checked). */
@@ -646,8 +769,18 @@ int apply_mkdir(struct apply *a, const struct proto_msg *m, char *err, size_t er
     int rc = apply_check_path(a, m->path, err, errlen);
     if (rc)
         return rc;
+    /*
+     * Files of the batch land before this operation (ordering) when one of them would be
+     * at path or above it, or when the directory exists: its new owner or setgid bit
+     * would make the group that batch_dir noted for it stale. A new directory of a first
+     * copy (the common case: one per directory) leaves the batch growing, so that its
+     * files are made durable together (one syncfs) rather than directory by directory.
+     */
+    if (pending_in_way(a, m->path))
+        apply_commit(a);
     if (is_sync_path(a, m->path)) {   /* the sync path's own mode, owner and mtime */
         const char *rest;
+        apply_commit(a);
         if (set_dir_attrs(a, sync_tree_find(&a->tree, m->path, &rest)->fd, m) < 0)
             return why_errno(err, errlen, m->path, "set attributes");
         return 0;
@@ -657,7 +790,10 @@ int apply_mkdir(struct apply *a, const struct proto_msg *m, char *err, size_t er
     if (pfd < 0)
         return parent_error(err, errlen, m->path);
     struct stat st;
-    if (fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode)) {
+    int exists = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (exists && (a->fill->npend || a->landing_busy))
+        apply_commit(a);
+    if (exists && !S_ISDIR(st.st_mode)) {
         if ((a->rejoin ? preserve(a, pfd, name, m->path) : unlinkat(pfd, name, 0)) < 0) {
             rc = why_errno(err, errlen, m->path, "replace existing");
             close(pfd);

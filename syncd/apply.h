@@ -4,10 +4,12 @@
  * made durable and renamed into place; directories touched are made durable before an ACK.
  *
  * Durability is batched: completed temp files wait (up to APPLY_MAX_PENDING files or
- * APPLY_PENDING_BYTES) until the next commit point -- a SYNC, any non-PUT operation, or
- * the limit -- where one syncfs(2) per filesystem replaces one fsync(2) per file (20 000
- * small files: one fsync each costs ~0.5 ms here, the batched flush ~0.05 ms a file),
- * and only then are they renamed. A reader still never sees a partial file. Up to 16
+ * APPLY_PENDING_BYTES) until the next commit point -- a SYNC, any non-PUT operation but
+ * the MKDIR of a new directory, or the limit -- where one syncfs(2) per filesystem
+ * replaces one fsync(2) per file (20 000 small files: one fsync each costs ~0.5 ms here,
+ * the batched flush ~0.05 ms a file), and only then are they renamed. A reader still
+ * never sees a partial file. At the limit the batch lands in a thread while the next one
+ * is received (a first copy of many files: the syncfs overlaps the stream). Up to 16
  * files (the quiet case) are fsynced one by one instead, so that a single change does
  * not wait for other programs' dirty data on the same filesystem.
  * Functions return 0, or a PE_* code with the reason in err.
@@ -15,6 +17,7 @@
 #ifndef SYNCD_APPLY_H
 #define SYNCD_APPLY_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,10 +46,22 @@ struct apply_dir {
 
 /* A received file waiting for the commit point: durable first, then renamed. */
 struct apply_pending {
-    int dir;                       /* index in apply.dirs: the file itself is closed */
+    int dir;                       /* index in its batch's dirs: the file itself is closed */
     char tmp[64];
     char name[256];
     char *path;
+    const char *failed_step;       /* set by the landing: the step that failed, and why */
+    int failed_errno;
+};
+
+/* Received files and the directories that hold them, up to one commit point. */
+struct apply_batch {
+    struct apply_pending pend[APPLY_MAX_PENDING];
+    int npend;
+    uint64_t bytes;
+    struct apply_dir dirs[APPLY_MAX_DIRS];
+    int ndirs;
+    uint64_t seen[1024];           /* bitmap of the hashes of pend's paths */
 };
 
 /* How failures found at a commit point reach the sender. */
@@ -66,14 +81,18 @@ struct apply {
     unsigned tmp_counter;
     int pid;                       /* names temp files: .hs-tmp.<pid>.<n> */
     uint64_t conflicts;            /* files preserved in this session */
-    struct apply_pending pend[APPLY_MAX_PENDING];
-    int npend;
-    struct apply_dir dirs[APPLY_MAX_DIRS];
-    int ndirs, last_dir;           /* last_dir: the latest PUT's directory, or -1 */
+    /*
+     * fill: the files being received. When it is full, it lands behind the stream: a
+     * thread makes it durable (syncfs) and renames its files into place while the next
+     * files are written into the other batch. One batch lands at a time, in order; any
+     * other commit point waits for it first, so the order of operations is the stream's.
+     */
+    struct apply_batch *fill, *landing;
+    pthread_t lander;
+    int landing_busy;              /* the thread runs (or ran and was not joined yet) */
+    int last_dir;                  /* the latest PUT's directory in fill, or -1 */
     char last_path[PROTO_PATH_MAX]; /* its wire path */
     uint32_t euid, egid, umask;    /* what a file we create gets before fchown/fchmod */
-    uint64_t pend_seen[1024];      /* bitmap of path hashes pending (duplicate check) */
-    uint64_t pend_bytes;
     apply_report_cb report;
     void *report_arg;
 

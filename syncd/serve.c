@@ -387,7 +387,7 @@ static int on_frame(struct serve *s, uint8_t type, const uint8_t *p, size_t len,
     }
     if (!still_standby(s))
         return -1;
-    if (type != PT_PUT)
+    if (type != PT_PUT && type != PT_MKDIR)   /* (apply_mkdir decides for itself) */
         apply_commit(&s->ap);   /* ordering: files received so far land before this operation */
     int rc = 0;
     switch (type) {

@@ -143,6 +143,22 @@ check "P5.2 an epoch older than the database's refused" -- grep -q '^ERROR 3 .*e
 check "P5.2 nothing applied" -- test ! -e "$DATA/stale"
 grep -q '^seen_epoch 10$' "$T/state-b/syncd.state"; ok $? "P5.3 the recorded epoch is the database's (10)"
 
+# --- 6. order inside a batch: received files land (renamed into place) at a commit point,
+# which a MKDIR of a new directory does not force; one that concerns a waiting file does.
+r=$(run b 'hello(10) + mkdir(D+"/n1") + put(D+"/n1/f", b"one") + mkdir(D+"/n2") + put(D+"/n2/f", b"two")
+           + put(D+"/n1/g", b"three") + sync()')
+is "$(cat "$DATA/n1/f" "$DATA/n2/f" "$DATA/n1/g" 2>&1)" onetwothree "P6.1 files of new directories all land"
+r=$(run b 'hello(10) + put(D+"/fd", b"file first") + mkdir(D+"/fd") + sync()')
+check "P6.2 a MKDIR after a PUT of the same path: a directory at the end" -- test -d "$DATA/fd"
+r=$(run b 'hello(10) + put(D+"/fa", b"file") + mkdir(D+"/fa/sub") + sync()')
+is "$(cat "$DATA/fa" 2>&1)" file "P6.3 a MKDIR below a waiting file: the file landed first (and the MKDIR fails)"
+check "P6.3 ... reported" -- grep -q "^ERROR [0-9]* $D/fa/sub " <<<"$r"
+mkdir "$DATA/g"
+r=$(run keep 'hello(10) + put(D+"/g/f1", b"x", gid=0) + mkdir(D+"/g", mode=0o2775, gid='"$nogroup"')
+              + put(D+"/g/f2", b"x", gid=0) + sync()')
+is "$(stat -c %a:%g "$DATA/g")" "2775:$nogroup" "P6.4 an existing directory made setgid by a MKDIR in the batch"
+is "$(stat -c %g "$DATA/g/f1"):$(stat -c %g "$DATA/g/f2")" 0:0 "P6.4 files before and after it keep the sender's group"
+
 check "nothing outside the sync path appeared or changed" -- unchanged
 check "no temp files left" -- test -z "$(find "$DATA" -name '.hs-tmp.*')"
 check "refusals logged" -- grep -q 'refused from a' "$T/log/serve.log"
