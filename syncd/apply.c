@@ -336,7 +336,7 @@ static int make_way(struct apply *a, int pfd, const char *name, const char *path
     if (a->rejoin) {
         int same = 0;
         if (S_ISREG(st.st_mode) && newfd >= 0) {   /* -2: a file, not compared */
-            int ofd = manifest_open_file(pfd, name);
+            int ofd = manifest_open_file(pfd, name, NULL);
             struct stat nst;
             if (ofd >= 0 && fstat(newfd, &nst) == 0 && nst.st_size == st.st_size)
                 same = same_content(ofd, newfd);

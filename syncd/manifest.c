@@ -131,11 +131,11 @@ static void fill_entry(struct proto_entry *pe, const struct stat *st)
 }
 
 /* Regular files only: O_NONBLOCK so that a FIFO swapped in after the lstat cannot block. */
-int manifest_open_file(int dfd, const char *name)
+int manifest_open_file(int dfd, const char *name, struct stat *stp)
 {
     int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))) {
+    struct stat own, *st = stp ? stp : &own;
+    if (fd >= 0 && (fstat(fd, st) < 0 || !S_ISREG(st->st_mode))) {
         close(fd);
         errno = EINVAL;
         return -1;
@@ -157,7 +157,7 @@ struct scan {
 
 static void hash_file(int dfd, const char *name, struct proto_entry *pe, uint8_t *buf)
 {
-    int fd = manifest_open_file(dfd, name);
+    int fd = manifest_open_file(dfd, name, NULL);
     if (fd < 0)
         return;
     struct sha256 s;

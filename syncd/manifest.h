@@ -11,6 +11,8 @@
 
 #include "proto.h"
 
+struct stat;
+
 /* Names that are never synced, watched or listed: our temp files and conflict store. */
 #define SYNC_TMP_PREFIX ".hs-tmp."
 #define SYNC_CONFLICTS ".hotstandby-conflicts"
@@ -63,8 +65,9 @@ int manifest_scan_each(const struct sync_tree *t, const char *relpath,
                        const struct manifest_filter *f, int stale_tmp, int hash,
                        manifest_entry_cb cb, void *arg);
 /* Opens name in dfd for reading if it is a regular file (never a FIFO, device or
- * symlink: O_NOFOLLOW | O_NONBLOCK, checked with fstat); -1 otherwise. */
-int manifest_open_file(int dfd, const char *name);
+ * symlink: O_NOFOLLOW | O_NONBLOCK, checked with fstat, whose result goes to st if not
+ * NULL); -1 otherwise. */
+int manifest_open_file(int dfd, const char *name, struct stat *st);
 
 enum manifest_action { MA_SEND = 1, MA_DELETE = 2 };
 typedef void (*manifest_action_cb)(void *arg, enum manifest_action a,

@@ -318,18 +318,17 @@ static void encode_entry(struct peer *p, const char *path, int pfd, const char *
     } else if (S_ISREG(st.st_mode)) {
         /* O_NONBLOCK | O_NOFOLLOW and a type check: a FIFO or symlink swapped in after
          * the lstat is never opened for a blocking read or followed. */
-        int fd = manifest_open_file(pfd, name);
-        if (fd < 0 || fstat(fd, &st) < 0) {
+        int fd = manifest_open_file(pfd, name, &st);
+        if (fd < 0) {
             int e = errno;
-            if (fd >= 0)
-                close(fd);
             if (e == EINVAL || e == ELOOP)
                 requeue(p, path);
             else if (e != ENOENT)
                 log_warn("%s/%s", p->sd->conf.sync_root, path);
             return;
         }
-        posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+        if (st.st_size > PROTO_DATA_CHUNK)   /* (a small file is read in one call) */
+            posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
         proto_put_put(&p->out, path, st.st_mode & 07777, st.st_uid, st.st_gid,
                       stat_mtime_ns(&st), (uint64_t)st.st_size);
         p->put_fd = fd;
