@@ -420,24 +420,25 @@ static int batch_dir(struct apply *a, const char *path, const char **name)
     return a->last_dir = b->ndirs++;
 }
 
-/* FNV-1a of the first len bytes of path, as an index into a batch's seen bitmap. */
-static unsigned path_hash(const char *path, size_t len)
+/* FNV-1a of the first len bytes of path. */
+static uint32_t path_hash(const char *path, size_t len)
 {
     uint32_t h = 2166136261u;
     for (size_t i = 0; i < len; i++)
         h = (h ^ (uint8_t)path[i]) * 16777619u;
-    return h & 65535;
+    return h;
 }
 
-/* Is a file of batch b waiting to land at the first len bytes of path? */
+/* Is a file of batch b waiting to land at the first len bytes of path? (A hash chain:
+ * a scan of the whole batch per file made a first copy quadratic.) */
 static int pending_at(const struct apply_batch *b, const char *path, size_t len)
 {
-    unsigned h = path_hash(path, len);
-    if (!(b->seen[h / 64] & (UINT64_C(1) << (h % 64))))
-        return 0;
-    for (int i = 0; i < b->npend; i++)
-        if (strlen(b->pend[i].path) == len && !strncmp(b->pend[i].path, path, len))
+    uint32_t h = path_hash(path, len);
+    for (int i = b->head[h & (APPLY_HASH_SIZE - 1)]; i; i = b->pend[i - 1].next) {
+        const struct apply_pending *pp = &b->pend[i - 1];
+        if (pp->hash == h && strlen(pp->path) == len && !strncmp(pp->path, path, len))
             return 1;
+    }
     return 0;
 }
 
@@ -466,8 +467,7 @@ int apply_put_begin(struct apply *a, const struct proto_msg *m, char *err, size_
         return why(err, errlen, PE_REFUSED, m->path, "declared size is absurdly large");
     if (pending_at(a->fill, m->path, strlen(m->path)))
         apply_commit(a);   /* the same file again: the older copy lands first */
-    unsigned h = path_hash(m->path, strlen(m->path));
-    a->fill->seen[h / 64] |= UINT64_C(1) << (h % 64);
+    a->put_hash = path_hash(m->path, strlen(m->path));
     const char *name;
     int dir = batch_dir(a, m->path, &name);
     if (dir < 0)
@@ -570,6 +570,9 @@ int apply_put_end(struct apply *a, int ok, char *err, size_t errlen)
     close(fd);   /* attributes are set; syncfs at the commit point makes it durable */
     pp->dir = a->put_dir;
     pp->failed_step = NULL;
+    pp->hash = a->put_hash;
+    pp->next = b->head[pp->hash & (APPLY_HASH_SIZE - 1)];
+    b->head[pp->hash & (APPLY_HASH_SIZE - 1)] = b->npend + 1;
     snprintf(pp->tmp, sizeof(pp->tmp), "%s", a->put_tmp);
     snprintf(pp->name, sizeof(pp->name), "%s", a->put_name);
     b->npend++;
@@ -653,7 +656,7 @@ static void finish_batch(struct apply *a, struct apply_batch *b)
     b->ndirs = 0;
     b->npend = 0;
     b->bytes = 0;
-    memset(b->seen, 0, sizeof(b->seen));
+    memset(b->head, 0, sizeof(b->head));
 }
 
 static void *lander_main(void *arg)

@@ -31,6 +31,7 @@ struct conf;
 #define APPLY_MAX_PENDING 8192
 #define APPLY_PENDING_BYTES (64u << 20)
 #define APPLY_MAX_DIRS 128
+#define APPLY_HASH_SIZE 16384          /* chains of pend by path hash (a power of two) */
 
 /*
  * A directory that received files of the current batch, resolved once (openat2, like
@@ -52,6 +53,8 @@ struct apply_pending {
     char *path;
     const char *failed_step;       /* set by the landing: the step that failed, and why */
     int failed_errno;
+    uint32_t hash;                 /* of path; next: the next of its chain, index + 1 */
+    int next;
 };
 
 /* Received files and the directories that hold them, up to one commit point. */
@@ -61,7 +64,7 @@ struct apply_batch {
     uint64_t bytes;
     struct apply_dir dirs[APPLY_MAX_DIRS];
     int ndirs;
-    uint64_t seen[1024];           /* bitmap of the hashes of pend's paths */
+    int head[APPLY_HASH_SIZE];     /* by path hash: the latest pend index + 1, or 0 */
 };
 
 /* How failures found at a commit point reach the sender. */
@@ -101,7 +104,7 @@ struct apply {
     char put_tmp[64];
     char put_name[256];
     char put_path[PROTO_PATH_MAX];
-    uint32_t put_mode, put_uid, put_gid, put_created_mode;
+    uint32_t put_mode, put_uid, put_gid, put_created_mode, put_hash;
     int64_t put_mtime_ns;
     uint64_t put_size, put_written;
 };
