@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# builds: build-san
 # Two hosts set up as README "Set up a real pair" says: each host is a network namespace
 # (its own address and sshd with generated keys) plus a mount namespace, so they share
 # neither /etc (hence /etc/hotstandby), /usr/local (the install prefix), /root, /srv nor

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# builds: build-san
 # Upgrades (DESIGN §8; clone/upgrade.c, watchd/upgrade.c): two nodes, each running its
 # daemons from an install directory of its own ($T/NODE/sbin), a real PostgreSQL, a real
 # sshd whose only key for the nodes is the sync key restricted to a's `syncd --serve`
