@@ -15,7 +15,9 @@
  * standby's lag in learning of a renewal, detection after a crash, queries per second
  * by kind, takeovers (caused = after a crash of that cluster's active) and fences.
  * The standby listens to the renewals' NOTIFY and reads once per interval, as watchd does;
- * -L -q 4 gives the earlier way (no listening, four reads per interval) for comparison.
+ * the renewals notify only while the database holds at most 16 clusters, as heartbeatd's
+ * do (struct db_beat_notify); -L -q 4 gives the earlier way (no listening, four reads per
+ * interval) for comparison.
  * Exit status: 0 when it ran (whatever it measured), 1 when it could not run, 2 usage.
  */
 #include <errno.h>
