@@ -158,6 +158,14 @@ r=$(run keep 'hello(10) + put(D+"/g/f1", b"x", gid=0) + mkdir(D+"/g", mode=0o277
               + put(D+"/g/f2", b"x", gid=0) + sync()')
 is "$(stat -c %a:%g "$DATA/g")" "2775:$nogroup" "P6.4 an existing directory made setgid by a MKDIR in the batch"
 is "$(stat -c %g "$DATA/g/f1"):$(stat -c %g "$DATA/g/f2")" 0:0 "P6.4 files before and after it keep the sender's group"
+# More files than one batch (8192): the first batch lands in a thread while the rest arrive.
+r=$(run b 'hello(10) + put(D+"/big/dup", b"old") + b"".join(mkdir(D+"/big/d%d" % k) + b"".join(
+           put(D+"/big/d%d/f%d" % (k, i), b"%d" % i) for i in range(3000)) for k in range(3))
+           + put(D+"/big/dup", b"new") + mkdir(D+"/big/d1/later") + put(D+"/big/d1/later/x", b"x") + sync()')
+check "P6.5 a stream of 9 000 files: acknowledged" -- grep -q '^ACK 7' <<<"$r"
+is "$(find "$DATA/big" -type f | wc -l)" 9002 "P6.5 every file landed"
+is "$(cat "$DATA/big/d2/f2999"):$(cat "$DATA/big/dup"):$(cat "$DATA/big/d1/later/x")" "2999:new:x" \
+    "P6.5 contents as sent; a file sent twice across batches holds the later copy"
 
 check "nothing outside the sync path appeared or changed" -- unchanged
 check "no temp files left" -- test -z "$(find "$DATA" -name '.hs-tmp.*')"
