@@ -57,10 +57,13 @@ struct event_write {
     struct pending_event ev;
 };
 
-/* A write that was sent but failed (the connection died under it) goes back in line. */
+/* A write that was sent but failed (the connection died under it, or the server answered
+ * after the deadline: the session is kept then) goes back in line; the next poll or
+ * reconnect sends the line again. */
 static void event_written(void *arg, PGresult *res, const char *err)
 {
     struct event_write *w = arg;
+    w->wd->events_inflight--;
     if (res == NULL)
         keep_pending(w->wd, &w->ev);
     free(w);
@@ -79,6 +82,7 @@ static int send_event(struct watchd *wd, const struct pending_event *ev)
         free(w);
         return -1;
     }
+    wd->events_inflight++;
     return 0;
 }
 
@@ -448,6 +452,9 @@ static void on_poll(void *arg)
     loop_timer_after(wd->poll_timer, poll_period(wd));
     if (schema_ready(wd))
         watchd_read_row(wd);
+    /* events kept after a write that timed out on a session that stayed up */
+    if (wd->n_pending > 0 && wd->events_inflight == 0 && db_connected(wd->db))
+        flush_pending(wd);
 }
 
 static void on_notify(void *arg, const char *channel, const char *payload)

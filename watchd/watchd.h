@@ -57,7 +57,8 @@ struct watchd {
     int exit_code;
     int gained_by_grant;
     struct pending_event pending[PENDING_EVENTS];
-    int n_pending;                /* the lease came from a switchover, not a claim */
+    int n_pending;
+    int events_inflight;          /* event writes sent, not answered yet */
     int health_running;
     int recheck_running;
     struct loop_timer *seq_retry_timer; /* a stop or vipctl down that failed runs again */

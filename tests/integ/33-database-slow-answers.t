@@ -39,6 +39,13 @@ check "a's watchd says its session answers in time again" -- \
     wait_for 10 grep -q "answers within the deadline again" "$T/a/watchd.log"
 is "$(proxy_accepted a)" "$n0" "a's sessions all survived the slow spell"
 check "no session was dropped" -- bash -c "! grep -q 'no answer from the server' '$T/a/watchd.log' '$T/a/heartbeatd.log'"
+# Events whose write timed out wait in watchd's memory; with the session kept there is no
+# reconnect to send them again: the next poll does.
+logged() { grep -cE '^<5>watchd: [a-z-]+: .*\(epoch [0-9]+\)$' "$T/a/watchd.log"; }
+stored() { psql_hs "SELECT count(*) FROM hs_event WHERE cluster='$HS_CLUSTER' AND node='a'"; }
+all_stored() { [ "$(stored)" -ge "$(logged)" ]; }
+check "every event a's watchd logged is in hs_event" -- wait_for 10 all_stored
+diag "a's events: $(logged) logged, $(stored) stored"
 
 # 4 s: longer than the silence either daemon accepts: both drop their sessions and
 # reconnect; the cluster carries on with one active node.
