@@ -481,6 +481,24 @@ static int send_until(int fd, json_t *msg, int64_t deadline_ns)
     return n == (ssize_t)len ? 0 : -1;
 }
 
+int ctl_recv_nowait(int fd, json_t **msg, char *err, size_t errlen)
+{
+    static char buf[CTL_MAX_MSG + 1];
+    ssize_t n;
+    do
+        n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    if (n <= 0) {
+        if (n == 0)
+            errno = 0;
+        return -1;
+    }
+    *msg = ctl_parse(buf, (size_t)n, err, errlen);   /* refuses what was cut (n > the buffer) */
+    return 1;
+}
+
 json_t *ctl_recv(int fd, int timeout_ms)
 {
     static char buf[CTL_MAX_MSG + 1];

@@ -70,6 +70,10 @@ int ctl_connect_until(const char *path, int64_t deadline_ns);
 int ctl_connect(const char *path);
 int ctl_send(int fd, json_t *msg);                    /* 0 or -1 */
 json_t *ctl_recv(int fd, int timeout_ms);             /* next message, or NULL */
+/* For an event loop: the next datagram now, never waiting. Returns 1 with *msg (NULL for a
+ * malformed one, err says why), 0 when none is waiting, -1 when the peer is gone (errno;
+ * 0 for an orderly close). */
+int ctl_recv_nowait(int fd, json_t **msg, char *err, size_t errlen);
 /* Sends req (adds an "id"), returns the reply with that id (events in between are dropped). */
 json_t *ctl_call(const char *path, json_t *req, int timeout_ms, char *err, size_t errlen);
 

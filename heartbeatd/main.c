@@ -284,17 +284,15 @@ static void on_watchd(void *arg, int fd, uint32_t events)
 {
     struct heartbeatd *hb = arg;
     for (;;) {
-        char buf[CTL_MAX_MSG + 1], err[256];
-        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        char err[256];
+        json_t *msg = NULL;
+        int rc = ctl_recv_nowait(fd, &msg, err, sizeof(err));
+        if (rc == 0)
             return;
-        if (n <= 0) {
+        if (rc < 0) {
             watchd_lost(hb);
             return;
         }
-        json_t *msg = (size_t)n <= CTL_MAX_MSG ? ctl_parse(buf, (size_t)n, err, sizeof(err)) : NULL;
         if (msg == NULL) {
             log_warnx("watchd sent a malformed message; ignored");
             continue;

@@ -162,17 +162,15 @@ static void on_watchd(void *arg, int fd, uint32_t events)
 {
     struct syncd *sd = arg;
     for (int i = 0; i < 16 && sd->watchd_fd == fd; i++) {   /* bounded: the loop goes on */
-        char buf[CTL_MAX_MSG + 1], err[256];
-        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        char err[256];
+        json_t *msg = NULL;
+        int rc = ctl_recv_nowait(fd, &msg, err, sizeof(err));
+        if (rc == 0)
             return;
-        if (n <= 0) {
-            watchd_close(sd, n == 0 ? "went away" : strerror(errno), WATCHD_RETRY_NS);
+        if (rc < 0) {
+            watchd_close(sd, errno == 0 ? "went away" : strerror(errno), WATCHD_RETRY_NS);
             return;
         }
-        json_t *msg = ctl_parse(buf, (size_t)n, err, sizeof(err));
         if (!msg) {
             log_warnx("watchd: bad message ignored: %s", err);
             continue;
