@@ -675,7 +675,7 @@ void db_beat_notify_init(struct db_beat_notify *b, int64_t interval_ns)
 {
     int64_t p = 10 * interval_ns;
     p = p < 2 * NS_PER_SEC ? 2 * NS_PER_SEC : p > 60 * NS_PER_SEC ? 60 * NS_PER_SEC : p;
-    *b = (struct db_beat_notify){.notify = 1, .clusters = -1, .period_ns = p};
+    *b = (struct db_beat_notify){.notify = 1, .period_ns = p};
 }
 
 static void beat_counted(void *arg, PGresult *res, const char *err)
@@ -695,16 +695,11 @@ static void beat_counted(void *arg, PGresult *res, const char *err)
                         : "notify nobody; standbys learn of them by reading once per interval",
                  DB_BEAT_NOTIFY_MAX_CLUSTERS);
     b->notify = notify;
-    b->clusters = n;
 }
 
 void db_beat_notify_tick(struct db_beat_notify *b, struct db *d)
 {
     int64_t now = now_ns();
-    if (d != b->db) {
-        b->db = d;
-        b->next_ns = 0;
-    }
     if (b->inflight || now < b->next_ns || !db_connected(d))
         return;
     /* spread over a quarter of the period, so that nodes started together do not count

@@ -44,11 +44,9 @@ void db_beat_channel(const char *cluster, char *out, size_t len);
 #define DB_BEAT_NOTIFY_MAX_CLUSTERS 16
 struct db_beat_notify {
     int notify;          /* 1: the renewal notifies ("true" for SQL_RENEW's $5) */
-    long clusters;       /* the last count, -1 before the first */
     int inflight;
     int64_t next_ns;     /* count again from here */
     int64_t period_ns;
-    struct db *db;       /* the session the count was asked on */
 };
 void db_beat_notify_init(struct db_beat_notify *b, int64_t interval_ns);
 /* Call once per interval and after a connect: counts when due. */
