@@ -84,7 +84,7 @@ free_port() {
 
 # wait_for SECONDS command...: polls every 50 ms until the command succeeds.
 # The limit is a bound for a loaded machine, never a timing assertion: it is multiplied by
-# HS_WAIT_SCALE (default 2; the suite runs two tests at once on shared machines).
+# HS_WAIT_SCALE (default 2; tests/run-all sets it to the number of tests it runs at once).
 wait_for() {
     local limit=$1; shift
     local end=$((SECONDS + limit * ${HS_WAIT_SCALE:-2}))
