@@ -74,6 +74,7 @@ struct db {
     unsigned int jitter;       /* rand_r state for the retry delays */
     char channels[DB_MAX_CHANNELS][80];   /* room for a quoted 63-byte name */
     int n_channels;
+    int listening;             /* LISTEN on them (db_set_listening) */
     db_state_cb state_cb;
     db_notify_cb notify_cb;
     void *cb_arg;
@@ -198,9 +199,14 @@ static void fail_query(struct db_query *q, const char *why)
 
 static void watch_fd(struct db *d, uint32_t events);
 
+static struct db_counters counters;
+
+void db_get_counters(struct db_counters *out) { *out = counters; }
+
 /* Drops the connection, fails every pending query and schedules a reconnect. */
 static void db_drop(struct db *d, const char *why)
 {
+    counters.dropped_up += d->state == DB_UP;
     set_error(d, why);
     if (d->fd >= 0) {
         loop_del_fd(d->loop, d->fd);
@@ -289,6 +295,7 @@ static void queries_due(struct db *d)
         char why[128];
         snprintf(why, sizeof(why), "no answer from the server for %" PRId64 " ms",
                  (now - d->inflight_sent_ns) / NS_PER_MS);
+        counters.silences++;
         db_drop(d, why);
         return;
     }
@@ -333,6 +340,7 @@ static void on_deadline(void *arg)
         int64_t most = d->deadline_ns > CONNECT_WAIT_MAX_NS ? d->deadline_ns : CONNECT_WAIT_MAX_NS;
         d->connect_wait_ns = 2 * d->connect_wait_ns > most ? most : 2 * d->connect_wait_ns;
     }
+    counters.connect_timeouts++;
     db_drop(d, "connect timed out");
 }
 
@@ -422,6 +430,7 @@ static void read_results(struct db *d)
 static void on_connected(struct db *d)
 {
     loop_timer_stop(d->deadline);
+    counters.connected++;
     d->state = DB_UP;
     d->backoff_ns = BACKOFF_MIN_NS;
     d->connect_wait_ns = d->deadline_ns;
@@ -431,7 +440,7 @@ static void on_connected(struct db *d)
     }
     /* LISTEN is per session: renew it before anyone relies on notifications; and no
      * write of ours may be acknowledged before it is durable. */
-    for (int i = d->n_channels - 1; i >= -1; i--) {
+    for (int i = d->listening ? d->n_channels - 1 : -1; i >= -1; i--) {
         struct db_query *q = i >= 0 ? listen_query(d->channels[i])
                                     : internal_query("SET synchronous_commit = on");
         q->next = d->head;
@@ -511,6 +520,7 @@ static void watch_fd(struct db *d, uint32_t events)
 
 static void connect_async(struct db *d)
 {
+    counters.connects++;
     d->conn = db_start_connect(d->conninfo, d->deadline_ns);
     if (d->conn == NULL)
         fatal("PQconnectStartParams: out of memory");
@@ -590,6 +600,7 @@ struct db *db_new(struct loop *l, const char *conninfo, int64_t deadline_ns)
     d->deadline_ns = deadline_ns;
     d->connect_wait_ns = deadline_ns;
     d->fd = -1;
+    d->listening = 1;
     d->backoff_ns = BACKOFF_MIN_NS;
     d->jitter = (unsigned int)getpid() ^ (unsigned int)(uintptr_t)d ^ (unsigned int)now_ns();
     d->deadline = loop_timer_new(l, on_deadline, d);
@@ -637,8 +648,22 @@ void db_listen(struct db *d, const char *channel)
     if (d->n_channels >= DB_MAX_CHANNELS)
         fatalx("db_listen: too many channels");
     snprintf(d->channels[d->n_channels++], sizeof(d->channels[0]), "%s", channel);
-    if (d->state == DB_UP)
+    if (d->state == DB_UP && d->listening)
         enqueue(d, listen_query(channel));
+}
+
+void db_set_listening(struct db *d, int on)
+{
+    on = !!on;
+    if (on == d->listening)
+        return;
+    d->listening = on;
+    if (d->state != DB_UP)
+        return;   /* the connect does what the setting says */
+    if (!on)
+        enqueue(d, internal_query("UNLISTEN *"));
+    for (int i = 0; on && i < d->n_channels; i++)
+        enqueue(d, listen_query(d->channels[i]));
 }
 
 int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
@@ -671,48 +696,65 @@ void db_beat_channel(const char *cluster, char *out, size_t len)
     snprintf(out, len, "\"%s\"", name);
 }
 
-void db_beat_notify_init(struct db_beat_notify *b, int64_t interval_ns)
+void db_crowd_init(struct db_crowd *c, int64_t interval_ns)
 {
     int64_t p = 10 * interval_ns;
     p = p < 2 * NS_PER_SEC ? 2 * NS_PER_SEC : p > 60 * NS_PER_SEC ? 60 * NS_PER_SEC : p;
-    *b = (struct db_beat_notify){.notify = 1, .period_ns = p};
+    *c = (struct db_crowd){.few = 1, .period_ns = p};
 }
 
-static void beat_counted(void *arg, PGresult *res, const char *err)
+void db_crowd_follow(struct db_crowd *c, struct db *d)
 {
-    struct db_beat_notify *b = arg;
-    b->inflight = 0;
+    if (c->n_listeners >= (int)(sizeof(c->listeners) / sizeof(c->listeners[0])))
+        fatalx("db_crowd_follow: too many sessions");
+    c->listeners[c->n_listeners++] = d;
+    db_set_listening(d, c->counted && c->few);
+}
+
+static void crowd_counted(void *arg, PGresult *res, const char *err)
+{
+    struct db_crowd *c = arg;
+    c->inflight = 0;
     if (res == NULL || PQntuples(res) != 1) {
-        b->next_ns = 0;   /* again at the next tick */
+        c->next_ns = 0;   /* again at the next tick */
         return;
     }
     long n = atol(PQgetvalue(res, 0, 0));
-    int notify = n <= DB_BEAT_NOTIFY_MAX_CLUSTERS;
-    if (notify != b->notify)
-        log_info("the database holds %ld clusters: renewals %s (every NOTIFY wakes every "
-                 "listening session of the database; at most %d clusters notify)", n,
-                 notify ? "notify the standbys again"
-                        : "notify nobody; standbys learn of them by reading once per interval",
-                 DB_BEAT_NOTIFY_MAX_CLUSTERS);
-    b->notify = notify;
+    int few = n <= DB_CROWD_MAX_CLUSTERS;
+    /* a listener says so at the first count too: it did not listen before it */
+    if (few != c->few || (c->n_listeners > 0 && !c->counted && !few))
+        log_info("the database holds %ld clusters: %s (every NOTIFY wakes every listening "
+                 "session of the database; at most %d clusters notify and listen)",
+                 n,
+                 c->n_listeners == 0 ? (few ? "renewals notify the standbys again"
+                                            : "renewals notify nobody; standbys learn of "
+                                              "them by reading once per interval")
+                                     : (few ? "listening to notifications again"
+                                            : "listening to no notification; changes are "
+                                              "learnt by reading once per interval"),
+                 DB_CROWD_MAX_CLUSTERS);
+    c->few = few;
+    c->counted = 1;
+    for (int i = 0; i < c->n_listeners; i++)
+        db_set_listening(c->listeners[i], few);
 }
 
-void db_beat_notify_tick(struct db_beat_notify *b, struct db *d)
+void db_crowd_tick(struct db_crowd *c, struct db *d)
 {
     int64_t now = now_ns();
-    if (b->inflight || now < b->next_ns || !db_connected(d))
+    if (c->inflight || now < c->next_ns || !db_connected(d))
         return;
     /* spread over a quarter of the period, so that nodes started together do not count
      * together for ever */
-    int64_t spread = b->period_ns / 4;
-    b->next_ns = now + b->period_ns - spread + (int64_t)(rand() % 1000) * spread / 1000;
-    if (db_query(d, SQL_CLUSTER_COUNT, 0, NULL, beat_counted, b) == 0)
-        b->inflight = 1;
+    int64_t spread = c->period_ns / 4;
+    c->next_ns = now + c->period_ns - spread + (int64_t)(rand() % 1000) * spread / 1000;
+    if (db_query(d, SQL_CLUSTER_COUNT, 0, NULL, crowd_counted, c) == 0)
+        c->inflight = 1;
 }
 
-const char *db_beat_notify_param(const struct db_beat_notify *b)
+const char *db_crowd_notify_param(const struct db_crowd *c)
 {
-    return b->notify ? "true" : "false";
+    return c->few ? "true" : "false";
 }
 
 const char *db_replication_risk(const struct db *d)

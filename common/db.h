@@ -28,30 +28,48 @@ void db_listen(struct db *d, const char *channel);
 int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
              db_result_cb cb, void *arg);
 int db_connected(const struct db *d);
+/* What the sessions of this process went through (for hs-loadgen's report). */
+struct db_counters {
+    long connects, connected, connect_timeouts, silences, dropped_up;
+};
+void db_get_counters(struct db_counters *out);
 /* The channel heartbeatd's renewal notifies (SQL_RENEW), quoted for db_listen. */
 void db_beat_channel(const char *cluster, char *out, size_t len);
 /*
- * Whether heartbeatd's renewals notify the cluster's beat channel. Every NOTIFY makes
+ * Whether the database is crowded, and what follows from it. Every NOTIFY makes
  * PostgreSQL (up to 18 at least) wake every session of the database that listens to
- * anything, and each woken session runs a transaction to read the queue: with N clusters
- * that is about 2 N^2 wake-ups per interval (100 clusters at 1 s: 20 000 a second, most of
- * the server's work). So renewals notify only while the database holds at most
- * DB_BEAT_NOTIFY_MAX_CLUSTERS clusters; the count is read at the first tick and then
- * every ten intervals (2 s to 60 s), spread a little. Without the notification a standby learns of a renewal at its
- * next read (watchd reads once per interval), which makes a takeover at most an interval
- * later, never earlier: safe.
+ * anything, whatever the channel, and each woken session runs a transaction to read the
+ * queue: with N clusters renewing that is about 2 N^2 wake-ups per interval (100 clusters
+ * at 1 s: 20 000 a second, most of the server's work); and each NOTIFY that commits holds
+ * one lock of the whole database through its commit. So while the database holds at most
+ * DB_CROWD_MAX_CLUSTERS clusters, heartbeatd's renewals notify the cluster's beat channel
+ * and watchd's sessions LISTEN; above it nobody notifies and nobody listens (the schema's
+ * triggers still notify a claim or a node's registration, but no session is woken by it).
+ * The count is read at the first tick and then every ten intervals (2 s to 60 s), spread a
+ * little. Without notifications a node learns of a change at its next read (watchd reads
+ * the row once per interval, its peer list every 5 s): a takeover at most an interval
+ * later, never earlier, and a switchover request heard up to an interval later: safe.
  */
-#define DB_BEAT_NOTIFY_MAX_CLUSTERS 16
-struct db_beat_notify {
-    int notify;          /* 1: the renewal notifies ("true" for SQL_RENEW's $5) */
+#define DB_CROWD_MAX_CLUSTERS 16   /* also in schema.sql: hs_few_clusters() */
+struct db_crowd {
+    int few;             /* 1: at most DB_CROWD_MAX_CLUSTERS clusters (or not counted yet) */
+    int counted;
     int inflight;
     int64_t next_ns;     /* count again from here */
     int64_t period_ns;
+    struct db *listeners[2];   /* sessions that LISTEN only while few */
+    int n_listeners;
 };
-void db_beat_notify_init(struct db_beat_notify *b, int64_t interval_ns);
-/* Call once per interval and after a connect: counts when due. */
-void db_beat_notify_tick(struct db_beat_notify *b, struct db *d);
-const char *db_beat_notify_param(const struct db_beat_notify *b);
+void db_crowd_init(struct db_crowd *c, int64_t interval_ns);
+/* d LISTENs on its channels only while the count says few; not before the first count. */
+void db_crowd_follow(struct db_crowd *c, struct db *d);
+/* Call once per interval and after a connect, with the session to count on: counts when due. */
+void db_crowd_tick(struct db_crowd *c, struct db *d);
+/* SQL_RENEW's $5: whether the renewal notifies ("true" / "false"). */
+const char *db_crowd_notify_param(const struct db_crowd *c);
+/* LISTEN on the channels given to db_listen only while on (the default); turning it off
+ * UNLISTENs at once, turning it on LISTENs at once, and a reconnect follows the setting. */
+void db_set_listening(struct db *d, int on);
 
 /* Why the arbiter may lose a committed write (asynchronous replication), or NULL. Checked
  * after every connect; a change is logged. */
@@ -87,6 +105,7 @@ int db_error_means_reconnect(const char *sqlstate);
  * or -2 when the database went away or did not answer within timeout_ms (try again). */
 int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen);
 extern const char db_schema_sql[];
+int db_schema_version(void);   /* the one schema.sql raises hs_meta to */
 
 
 #endif

@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "db.h"
 #include "db_internal.h"
+#include "log.h"
 
 static int wait_fd(PGconn *conn, short events, int64_t deadline)
 {
@@ -145,7 +146,15 @@ int db_check_replication(PGconn *conn, int timeout_ms, char *why, size_t len)
 /* Same key for every hotstandby process: "hsschema" as an int64. */
 #define SCHEMA_LOCK_KEY "7522018851094111589"
 
-#define SCHEMA_VERSION 1
+/* The version schema.sql ends with ("-- hs-schema-version: N" and the UPDATE after it). */
+int db_schema_version(void)
+{
+    static const char mark[] = "\n-- hs-schema-version: ";
+    const char *p = strstr(db_schema_sql, mark);
+    if (p == NULL)
+        fatalx("schema.sql has no hs-schema-version line");
+    return atoi(p + strlen(mark));
+}
 
 int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen)
 {
@@ -162,7 +171,7 @@ int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen)
     if (r != NULL) {
         int have = PQntuples(r) == 1 && !PQgetisnull(r, 0, 0) ? atoi(PQgetvalue(r, 0, 0)) : 0;
         PQclear(r);
-        if (have >= SCHEMA_VERSION)
+        if (have >= db_schema_version())
             return 0;
     }
     r = db_exec_wait(conn, "SELECT pg_advisory_lock(" SCHEMA_LOCK_KEY ")", 0, NULL,

@@ -66,7 +66,7 @@
  * notification goes out when the renewal commits, and only to that cluster's listeners.
  * $5 'false' leaves the notification out: PostgreSQL wakes every listening session of the
  * database for every NOTIFY, whatever its channel, so with many clusters on one database
- * renewals notify nobody and standbys read once per interval (struct db_beat_notify).
+ * renewals notify nobody and standbys read once per interval (struct db_crowd).
  */
 #define SQL_BEAT_CHANNEL_PREFIX "hs_beat."
 #define SQL_RENEW \
@@ -77,7 +77,7 @@
     "RETURNING heartbeat, CASE WHEN $5::boolean THEN " \
     " pg_notify(left('" SQL_BEAT_CHANNEL_PREFIX "' || cluster, 63), cluster) END"
 
-/* How many clusters share the database (struct db_beat_notify). */
+/* How many clusters share the database (struct db_crowd). */
 #define SQL_CLUSTER_COUNT "SELECT count(*) FROM hs_cluster"
 
 /* $1 cluster, $2 node, $3 address, $4 priority, $5 version, $6 role, $7 state,

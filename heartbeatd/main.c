@@ -57,7 +57,7 @@ struct heartbeatd {
     int64_t last_heartbeat;
     int64_t last_renewed_ns;
     uint64_t renewals, lost;
-    struct db_beat_notify beat;    /* whether renewals notify the standbys */
+    struct db_crowd beat;    /* whether renewals notify the standbys */
     char role[16];
     int fencing;
 };
@@ -167,7 +167,7 @@ static void renew(struct heartbeatd *hb)
     char epoch[32];
     snprintf(epoch, sizeof(epoch), "%" PRId64, hb->epoch);
     const char *params[] = {hb->conf.cluster, hb->conf.node, epoch,
-                            hb->commit_resume ? "true" : "false", db_beat_notify_param(&hb->beat)};
+                            hb->commit_resume ? "true" : "false", db_crowd_notify_param(&hb->beat)};
     /* DESIGN §2: the guarded renewal; zero rows means someone else holds the cluster. */
     if (db_query(hb->db, SQL_RENEW, 5, params, renewal_done, hb) == 0) {
         hb->renewal_inflight = 1;
@@ -190,7 +190,7 @@ static void on_beat(void *arg)
 {
     struct heartbeatd *hb = arg;
     loop_timer_after(hb->beat_timer, hb->conf.interval_ns);
-    db_beat_notify_tick(&hb->beat, hb->db);
+    db_crowd_tick(&hb->beat, hb->db);
     renew(hb);
     if (db_connected(hb->db))
         node_row(hb);
@@ -200,7 +200,7 @@ static void on_db_state(void *arg, int connected, const char *why)
 {
     struct heartbeatd *hb = arg;
     if (connected) {
-        db_beat_notify_tick(&hb->beat, hb->db);
+        db_crowd_tick(&hb->beat, hb->db);
         renew(hb);
         node_row(hb);   /* be seen as live at once, not an interval later */
     }
@@ -408,7 +408,7 @@ int main(int argc, char **argv)
     int64_t deadline = hb.conf.fence_after_ns < 2 * NS_PER_SEC ? hb.conf.fence_after_ns
                                                               : 2 * NS_PER_SEC;
     hb.db = db_new(hb.loop, hb.conf.database, deadline);
-    db_beat_notify_init(&hb.beat, hb.conf.interval_ns);
+    db_crowd_init(&hb.beat, hb.conf.interval_ns);
     db_set_callbacks(hb.db, on_db_state, NULL, &hb);
     hb.beat_timer = loop_timer_new(hb.loop, on_beat, &hb);
     hb.grant_timer = loop_timer_new(hb.loop, on_grant_expired, &hb);

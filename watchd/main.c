@@ -442,7 +442,9 @@ void watchd_read_row(struct watchd *wd)
  * notifies the cluster's beat channel as it commits, and the standby reads the row on
  * that notification, so it learns of a renewal within a round trip; the poll once per
  * interval is the fallback for a lost notification (takeover then at most one interval
- * later than the timeout).
+ * later than the timeout). With more than DB_CROWD_MAX_CLUSTERS clusters on the database
+ * renewals notify nobody and nobody listens (struct db_crowd): the read once per interval
+ * is then how a standby learns of renewals, and anyone of a switchover request.
  */
 static int64_t poll_period(const struct watchd *wd) { return wd->conf.interval_ns; }
 
@@ -450,6 +452,7 @@ static void on_poll(void *arg)
 {
     struct watchd *wd = arg;
     loop_timer_after(wd->poll_timer, poll_period(wd));
+    db_crowd_tick(&wd->crowd, wd->db);
     if (schema_ready(wd))
         watchd_read_row(wd);
     /* events kept after a write that timed out on a session that stayed up */
@@ -474,8 +477,10 @@ static void on_db_state(void *arg, int connected, const char *why)
         flush_pending(wd);
     /* NOTIFY is not durable: after every reconnect, read what we may have missed. */
     wd->row_inflight = 0;
-    if (connected)
+    if (connected) {
+        db_crowd_tick(&wd->crowd, wd->db);
         watchd_read_row(wd);
+    }
 }
 
 /* ---- health checks ---- */
@@ -710,9 +715,12 @@ int main(int argc, char **argv)
     char beat[80];
     db_beat_channel(wd.conf.cluster, beat, sizeof(beat));
     db_listen(wd.db, beat);
+    db_crowd_init(&wd.crowd, wd.conf.interval_ns);
+    db_crowd_follow(&wd.crowd, wd.db);
     setup_timers(&wd);
     wd.selfmon = selfmon_new(&wd);
     wd.peerlist = peerlist_new(&wd, selfmon_db(wd.selfmon));
+    db_crowd_follow(&wd.crowd, selfmon_db(wd.selfmon));
 
     /* Nothing of an earlier life as active may survive a restart: service stop, VIP down. */
     cleanup_start(&wd);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "conf.h"
+#include "db.h"
 #include "role.h"
 #include "spawn.h"
 
@@ -31,6 +32,7 @@ struct watchd {
     char vipctl[512];               /* vipctl next to our own binary */
     struct loop *loop;
     struct db *db;
+    struct db_crowd crowd;          /* LISTEN only while the database holds few clusters */
     struct ctl_server *ctl;
     struct ctl_conn *heartbeatd;    /* the connection that said hello as heartbeatd */
     struct notifier *notifier;      /* e-mail alerts ([notify]); logs only when unset */

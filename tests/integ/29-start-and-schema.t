@@ -17,7 +17,8 @@ check "watchd runs while the database is down" -- kill -0 "$(node_pid a watchd)"
 check "and answers on its control socket" -- sh -c "'$HS_BIN/vipctl' -c '$T/a/hotstandby.conf' status --json | jq -e '.watchd.role == \"starting\"' >/dev/null"
 pg_ctl_start
 check "a becomes active once the database is up" -- wait_role a active 8
-is "$(psql_hs "SELECT schema_version FROM hs_meta")" 1 "schema version recorded once"
+SCHEMA_VERSION=$(sed -n 's/^-- hs-schema-version: \([0-9]*\)$/\1/p' "$HS_TOP/common/schema.sql")
+is "$(psql_hs "SELECT schema_version FROM hs_meta")" "$SCHEMA_VERSION" "schema version recorded once"
 node_stop a
 check "SIGTERM stops watchd" -- sh -c "! kill -0 $(node_pid a watchd) 2>/dev/null"
 
@@ -25,6 +26,22 @@ check "SIGTERM stops watchd" -- sh -c "! kill -0 $(node_pid a watchd) 2>/dev/nul
 node_start a
 check "a active again after a restart" -- wait_role a active 8
 is "$(psql_hs "SELECT count(*) FROM hs_meta")" 1 "hs_meta still has one row"
+node_stop a
+
+# A node skips the schema when hs_meta records its version, so every change of schema.sql
+# must raise the version; this digest is the file's at the version recorded here.
+recorded_version=2
+recorded_sha=8379eef274863e85e0c58872c8fa6c2b99c0d35cc7204df57012823403a3ae71
+is "$SCHEMA_VERSION" "$recorded_version" "schema.sql's version is the one whose digest this test records"
+is "$(sha256sum "$HS_TOP/common/schema.sql" | cut -d' ' -f1)" "$recorded_sha" \
+    "schema.sql unchanged since version $recorded_version (a change needs a new hs-schema-version, then its digest here)"
+
+# a database set up by the previous version (before hs_few_clusters) is brought up to date
+psql_hs "DROP FUNCTION hs_few_clusters(); UPDATE hs_meta SET schema_version = $((SCHEMA_VERSION - 1))" >/dev/null
+node_start a
+check "a active on a database of the previous schema version" -- wait_role a active 8
+is "$(psql_hs "SELECT schema_version FROM hs_meta")" "$SCHEMA_VERSION" "the schema version was raised"
+is "$(psql_hs "SELECT hs_few_clusters()")" t "and what the new version adds is there"
 node_stop a
 
 # another node applying the schema slowly on a fresh database (it holds the schema lock for
@@ -42,7 +59,7 @@ sleep 3
 check "watchd still runs while the schema lock is held past its step timeout" -- kill -0 "$(node_pid f watchd)"
 wait $locker
 check "and becomes active once the lock is released" -- wait_role f active 10
-is "$(pg_psql -c "SELECT schema_version FROM hs_meta" fresh)" 1 "the schema was applied once"
+is "$(pg_psql -c "SELECT schema_version FROM hs_meta" fresh)" "$SCHEMA_VERSION" "the schema was applied once"
 node_stop f
 
 # a user without DDL rights, schema present: fine

@@ -43,8 +43,9 @@ a_reads=$(grep -c '^\[hs-a\] .*SELECT c.holder' "$T/window.log")
 check "a read the row about once per interval ($a_reads in ${SECS}s)" -- test "$a_reads" -le $((SECS + 3))
 
 # Many clusters on one database: PostgreSQL wakes every listening session of the database
-# for every NOTIFY, whatever its channel, so renewals stop notifying above 16 clusters and
-# the standby learns of them by its read once per interval.
+# for every NOTIFY, whatever its channel, so above 16 clusters renewals and the schema's
+# triggers stop notifying, watchd's sessions stop listening, and the nodes learn of
+# changes by their read once per interval.
 notes() {   # renewal notifications a listener receives in 3 s
     printf 'LISTEN "hs_beat.notify.t";\nSELECT pg_sleep(3);\nSELECT 1;\n' |
         runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAtX hs 2>&1 |
@@ -62,11 +63,42 @@ sleep 4
 reads=$(tail -c +$((from + 1)) "$PG_LOG" | grep -c '^\[hs-b\] .*SELECT c.holder')
 check "b still reads the row about once per interval ($reads in 4 s)" -- test "$reads" -ge 3
 check "b is standby" -- wait_role b standby 2
-psql_hs "DELETE FROM hs_cluster WHERE cluster LIKE 'other%'" >/dev/null
+check "b's watchd counts 21 clusters and stops listening" -- \
+    wait_for 20 grep -q "holds 21 clusters: listening to no notification" "$T/b/watchd.log"
+unlistens() { grep -c "^\[hs-$1\] .*UNLISTEN \*" "$PG_LOG"; }
+check "both sessions of each watchd said UNLISTEN (a: $(unlistens a), b: $(unlistens b))" -- \
+    wait_for 20 sh -c "test \$(grep -c '^\[hs-a\] .*UNLISTEN \*' '$PG_LOG') -ge 2 &&
+                        test \$(grep -c '^\[hs-b\] .*UNLISTEN \*' '$PG_LOG') -ge 2"
+trigger_notes() {   # what the schema's triggers announce in 3 s while the test changes rows
+    (printf 'LISTEN hs_cluster;\nLISTEN hs_node;\nSELECT pg_sleep(3);\nSELECT 1;\n' |
+        runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAtX hs 2>&1 &
+     sleep 1
+     psql_hs "INSERT INTO hs_cluster (cluster) VALUES ('probe');
+              INSERT INTO hs_node (cluster, node) VALUES ('probe', 'y')" >/dev/null
+     wait) | grep -c 'Asynchronous notification "hs_'
+    psql_hs "DELETE FROM hs_node WHERE cluster = 'probe'; DELETE FROM hs_cluster WHERE cluster = 'probe'" >/dev/null
+}
+is "$(trigger_notes)" 0 "no trigger notification (claim, registration) with 21 clusters"
+# a switchover request is heard at the next read: within an interval or two
+out=$(vipctl_node a switchover 2>&1); rc=$?
+is "$rc" 0 "switchover with 21 clusters on the database exits 0 ($out)"
+check "b active after the switchover" -- wait_role b active 15
+check "a standby after the switchover" -- wait_role a standby 15
+out=$(vipctl_node b switchover --to a 2>&1)
+check "and back: a active" -- wait_role a active 15
+check "b standby" -- wait_role b standby 15
+psql_hs "DELETE FROM hs_node WHERE cluster LIKE 'other%'; DELETE FROM hs_cluster WHERE cluster LIKE 'other%'" >/dev/null
 check "a's heartbeatd notifies again with one cluster" -- \
     wait_for 20 grep -q "holds 1 clusters: renewals notify the standbys again" "$T/a/heartbeatd.log"
 n=$(notes)
 check "a listener receives the renewals' notifications again ($n in 3 s)" -- test "$n" -ge 2
+check "b's watchd listens again" -- \
+    wait_for 20 grep -q "holds 1 clusters: listening to notifications again" "$T/b/watchd.log"
+relistens() { test "$(grep -c "^\[hs-b\] .*LISTEN \"hs_beat.notify.t\"" "$PG_LOG")" -ge 2; }
+check "b's session LISTENs on the beat channel again" -- wait_for 5 relistens
+n=$(trigger_notes)
+check "the triggers announce changes again with one cluster ($n)" -- test "$n" -ge 2
+psql_hs "DELETE FROM hs_node WHERE cluster LIKE 'other%'; DELETE FROM hs_cluster WHERE cluster LIKE 'other%'" >/dev/null
 
 # A takeover still happens when the notifications stop with the renewals.
 node_crash a

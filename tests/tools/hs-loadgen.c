@@ -15,9 +15,9 @@
  * standby's lag in learning of a renewal, detection after a crash, queries per second
  * by kind, takeovers (caused = after a crash of that cluster's active) and fences.
  * The standby listens to the renewals' NOTIFY and reads once per interval, as watchd does;
- * the renewals notify only while the database holds at most 16 clusters, as heartbeatd's
- * do (struct db_beat_notify); -L -q 4 gives the earlier way (no listening, four reads per
- * interval) for comparison.
+ * the renewals notify and the watchd sessions listen only while the database holds at most
+ * 16 clusters, as heartbeatd and watchd do (struct db_crowd); -L -q 4 gives the earlier
+ * way (listening on hs_cluster only, four reads per interval) for comparison.
  * Exit status: 0 when it ran (whatever it measured), 1 when it could not run, 2 usage.
  */
 #include <errno.h>
@@ -81,7 +81,8 @@ struct node {
     int64_t lead_epoch;
     int renewal_inflight;
     int64_t renewal_sent_ns;
-    struct db_beat_notify beat;
+    struct db_crowd beat;
+    struct db_crowd crowd;       /* watchd's: its session LISTENs only while few clusters */
     /* watchd */
     struct db *wd_db;
     struct role role;
@@ -187,7 +188,7 @@ static void renew(struct node *n)
         return;
     char epoch[32];
     snprintf(epoch, sizeof(epoch), "%" PRId64, n->lead_epoch);
-    const char *params[] = {n->c->name, n->name, epoch, "false", db_beat_notify_param(&n->beat)};
+    const char *params[] = {n->c->name, n->name, epoch, "false", db_crowd_notify_param(&n->beat)};
     int64_t now = now_ns();
     if (query(n, n->hb_db, Q_RENEW, SQL_RENEW, 5, params, renewal_done, n) == 0) {
         n->renewal_inflight = 1;
@@ -210,7 +211,7 @@ static void on_beat(void *arg)
 {
     struct node *n = arg;
     loop_timer_after(n->beat_timer, n->lg->interval_ns);
-    db_beat_notify_tick(&n->beat, n->hb_db);
+    db_crowd_tick(&n->beat, n->hb_db);
     renew(n);
     if (db_connected(n->hb_db))
         node_seen(n);
@@ -231,7 +232,7 @@ static void on_hb_db_state(void *arg, int connected, const char *why)
     if (connected)
         node_up_once(n, &n->hb_up_once);
     if (connected && !n->dead) {
-        db_beat_notify_tick(&n->beat, n->hb_db);
+        db_crowd_tick(&n->beat, n->hb_db);
         renew(n);
         node_seen(n);
     }
@@ -442,6 +443,8 @@ static void on_poll(void *arg)
 {
     struct node *n = arg;
     loop_timer_after(n->poll_timer, poll_period(n));
+    if (n->lg->listen_beats)
+        db_crowd_tick(&n->crowd, n->wd_db);
     read_row(n);
 }
 
@@ -461,6 +464,8 @@ static void on_wd_db_state(void *arg, int connected, const char *why)
     if (connected)
         node_up_once(n, &n->wd_up_once);
     n->row_inflight = 0;
+    if (connected && n->lg->listen_beats)
+        db_crowd_tick(&n->crowd, n->wd_db);
     if (connected)
         read_row(n);
 }
@@ -484,7 +489,7 @@ static void node_start(struct node *n)
     n->started = 1;
     lg->connecting++;
     n->hb_db = db_new(lg->loop, lg->conninfo, hb_deadline);
-    db_beat_notify_init(&n->beat, lg->interval_ns);
+    db_crowd_init(&n->beat, lg->interval_ns);
     db_set_callbacks(n->hb_db, on_hb_db_state, NULL, n);
     n->wd_db = db_new(lg->loop, lg->conninfo, wd_deadline);
     db_set_callbacks(n->wd_db, on_wd_db_state, on_notify, n);
@@ -493,6 +498,8 @@ static void node_start(struct node *n)
         char beat[80];
         db_beat_channel(n->c->name, beat, sizeof(beat));
         db_listen(n->wd_db, beat);
+        db_crowd_init(&n->crowd, lg->interval_ns);
+        db_crowd_follow(&n->crowd, n->wd_db);
     }
     n->beat_timer = loop_timer_new(lg->loop, on_beat, n);
     n->poll_timer = loop_timer_new(lg->loop, on_poll, n);
@@ -656,8 +663,13 @@ static void settle_report(const struct lg *lg)
             active += n->role.state == ST_ACTIVE;
             standby += n->role.state == ST_STANDBY;
         }
-    fprintf(stderr, "hs-loadgen: settling: %d of %d nodes connected, %d active, %d standby\n", up,
-            2 * lg->n_clusters, active, standby);
+    struct db_counters dc;
+    db_get_counters(&dc);
+    fprintf(stderr,
+            "hs-loadgen: settling: %d of %d nodes connected, %d active, %d standby; sessions: "
+            "%ld connects, %ld connected, %ld connect timeouts, %ld dropped (%ld silent)\n",
+            up, 2 * lg->n_clusters, active, standby, dc.connects, dc.connected,
+            dc.connect_timeouts, dc.dropped_up, dc.silences);
 }
 
 static double cpu_seconds(void)
@@ -756,6 +768,11 @@ static void write_json(struct lg *lg, FILE *f)
     uint64_t total = 0;
     fprintf(f, "{\n  \"clusters\": %d, \"nodes\": %d, \"connections\": %d,\n", lg->n_clusters,
             2 * lg->n_clusters, 4 * lg->n_clusters);
+    struct db_counters dc;
+    db_get_counters(&dc);
+    fprintf(f, "  \"sessions\": {\"connects\": %ld, \"connected\": %ld, \"connect_timeouts\": %ld, "
+               "\"dropped_silent\": %ld, \"dropped\": %ld},\n",
+            dc.connects, dc.connected, dc.connect_timeouts, dc.silences, dc.dropped_up);
     fprintf(f, "  \"interval_ms\": %" PRId64 ", \"takeover_timeout_ms\": %" PRId64
                ", \"fence_after_ms\": %" PRId64 ", \"standby_reads_per_interval\": %d,\n",
             lg->interval_ns / NS_PER_MS, lg->takeover_ns / NS_PER_MS,
