@@ -7,8 +7,10 @@
  * with synchronous_commit = on, a server that turns out read-only (a replica first in a
  * multi-host conninfo, an old primary fenced by a failover manager) is left for the next
  * host, and asynchronous replication of the arbiter is reported as a risk.
- * A connect that reached the server but was not served in time waits twice as long next
- * time (up to CONNECT_WAIT_MAX_NS), and every retry is jittered: when many nodes reconnect
+ * A connect that reached the server is given SESSION_START_MIN_NS to start its session
+ * (on a small virtual machine a backend takes 75 ms of CPU to start when idle, seconds
+ * under load); one that still was not served waits twice as long next time (up to
+ * CONNECT_WAIT_MAX_NS), and every retry is jittered: when many nodes reconnect
  * at once (a restart of the arbiter under a thousand clusters) a slow server gets time to
  * serve them instead of a flood of connects that each start a backend and are then
  * abandoned (which kept a hundred clusters starting together from ever all connecting).
@@ -38,8 +40,11 @@
 #define BACKOFF_MIN_NS (100 * NS_PER_MS)
 #define BACKOFF_MAX_NS (5 * NS_PER_SEC)
 #define CONNECT_WAIT_MAX_NS (30 * NS_PER_SEC)
+/* A connect the server took is given at least this long to start its session: abandoning
+ * it frees nothing (the backend starts anyway) and the retry costs a second start. */
+#define SESSION_START_MIN_NS (5 * NS_PER_SEC)
 #define SILENCE_FACTOR 3
-#define SILENCE_MIN_NS (2 * NS_PER_SEC)
+#define SILENCE_MIN_NS (5 * NS_PER_SEC)   /* an overloaded server, not a dead one */
 #define SILENCE_MAX_NS (15 * NS_PER_SEC)
 
 enum db_state { DB_DOWN, DB_CONNECTING, DB_UP };
@@ -71,6 +76,7 @@ struct db {
     struct loop_timer *retry;
     int64_t backoff_ns;
     int64_t connect_wait_ns;   /* this connect's deadline (deadline_ns after a success) */
+    int64_t connect_start_ns;
     unsigned int jitter;       /* rand_r state for the retry delays */
     char channels[DB_MAX_CHANNELS][80];   /* room for a quoted 63-byte name */
     int n_channels;
@@ -337,6 +343,12 @@ static void on_deadline(void *arg)
         return;
     }
     if (server_reached(d->conn)) {
+        int64_t least = d->connect_wait_ns > SESSION_START_MIN_NS ? d->connect_wait_ns
+                                                                   : SESSION_START_MIN_NS;
+        if (now_ns() < d->connect_start_ns + least) {
+            loop_timer_at(d->deadline, d->connect_start_ns + least);
+            return;
+        }
         int64_t most = d->deadline_ns > CONNECT_WAIT_MAX_NS ? d->deadline_ns : CONNECT_WAIT_MAX_NS;
         d->connect_wait_ns = 2 * d->connect_wait_ns > most ? most : 2 * d->connect_wait_ns;
     }
@@ -530,6 +542,7 @@ static void connect_async(struct db *d)
     }
     PQsetnonblocking(d->conn, 1);
     d->state = DB_CONNECTING;
+    d->connect_start_ns = now_ns();
     loop_timer_after(d->deadline, d->connect_wait_ns);
     watch_fd(d, EPOLLOUT);
 }
