@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/bench/bench-clusters.sh: many two-node clusters on one PostgreSQL. For each count
-# in HS_BENCH_CLUSTERS (default "100 500 1000"), tests/tools/hs-loadgen runs that many
+# in HS_BENCH_CLUSTERS (default "100 200 300 500 1000"), tests/tools/hs-loadgen runs that many
 # clusters at interval 1 s / takeover_timeout 3 s (HS_BENCH_INTERVAL_MS, _TAKEOVER_MS)
 # through the daemons' own code (common/db.c, common/sql.h, watchd/role.c): four
 # connections per cluster, heartbeatd's and watchd's role session per node (watchd's
@@ -36,7 +36,7 @@ NAME=bench-clusters
 LOADGEN=$HS_BIN/tests/hs-loadgen
 [ -x "$LOADGEN" ] || bail "$LOADGEN missing: run make $(basename "$HS_BIN")/tests/hs-loadgen (make bench builds it)"
 cp "$LOADGEN" "$T/hs-loadgen"
-COUNTS=${HS_BENCH_CLUSTERS:-100 500 1000}
+COUNTS=${HS_BENCH_CLUSTERS:-100 200 300 500 1000}
 SECS=${HS_BENCH_CLUSTERS_SECS:-60}
 INTERVAL_MS=${HS_BENCH_INTERVAL_MS:-1000}
 TAKEOVER_MS=${HS_BENCH_TAKEOVER_MS:-3000}
@@ -103,7 +103,7 @@ for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done); do
     jq -c '{clusters, mode, renewal_p50: .renewal_ms.p50, renewal_p99: .renewal_ms.p99,
             lag_p50: .standby_lag_ms.p50, lag_p99: .standby_lag_ms.p99, qps: .queries_per_s,
             wal_per_cluster: .server.wal_bytes_per_cluster_per_s, uncaused: .takeovers_uncaused,
-            fences, detect: .crash_to_claim_ms.p50}' <<<"$run" | sed 's/^/# /' >&2
+            fences, detect: .crash_to_claim_ms.p50, sessions}' <<<"$run" | sed 's/^/# /' >&2
     sleep 2
 done
 
@@ -148,6 +148,11 @@ summary=$(jq '
                      ratio: vs(.queries_per_s; $o.queries_per_s)} else {} end),
     {metric: "\(.clusters) clusters: WAL per cluster", unit: "B/s", value: (.server.wal_bytes_per_cluster_per_s | round)},
     {metric: "\(.clusters) clusters: machine busy (all CPUs, everything on it)", unit: "%", value: (.machine.busy_percent | r1)},
+    {metric: "\(.clusters) clusters: server CPU per client query", unit: "ms",
+     value: (if (.queries_per_s // 0) > 0 and .server.cpu_percent != null
+             then (.server.cpu_percent * 10 / .queries_per_s * 100 | round / 100) else null end)},
+    {metric: "\(.clusters) clusters: sessions connected / connects abandoned / dropped as silent (whole run)", unit: "",
+     value: "\(.sessions.connected) / \(.sessions.connect_timeouts) / \(.sessions.dropped_silent)"},
     {metric: "\(.clusters) clusters: CPU postgres / load generator", unit: "% of a core",
      hotstandby: "\(.server.cpu_percent | r1) / \(.loadgen_cpu_percent | r1)"}
       + (if $o then {peer: "4 reads/interval \($o.server.cpu_percent | r1) / \($o.loadgen_cpu_percent | r1)",
