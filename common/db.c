@@ -734,18 +734,19 @@ static void crowd_counted(void *arg, PGresult *res, const char *err)
     }
     long n = atol(PQgetvalue(res, 0, 0));
     int few = n <= DB_CROWD_MAX_CLUSTERS;
+    /* what follows for this process: [listens][few] */
+    static const char *const follows[2][2] = {
+        {"renewals notify nobody; standbys learn of them by reading once per interval",
+         "renewals notify the standbys again"},
+        {"listening to no notification; changes are learnt by reading once per interval",
+         "listening to notifications again"},
+    };
+    int listens = c->n_listeners > 0;
     /* a listener says so at the first count too: it did not listen before it */
-    if (few != c->few || (c->n_listeners > 0 && !c->counted && !few))
+    if (few != c->few || (listens && !c->counted && !few))
         log_info("the database holds %ld clusters: %s (every NOTIFY wakes every listening "
                  "session of the database; at most %d clusters notify and listen)",
-                 n,
-                 c->n_listeners == 0 ? (few ? "renewals notify the standbys again"
-                                            : "renewals notify nobody; standbys learn of "
-                                              "them by reading once per interval")
-                                     : (few ? "listening to notifications again"
-                                            : "listening to no notification; changes are "
-                                              "learnt by reading once per interval"),
-                 DB_CROWD_MAX_CLUSTERS);
+                 n, follows[listens][few], DB_CROWD_MAX_CLUSTERS);
     c->few = few;
     c->counted = 1;
     for (int i = 0; i < c->n_listeners; i++)

@@ -84,12 +84,20 @@ BEGIN
         ALTER TABLE hs_cluster ADD COLUMN IF NOT EXISTS resume_requested boolean NOT NULL DEFAULT false;
     END IF;
 END $$;
+-- With more than 16 clusters on the database nobody listens (struct db_crowd in
+-- common/db.h: every NOTIFY wakes every listening session of the database), so the
+-- triggers announce nothing then: a transaction that notifies holds one lock of the whole
+-- database through its commit, and the claims and registrations of hundreds of clusters
+-- starting together queued behind each other for it. Nodes learn of changes by reading.
+-- The 16 is common/db.h's DB_CROWD_MAX_CLUSTERS.
+CREATE OR REPLACE FUNCTION hs_few_clusters() RETURNS boolean LANGUAGE sql STABLE AS
+$$ SELECT count(*) <= 16 FROM (SELECT 1 FROM hs_cluster LIMIT 17) s $$;
 CREATE OR REPLACE FUNCTION hs_cluster_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' OR NEW.holder IS DISTINCT FROM OLD.holder
-       OR NEW.epoch <> OLD.epoch OR NEW.paused <> OLD.paused
-       OR NEW.resume_requested <> OLD.resume_requested
-       OR NEW.handoff_to IS DISTINCT FROM OLD.handoff_to THEN
+    IF (TG_OP = 'INSERT' OR NEW.holder IS DISTINCT FROM OLD.holder
+        OR NEW.epoch <> OLD.epoch OR NEW.paused <> OLD.paused
+        OR NEW.resume_requested <> OLD.resume_requested
+        OR NEW.handoff_to IS DISTINCT FROM OLD.handoff_to) AND hs_few_clusters() THEN
         PERFORM pg_notify('hs_cluster', NEW.cluster);
     END IF;
     RETURN NEW;
@@ -137,7 +145,9 @@ END $$;
 -- up at once rather than at its next periodic read. Renewals (seen_at) announce nothing.
 CREATE OR REPLACE FUNCTION hs_node_notify() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'DELETE' THEN
+    IF NOT hs_few_clusters() THEN
+        RETURN NULL;
+    ELSIF TG_OP = 'DELETE' THEN
         PERFORM pg_notify('hs_node', OLD.cluster);
     ELSE
         PERFORM pg_notify('hs_node', NEW.cluster);
@@ -158,39 +168,11 @@ BEGIN
     END IF;
 END $$;
 
--- With more than 16 clusters on the database nobody listens (struct db_crowd in
--- common/db.h: every NOTIFY wakes every listening session of the database), so the
--- triggers announce nothing then: a transaction that notifies holds one lock of the whole
--- database through its commit, and the claims and registrations of hundreds of clusters
--- starting together queued behind each other for it. Nodes learn of changes by reading.
--- The 16 is common/db.h's DB_CROWD_MAX_CLUSTERS.
-CREATE OR REPLACE FUNCTION hs_few_clusters() RETURNS boolean LANGUAGE sql STABLE AS
-$$ SELECT count(*) <= 16 FROM (SELECT 1 FROM hs_cluster LIMIT 17) s $$;
-CREATE OR REPLACE FUNCTION hs_cluster_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF (TG_OP = 'INSERT' OR NEW.holder IS DISTINCT FROM OLD.holder
-        OR NEW.epoch <> OLD.epoch OR NEW.paused <> OLD.paused
-        OR NEW.resume_requested <> OLD.resume_requested
-        OR NEW.handoff_to IS DISTINCT FROM OLD.handoff_to) AND hs_few_clusters() THEN
-        PERFORM pg_notify('hs_cluster', NEW.cluster);
-    END IF;
-    RETURN NEW;
-END $$;
-CREATE OR REPLACE FUNCTION hs_node_notify() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF NOT hs_few_clusters() THEN
-        RETURN NULL;
-    ELSIF TG_OP = 'DELETE' THEN
-        PERFORM pg_notify('hs_node', OLD.cluster);
-    ELSE
-        PERFORM pg_notify('hs_node', NEW.cluster);
-    END IF;
-    RETURN NULL;
-END $$;
-
 -- The schema's version. A node skips all of the above when hs_meta already records this
 -- version or a later one, so every change of this file must raise it (tests/integ/29
 -- fails until it is raised), or databases set up by an earlier version never get the
--- change. common/db_wait.c reads the number from the next line.
+-- change. A database of an earlier version runs the whole file again (every statement is
+-- idempotent), so a change is made where the thing is defined, not appended.
+-- common/db_wait.c reads the number from the next line.
 -- hs-schema-version: 2
 UPDATE hs_meta SET schema_version = 2 WHERE schema_version < 2;
