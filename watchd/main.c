@@ -452,9 +452,12 @@ static void on_poll(void *arg)
 {
     struct watchd *wd = arg;
     loop_timer_after(wd->poll_timer, poll_period(wd));
-    db_crowd_tick(&wd->crowd, wd->db);
-    if (schema_ready(wd))
+    /* counted once hs_cluster exists: a count that fails waits for the next poll, and
+     * until one succeeds the sessions do not LISTEN */
+    if (schema_ready(wd)) {
+        db_crowd_tick(&wd->crowd, wd->db);
         watchd_read_row(wd);
+    }
     /* events kept after a write that timed out on a session that stayed up */
     if (wd->n_pending > 0 && wd->events_inflight == 0 && db_connected(wd->db))
         flush_pending(wd);
@@ -477,10 +480,10 @@ static void on_db_state(void *arg, int connected, const char *why)
         flush_pending(wd);
     /* NOTIFY is not durable: after every reconnect, read what we may have missed. */
     wd->row_inflight = 0;
-    if (connected) {
+    if (connected && wd->schema_ok)
         db_crowd_tick(&wd->crowd, wd->db);
+    if (connected)
         watchd_read_row(wd);
-    }
 }
 
 /* ---- health checks ---- */

@@ -16,7 +16,7 @@ nm "$HS_BIN/libhs.a" 2>/dev/null | grep -q __asan_ && san='-fsanitize=address,un
 SEND=$T/notify-send
 cc -std=c11 -D_GNU_SOURCE -g -Wall -Wextra -Werror -Wno-unused-parameter $san \
     -I"$HS_TOP/common" "$HS_TOP/tests/tools/notify-send.c" "$HS_BIN/libhs.a" \
-    $(pkg-config --libs libcurl jansson libpq libsystemd) -lpthread -o "$SEND" 2>"$T/cc.log"
+    $(pkg-config --libs libcurl jansson libpq) -lpthread -o "$SEND" 2>"$T/cc.log"
 ok $? "notify-send builds against $(basename "$HS_BIN")/libhs.a"
 [ -x "$SEND" ] || bail "cannot build notify-send: $(head -n 5 "$T/cc.log")"
 
