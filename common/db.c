@@ -19,6 +19,10 @@
  * silent for SILENCE_FACTOR deadlines is dropped. Dropping a slow session would make the
  * server start a new backend for every late answer: under load that is what it can least
  * afford. A query waiting behind a slow one counts its deadline from when it was asked.
+ * A query with parameters is prepared on its session the first time it is asked there and
+ * executed by name afterwards: the daemons ask the same few statements every interval,
+ * and parsing, analysing and planning them was over a quarter of the server's CPU with a
+ * hundred clusters on one database (perf, tests/bench/bench-clusters.sh).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -37,6 +41,7 @@
 #include "sql.h"
 
 #define DB_MAX_CHANNELS 4
+#define DB_MAX_PREPARED 32   /* distinct statements with parameters kept prepared per session */
 #define BACKOFF_MIN_NS (100 * NS_PER_MS)
 #define BACKOFF_MAX_NS (5 * NS_PER_SEC)
 #define CONNECT_WAIT_MAX_NS (30 * NS_PER_SEC)
@@ -57,6 +62,8 @@ struct db_query {
     void *arg;
     int internal;              /* LISTEN after a reconnect: not reported */
     int abandoned;             /* its owner was told it timed out: the answer is dropped */
+    int preparing;             /* in flight is its PREPARE; it runs when that is answered */
+    int unprepared;            /* its PREPARE failed: it runs with its text */
     int64_t due_ns;            /* its deadline, counted from when it was asked */
     struct db_query *next;
 };
@@ -81,6 +88,8 @@ struct db {
     char channels[DB_MAX_CHANNELS][80];   /* room for a quoted 63-byte name */
     int n_channels;
     int listening;             /* LISTEN on them (db_set_listening) */
+    char *prepared[DB_MAX_PREPARED];   /* statements of this session, named "hs<index>" */
+    int n_prepared;
     db_state_cb state_cb;
     db_notify_cb notify_cb;
     void *cb_arg;
@@ -92,6 +101,7 @@ struct db {
 };
 
 static void connect_async(struct db *d);
+static void forget_prepared(struct db *d);
 static void db_dispatch(struct db *d);
 static struct db_query *listen_query(const char *channel);
 static struct db_query *internal_query(const char *sql);
@@ -222,6 +232,7 @@ static void db_drop(struct db *d, const char *why)
         PQfinish(d->conn);
         d->conn = NULL;
     }
+    forget_prepared(d);
     if (d->last) {
         PQclear(d->last);
         d->last = NULL;
@@ -371,6 +382,42 @@ static void deliver_notifies(struct db *d)
     }
 }
 
+static void forget_prepared(struct db *d)
+{
+    for (int i = 0; i < d->n_prepared; i++)
+        free(d->prepared[i]);
+    d->n_prepared = 0;
+}
+
+static int prepared_index(const struct db *d, const char *sql)
+{
+    for (int i = 0; i < d->n_prepared; i++)
+        if (strcmp(d->prepared[i], sql) == 0)
+            return i;
+    return -1;
+}
+
+/* The PREPARE of the query in flight was answered: the query itself goes next (by name
+ * when the PREPARE worked, with its text when not), unless its owner gave up meanwhile. */
+static void prepared(struct db *d, struct db_query *q, PGresult *res)
+{
+    q->preparing = 0;
+    if (res != NULL && PQresultStatus(res) == PGRES_COMMAND_OK)
+        d->prepared[d->n_prepared++] = strdup(q->sql);
+    else
+        q->unprepared = 1;   /* its own run reports what is wrong with it */
+    if (res != NULL)
+        PQclear(res);
+    if (q->abandoned) {
+        query_free(q);
+        return;
+    }
+    q->next = d->head;
+    d->head = q;
+    if (d->tail == NULL)
+        d->tail = q;
+}
+
 static void query_done(struct db *d)
 {
     struct db_query *q = d->inflight;
@@ -378,6 +425,10 @@ static void query_done(struct db *d)
     d->inflight = NULL;
     d->last = NULL;
     loop_timer_stop(d->deadline);
+    if (q->preparing) {
+        prepared(d, q, res);
+        return;
+    }
     if (!q->abandoned && !q->internal && d->reported_slow) {
         log_info("database: answers within the deadline again");
         d->reported_slow = 0;
@@ -398,6 +449,16 @@ static void query_done(struct db *d)
             if (q->cb && !q->internal)
                 q->cb(q->arg, NULL, why);
             const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+            if (state && strcmp(state, "0A000") == 0 && d->n_prepared > 0) {
+                /* "cached plan must not change result type": a table changed under a
+                 * prepared statement; prepare them again */
+                forget_prepared(d);
+                struct db_query *dq = internal_query("DEALLOCATE ALL");
+                dq->next = d->head;
+                d->head = dq;
+                if (d->tail == NULL)
+                    d->tail = dq;
+            }
             if (db_error_means_reconnect(state) && d->conn) {
                 /* this server cannot take our writes (any more): the next host may */
                 char drop[600];
@@ -586,10 +647,23 @@ static void db_dispatch(struct db *d)
     if (d->head == NULL)
         d->tail = NULL;
     d->inflight = q;
-    int ok = q->nparams == 0 && q->internal
-                 ? PQsendQuery(d->conn, q->sql)
-                 : PQsendQueryParams(d->conn, q->sql, q->nparams, NULL,
-                                     (const char *const *)q->params, NULL, NULL, 0);
+    int ok, i = -1;
+    char name[16];
+    if (q->nparams > 0 && !q->internal && !q->unprepared) {
+        i = prepared_index(d, q->sql);
+        q->preparing = i < 0 && d->n_prepared < DB_MAX_PREPARED;
+        snprintf(name, sizeof(name), "hs%d", i < 0 ? d->n_prepared : i);
+    }
+    if (q->preparing)
+        ok = PQsendPrepare(d->conn, name, q->sql, q->nparams, NULL);
+    else if (i >= 0)
+        ok = PQsendQueryPrepared(d->conn, name, q->nparams, (const char *const *)q->params,
+                                 NULL, NULL, 0);
+    else if (q->nparams == 0 && q->internal)
+        ok = PQsendQuery(d->conn, q->sql);
+    else
+        ok = PQsendQueryParams(d->conn, q->sql, q->nparams, NULL,
+                               (const char *const *)q->params, NULL, NULL, 0);
     if (!ok) {
         db_drop(d, PQerrorMessage(d->conn));
         return;

@@ -91,6 +91,14 @@ PQ_FORWARD(int, PQsendQueryParams,
             int resultFormat),
            (conn, command, nParams, paramTypes, paramValues, paramLengths, paramFormats,
             resultFormat))
+PQ_FORWARD(int, PQsendPrepare,
+           (PGconn *conn, const char *stmtName, const char *query, int nParams,
+            const Oid *paramTypes),
+           (conn, stmtName, query, nParams, paramTypes))
+PQ_FORWARD(int, PQsendQueryPrepared,
+           (PGconn *conn, const char *stmtName, int nParams, const char *const *paramValues,
+            const int *paramLengths, const int *paramFormats, int resultFormat),
+           (conn, stmtName, nParams, paramValues, paramLengths, paramFormats, resultFormat))
 PQ_FORWARD(int, PQflush, (PGconn *conn), (conn))
 PQ_FORWARD(int, PQconsumeInput, (PGconn *conn), (conn))
 PQ_FORWARD(int, PQisBusy, (PGconn *conn), (conn))

@@ -4,7 +4,8 @@ TCP forwarder on 127.0.0.1.
 
 A node's database path in tests: SIGSTOP the proxy and every connection through it
 stalls (a cut that neither side sees as closed), SIGCONT resumes it. No tc netem.
-LOSE_REPLY_FLAG: while that file exists, the next client message that writes hs_event is
+LOSE_REPLY_FLAG: while that file exists, the next client message that writes hs_event (by its
+text, or by the name of a statement prepared with it) is
 forwarded (the server commits it) but nothing the server sends on that connection reaches
 the client any more: a reply lost after the write. The file is then renamed to FLAG.done.
 SLOW_START_FLAG: while that file exists, a new connection is accepted at once (the client's
@@ -15,6 +16,7 @@ SLOW_REPLY_FLAG: while that file exists, what the server sends reaches the clien
 of milliseconds the file holds later (in order): a server that answers slowly.
 """
 import os
+import re
 import selectors
 import socket
 import sys
@@ -37,6 +39,25 @@ srv.listen(64)
 srv.setblocking(False)
 sel.register(srv, selectors.EVENT_READ, None)
 peer = {}
+event_stmts = {}  # client side -> names of the statements it prepared to write hs_event
+PARSE = re.compile(rb"P....([^\0]*)\0([^\0]*)\0", re.S)
+QUERY = re.compile(rb"Q....[^\0]*INSERT INTO hs_event", re.S)
+BIND = re.compile(rb"B....[^\0]*\0([^\0]+)\0", re.S)
+
+
+def writes_event(s, data):
+    """Whether this client data writes hs_event: as text, or by binding a statement the
+    client prepared for it earlier (the daemons prepare each statement once per session
+    and then send only its name)."""
+    names = event_stmts.setdefault(s, set())
+    for m in PARSE.finditer(data):
+        if b"INSERT INTO hs_event" in m.group(2):
+            if not m.group(1):
+                return True   # the unnamed statement is bound and run in the same message
+            names.add(m.group(1))   # prepared only: nothing is written yet
+    if QUERY.search(data):
+        return True
+    return any(m.group(1) in names for m in BIND.finditer(data))
 
 
 def close(s):
@@ -45,6 +66,7 @@ def close(s):
             continue
         servers.discard(x)
         peer.pop(x, None)
+        event_stmts.pop(x, None)
         if x in muted and x is not s:
             # the server may not have read the client's last messages yet (the commit):
             # it gets an orderly end after them and is closed at its own EOF, never reset
@@ -124,7 +146,7 @@ while True:
         if not data or s not in peer:
             close(s)
             continue
-        if lose_flag and b"INSERT INTO hs_event" in data and os.path.exists(lose_flag):
+        if lose_flag and s not in servers and writes_event(s, data) and os.path.exists(lose_flag):
             os.rename(lose_flag, lose_flag + ".done")
             muted.add(peer[s])
         if s in muted:
