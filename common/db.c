@@ -706,6 +706,7 @@ void db_free(struct db *d)
         loop_del_fd(d->loop, d->fd);
     if (d->conn)
         PQfinish(d->conn);
+    forget_prepared(d);
     if (d->last)
         PQclear(d->last);
     /* every owner hears about its query, so nothing it allocated for the answer leaks */
