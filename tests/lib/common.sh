@@ -33,7 +33,8 @@ ok() {
     local cond=$1; shift
     _tap_n=$((_tap_n + 1))
     if [ "$cond" = 0 ]; then echo "ok $_tap_n - $*"; else
-        echo "not ok $_tap_n - $*"; _tap_failed=$((_tap_failed + 1)); fi
+        echo "not ok $_tap_n - $*"; _tap_failed=$((_tap_failed + 1))
+        diag "FAILED $_tap_n - $*"; fi   # stderr: seen in a quiet prove run (CI's log)
 }
 # check DESCRIPTION -- command...: ok if the command succeeds.
 check() { local d=$1; shift; [ "$1" = -- ] && shift; "$@"; ok $? "$d"; }

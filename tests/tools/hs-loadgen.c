@@ -296,7 +296,8 @@ static void write_event(struct node *n, const struct role_action *a)
     query(n, n->wd_db, Q_EVENT, SQL_EVENT, 6, params, NULL, NULL);
     if (strcmp(a->kind_name, "fenced") == 0 && n->lg->phase >= 1) {
         n->lg->fences++;
-        log_warnx("%s: %s fenced: %s", n->c->name, n->name, a->detail);
+        log_warnx("%s: %s fenced: %s (%.1f s into the window)", n->c->name, n->name, a->detail,
+                  (double)(now_ns() - n->lg->measure_start_ns) / 1e9);
     }
 }
 
@@ -622,8 +623,11 @@ static void server_snap_done(void *arg, PGresult *res, const char *err)
     s->xact = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     s->wal_bytes = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
     char *pids = PQgetvalue(res, 0, 2), *save = NULL;
-    for (char *pid = strtok_r(pids, " ", &save); pid; pid = strtok_r(NULL, " ", &save))
+    int n = 0;
+    for (char *pid = strtok_r(pids, " ", &save); pid; pid = strtok_r(NULL, " ", &save), n++)
         s->cpu_ticks += proc_ticks(pid);
+    fprintf(stderr, "hs-loadgen: server counters: %d processes read in %.1f ms (the loop waits)\n",
+            n, (double)(now_ns() - s->at_ns) / 1e6);
 }
 
 /* Through a session of its own on the loop: a blocking read here would stall every
