@@ -12,18 +12,7 @@
 HS_INTERVAL=1s HS_TAKEOVER=3s HS_CLUSTER=prep.t
 . "$HS_TOP/tests/lib/cluster.sh"
 
-pg_start
-psql_hs "ALTER SYSTEM SET log_statement = 'all'" >/dev/null
-psql_hs "ALTER SYSTEM SET log_line_prefix = '[%a] '" >/dev/null
-psql_hs "SELECT pg_reload_conf()" >/dev/null
-PG_LOG=$PG_SOCK/postgres.log
-base=$PG_CONNINFO
-PG_CONNINFO="$base application_name=hs-a" node_conf a 100
-PG_CONNINFO="$base application_name=hs-b" node_conf b 100
-node_start a
-node_start b
-check "a active" -- wait_role a active 10
-check "b standby" -- wait_role b standby 10
+start_logged_pair
 
 RENEW='UPDATE hs_cluster SET heartbeat = heartbeat \+ 1'
 READ='SELECT c.holder'

@@ -172,6 +172,23 @@ start_pair() {
     check "b standby" -- wait_role b standby 10
 }
 
+# start_logged_pair: start_pair whose sessions the server's log tells apart: every
+# statement is logged in $PG_LOG as "[hs-a] ..." or "[hs-b] ..." (application_name).
+start_logged_pair() {
+    pg_start
+    psql_hs "ALTER SYSTEM SET log_statement = 'all'" >/dev/null
+    psql_hs "ALTER SYSTEM SET log_line_prefix = '[%a] '" >/dev/null
+    psql_hs "SELECT pg_reload_conf()" >/dev/null
+    PG_LOG=$PG_SOCK/postgres.log
+    local base=$PG_CONNINFO
+    PG_CONNINFO="$base application_name=hs-a" node_conf a 100
+    PG_CONNINFO="$base application_name=hs-b" node_conf b 100
+    node_start a
+    node_start b
+    check "a active" -- wait_role a active 10
+    check "b standby" -- wait_role b standby 10
+}
+
 dump_logs() {
     local f
     for f in "$T"/*/watchd.log "$T"/*/heartbeatd.log "$HOOKS_LOG"; do
