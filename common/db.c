@@ -389,6 +389,15 @@ static void forget_prepared(struct db *d)
     d->n_prepared = 0;
 }
 
+/* q runs next, before everything queued. */
+static void push_front(struct db *d, struct db_query *q)
+{
+    q->next = d->head;
+    d->head = q;
+    if (d->tail == NULL)
+        d->tail = q;
+}
+
 static int prepared_index(const struct db *d, const char *sql)
 {
     for (int i = 0; i < d->n_prepared; i++)
@@ -408,14 +417,10 @@ static void prepared(struct db *d, struct db_query *q, PGresult *res)
         q->unprepared = 1;   /* its own run reports what is wrong with it */
     if (res != NULL)
         PQclear(res);
-    if (q->abandoned) {
+    if (q->abandoned)
         query_free(q);
-        return;
-    }
-    q->next = d->head;
-    d->head = q;
-    if (d->tail == NULL)
-        d->tail = q;
+    else
+        push_front(d, q);
 }
 
 static void query_done(struct db *d)
@@ -453,11 +458,7 @@ static void query_done(struct db *d)
                 /* "cached plan must not change result type": a table changed under a
                  * prepared statement; prepare them again */
                 forget_prepared(d);
-                struct db_query *dq = internal_query("DEALLOCATE ALL");
-                dq->next = d->head;
-                d->head = dq;
-                if (d->tail == NULL)
-                    d->tail = dq;
+                push_front(d, internal_query("DEALLOCATE ALL"));
             }
             if (db_error_means_reconnect(state) && d->conn) {
                 /* this server cannot take our writes (any more): the next host may */
@@ -516,10 +517,7 @@ static void on_connected(struct db *d)
     for (int i = d->listening ? d->n_channels - 1 : -1; i >= -1; i--) {
         struct db_query *q = i >= 0 ? listen_query(d->channels[i])
                                     : internal_query("SET synchronous_commit = on");
-        q->next = d->head;
-        d->head = q;
-        if (d->tail == NULL)
-            d->tail = q;
+        push_front(d, q);
     }
     watch_fd(d, EPOLLIN);
     if (d->state_cb)
