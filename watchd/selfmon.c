@@ -225,7 +225,10 @@ static void resolve_role_problems(struct selfmon *sm, int standby_live)
         snprintf(why, sizeof(why), "the cluster is protected again: a standby renews its row");
         resolve_problem(sm, PK_TAKEOVER, why);
         resolve_problem(sm, PK_SWITCHOVER, why);
-    } else if (r->state == ST_STANDBY && r->row.holder[0]) {
+    } else if (r->state == ST_STANDBY && r->row.holder[0] &&
+               strcmp(r->row.holder, wd->conf.node) != 0) {
+        /* (a row that still names this node was read before it stopped acting: a node
+         * that wakes from a freeze fences first and reads the row after) */
         snprintf(why, sizeof(why), "%s is no longer the active: %s holds the cluster at epoch "
                  "%" PRId64, wd->conf.node, r->row.holder, r->row.epoch);
         resolve_problem(sm, PK_TAKEOVER, why);
