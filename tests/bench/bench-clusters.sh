@@ -120,7 +120,7 @@ the load generator's own loop delay); standby lag = renewal sent -> the standby'
 of the new value; crash -> claim = power cut of an active (its sessions closed) -> the \
 standby's compare-and-set answered; queries/s counted by the client; WAL and transactions \
 from pg_stat_database and pg_current_wal_lsn over the window; server CPU = utime + stime \
-of every process in pg_stat_activity (backends and background workers). The window starts once \
+of the postmaster and its children from /proc (backends and background workers; not pg_stat_activity, which costs the server over a second of CPU with thousands of sessions). The window starts once \
 every session is up and every cluster has one active and one standby (settle_s)."
 summary=$(jq '
     map(select(.mode == "poll4" and (.failed | not))) as $olds |

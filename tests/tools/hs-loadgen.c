@@ -20,6 +20,7 @@
  * way (listening on hs_cluster only, four reads per interval) for comparison.
  * Exit status: 0 when it ran (whatever it measured), 1 when it could not run, 2 usage.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -182,28 +183,42 @@ static void renewal_done(void *arg, PGresult *res, const char *err)
     node_input(n, &in);
 }
 
-static void renew(struct node *n)
+/* SQL_NODE_SEEN's parameters, as heartbeatd's node_params */
+static void node_params(const struct node *n, const char *params[8])
+{
+    /* a digest of the same size as conf.c's (sha256 hex) */
+    static const char digest[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    const char *p[8] = {n->c->name, n->name, "127.0.0.1", "100", HS_VERSION,
+                        role_public_name(&n->role), n->leading ? "leading" : "following",
+                        digest};
+    memcpy(params, p, sizeof(p));
+}
+
+/* heartbeatd's renewal, which carries the node row: 1 when it went out */
+static int renew(struct node *n)
 {
     if (!n->leading || n->renewal_inflight || !db_connected(n->hb_db))
-        return;
+        return 0;
     char epoch[32];
     snprintf(epoch, sizeof(epoch), "%" PRId64, n->lead_epoch);
-    const char *params[] = {n->c->name, n->name, epoch, "false", db_crowd_notify_param(&n->beat)};
+    const char *params[11];
+    node_params(n, params);
+    params[8] = epoch;
+    params[9] = "false";
+    params[10] = db_crowd_notify_param(&n->beat);
     int64_t now = now_ns();
-    if (query(n, n->hb_db, Q_RENEW, SQL_RENEW, 5, params, renewal_done, n) == 0) {
-        n->renewal_inflight = 1;
-        n->renewal_sent_ns = now;
-        n->c->pending_sent_ns = now;
-    }
+    if (query(n, n->hb_db, Q_RENEW, SQL_RENEW, 11, params, renewal_done, n) != 0)
+        return 0;
+    n->renewal_inflight = 1;
+    n->renewal_sent_ns = now;
+    n->c->pending_sent_ns = now;
+    return 1;
 }
 
 static void node_seen(struct node *n)
 {
-    /* a digest of the same size as conf.c's (sha256 hex) */
-    static const char digest[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-    const char *params[] = {n->c->name, n->name, "127.0.0.1", "100", HS_VERSION,
-                            role_public_name(&n->role), n->leading ? "leading" : "following",
-                            digest};
+    const char *params[8];
+    node_params(n, params);
     query(n, n->hb_db, Q_NODE, SQL_NODE_SEEN, 8, params, NULL, NULL);
 }
 
@@ -212,8 +227,7 @@ static void on_beat(void *arg)
     struct node *n = arg;
     loop_timer_after(n->beat_timer, n->lg->interval_ns);
     db_crowd_tick(&n->beat, n->hb_db);
-    renew(n);
-    if (db_connected(n->hb_db))
+    if (!renew(n) && db_connected(n->hb_db))
         node_seen(n);
 }
 
@@ -233,8 +247,8 @@ static void on_hb_db_state(void *arg, int connected, const char *why)
         node_up_once(n, &n->hb_up_once);
     if (connected && !n->dead) {
         db_crowd_tick(&n->beat, n->hb_db);
-        renew(n);
-        node_seen(n);
+        if (!renew(n))
+            node_seen(n);
     }
 }
 
@@ -573,10 +587,11 @@ static void on_start_next(void *arg)
 
 /* ---- the server's side of the window: transactions, WAL, CPU of its processes ---- */
 
-static int64_t proc_ticks(const char *pid)
+/* utime + stime of process pid (ticks), its parent in *ppid; 0 when it is gone */
+static int64_t proc_ticks(long pid, long *ppid)
 {
     char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return 0;
@@ -585,16 +600,48 @@ static int64_t proc_ticks(const char *pid)
     buf[n] = '\0';
     char *p = strrchr(buf, ')');   /* the command may hold spaces */
     long long utime = 0, stime = 0;
-    if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld",
-                            &utime, &stime) != 2)
+    if (p == NULL || sscanf(p + 2, "%*c %ld %*d %*d %*d %*d %*u %*u %*u %*u %*u %lld %lld",
+                            ppid, &utime, &stime) != 3)
         return 0;
     return utime + stime;
+}
+
+/*
+ * The server's processes are the postmaster (the parent of any backend) and its children,
+ * found in /proc. Not from pg_stat_activity: with thousands of sessions, reading it costs
+ * the server over a second of CPU (every row looks its pid up in the whole process array,
+ * under the lock that commits need) at the very moments the window opens and closes.
+ */
+static int server_ticks(long backend, int64_t *ticks)
+{
+    long postmaster = 0, ppid = 0;
+    proc_ticks(backend, &postmaster);
+    if (postmaster <= 1)
+        return 0;
+    DIR *d = opendir("/proc");
+    if (d == NULL)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    *ticks = proc_ticks(postmaster, &ppid);
+    while ((e = readdir(d)) != NULL) {
+        long pid = strtol(e->d_name, NULL, 10);
+        if (pid <= 0 || pid == postmaster)
+            continue;
+        int64_t t = proc_ticks(pid, &ppid);
+        if (ppid == postmaster) {
+            *ticks += t;
+            n++;
+        }
+    }
+    closedir(d);
+    return n + 1;
 }
 
 #define SQL_SERVER_COUNTERS \
     "SELECT (SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()), " \
     "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint, " \
-    "(SELECT string_agg(pid::text, ' ') FROM pg_stat_activity)"
+    "pg_backend_pid()"
 
 static void machine_ticks(struct server_snap *s)
 {
@@ -622,10 +669,7 @@ static void server_snap_done(void *arg, PGresult *res, const char *err)
     s->ok = 1;
     s->xact = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     s->wal_bytes = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    char *pids = PQgetvalue(res, 0, 2), *save = NULL;
-    int n = 0;
-    for (char *pid = strtok_r(pids, " ", &save); pid; pid = strtok_r(NULL, " ", &save), n++)
-        s->cpu_ticks += proc_ticks(pid);
+    int n = server_ticks(strtol(PQgetvalue(res, 0, 2), NULL, 10), &s->cpu_ticks);
     fprintf(stderr, "hs-loadgen: server counters: %d processes read in %.1f ms (the loop waits)\n",
             n, (double)(now_ns() - s->at_ns) / 1e6);
 }
