@@ -57,43 +57,38 @@
     " changed_at = clock_timestamp() " \
     "WHERE cluster = $1 AND holder = $2 AND epoch = $4 RETURNING epoch"
 
+/*
+ * $1 cluster, $2 holder, $3 epoch, $4 'true' to commit a pending resume (DESIGN §3: only
+ * the active's own renewal ends a pause that an operator asked to end): heartbeatd's
+ * guarded renewal (DESIGN §2); zero rows means someone else holds the cluster. It also announces itself on the cluster's own
+ * channel (db_beat_channel: the prefix and the name, cut at PostgreSQL's 63 bytes; names
+ * are ASCII), so a standby learns of each renewal at once instead of by polling; the
+ * notification goes out when the renewal commits, and only to that cluster's listeners.
+ * $5 'false' leaves the notification out: PostgreSQL wakes every listening session of the
+ * database for every NOTIFY, whatever its channel, so with many clusters on one database
+ * renewals notify nobody and standbys read once per interval (struct db_crowd).
+ */
+#define SQL_BEAT_CHANNEL_PREFIX "hs_beat."
+#define SQL_RENEW \
+    "UPDATE hs_cluster SET heartbeat = heartbeat + 1, " \
+    " paused = CASE WHEN $4::boolean AND resume_requested THEN false ELSE paused END, " \
+    " resume_requested = resume_requested AND NOT $4::boolean " \
+    "WHERE cluster = $1 AND holder = $2 AND epoch = $3 " \
+    "RETURNING heartbeat, CASE WHEN $5::boolean THEN " \
+    " pg_notify(left('" SQL_BEAT_CHANNEL_PREFIX "' || cluster, 63), cluster) END"
+
+/* How many clusters share the database (struct db_crowd). */
+#define SQL_CLUSTER_COUNT "SELECT count(*) FROM hs_cluster"
+
 /* $1 cluster, $2 node, $3 address, $4 priority, $5 version, $6 role, $7 state,
  * $8 config digest: heartbeatd's node row, written every interval (liveness for ranks
- * and status); while it leads, the renewal carries it (SQL_RENEW) */
+ * and status) */
 #define SQL_NODE_SEEN \
     "INSERT INTO hs_node (cluster, node, address, priority, version, role, state, beat, " \
     "seen_at, config_digest) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, clock_timestamp(), $8) " \
     "ON CONFLICT (cluster, node) DO UPDATE SET address = $3, priority = $4, " \
     "version = $5, role = $6, state = $7, beat = hs_node.beat + 1, " \
     "seen_at = clock_timestamp(), config_digest = $8"
-
-/*
- * $1..$8 as SQL_NODE_SEEN (the holder's own node row), $9 epoch, $10 'true' to commit a
- * pending resume (DESIGN §3: only the active's own renewal ends a pause that an operator
- * asked to end): heartbeatd's guarded renewal (DESIGN §2); zero rows means someone else
- * holds the cluster. The node row rides along in the same statement and transaction (one
- * round trip and one commit instead of two: the server's cost per cluster is mostly per
- * statement); it is written whether or not the guard matches, as it was on its own.
- * The renewal also announces itself on the cluster's own
- * channel (db_beat_channel: the prefix and the name, cut at PostgreSQL's 63 bytes; names
- * are ASCII), so a standby learns of each renewal at once instead of by polling; the
- * notification goes out when the renewal commits, and only to that cluster's listeners.
- * $11 'false' leaves the notification out: PostgreSQL wakes every listening session of the
- * database for every NOTIFY, whatever its channel, so with many clusters on one database
- * renewals notify nobody and standbys read once per interval (struct db_crowd).
- */
-#define SQL_BEAT_CHANNEL_PREFIX "hs_beat."
-#define SQL_RENEW \
-    "WITH seen AS (" SQL_NODE_SEEN ") " \
-    "UPDATE hs_cluster SET heartbeat = heartbeat + 1, " \
-    " paused = CASE WHEN $10::boolean AND resume_requested THEN false ELSE paused END, " \
-    " resume_requested = resume_requested AND NOT $10::boolean " \
-    "WHERE cluster = $1 AND holder = $2 AND epoch = $9 " \
-    "RETURNING heartbeat, CASE WHEN $11::boolean THEN " \
-    " pg_notify(left('" SQL_BEAT_CHANNEL_PREFIX "' || cluster, 63), cluster) END"
-
-/* How many clusters share the database (struct db_crowd). */
-#define SQL_CLUSTER_COUNT "SELECT count(*) FROM hs_cluster"
 
 /* $1 cluster, $2 target node or '*' */
 #define SQL_REQUEST_SWITCHOVER \

@@ -62,7 +62,7 @@ struct heartbeatd {
     int fencing;
 };
 
-static int renew(struct heartbeatd *hb);
+static void renew(struct heartbeatd *hb);
 
 static void send_watchd(struct heartbeatd *hb, json_t *msg)
 {
@@ -153,50 +153,36 @@ static void renewal_done(void *arg, PGresult *res, const char *err)
                               (json_int_t)sent));
 }
 
-/* SQL_NODE_SEEN's eight parameters: this node's row (prio: room for the number). */
-static void node_params(const struct heartbeatd *hb, const char *params[8], char prio[16])
-{
-    snprintf(prio, 16, "%d", hb->conf.priority);
-    const char *p[8] = {hb->conf.cluster, hb->conf.node,     hb->conf.address,
-                        prio,             daemon_version(), hb->role,
-                        hb->leading ? "leading" : "following", hb->conf.config_digest};
-    memcpy(params, p, sizeof(p));
-}
-
-/* The guarded renewal, with this node's row in the same statement; 1 when it went out. */
-static int renew(struct heartbeatd *hb)
+static void renew(struct heartbeatd *hb)
 {
     if (!hb->leading || hb->renewal_inflight || !db_connected(hb->db))
-        return 0;
+        return;
     int64_t now = now_ns();
     if (now >= hb->fence_at_ns) {
         stop_leading(hb, "the grant's deadline passed", 1);
-        return 0;
+        return;
     }
     if (now >= hb->renew_until_ns)
-        return 0;   /* the lease is over: the counter must stand still */
-    char epoch[32], prio[16];
+        return;   /* the lease is over: the counter must stand still */
+    char epoch[32];
     snprintf(epoch, sizeof(epoch), "%" PRId64, hb->epoch);
-    const char *params[11];
-    node_params(hb, params, prio);
-    params[8] = epoch;
-    params[9] = hb->commit_resume ? "true" : "false";
-    params[10] = db_crowd_notify_param(&hb->beat);
+    const char *params[] = {hb->conf.cluster, hb->conf.node, epoch,
+                            hb->commit_resume ? "true" : "false", db_crowd_notify_param(&hb->beat)};
     /* DESIGN §2: the guarded renewal; zero rows means someone else holds the cluster. */
-    if (db_query(hb->db, SQL_RENEW, 11, params, renewal_done, hb) != 0)
-        return 0;
-    hb->renewal_inflight = 1;
-    hb->renewal_sent_ns = now;
-    hb->renewal_epoch = hb->epoch;
-    return 1;
+    if (db_query(hb->db, SQL_RENEW, 5, params, renewal_done, hb) == 0) {
+        hb->renewal_inflight = 1;
+        hb->renewal_sent_ns = now;
+        hb->renewal_epoch = hb->epoch;
+    }
 }
 
-/* This node's row on its own, when no renewal carries it. */
 static void node_row(struct heartbeatd *hb)
 {
     char prio[16];
-    const char *params[8];
-    node_params(hb, params, prio);
+    snprintf(prio, sizeof(prio), "%d", hb->conf.priority);
+    const char *state = hb->leading ? "leading" : "following";
+    const char *params[] = {hb->conf.cluster, hb->conf.node, hb->conf.address, prio,
+                            daemon_version(), hb->role,      state, hb->conf.config_digest};
     db_query(hb->db, SQL_NODE_SEEN, 8, params, NULL, NULL);
 }
 
@@ -205,7 +191,8 @@ static void on_beat(void *arg)
     struct heartbeatd *hb = arg;
     loop_timer_after(hb->beat_timer, hb->conf.interval_ns);
     db_crowd_tick(&hb->beat, hb->db);
-    if (!renew(hb) && db_connected(hb->db))
+    renew(hb);
+    if (db_connected(hb->db))
         node_row(hb);
 }
 
@@ -214,8 +201,8 @@ static void on_db_state(void *arg, int connected, const char *why)
     struct heartbeatd *hb = arg;
     if (connected) {
         db_crowd_tick(&hb->beat, hb->db);
-        if (!renew(hb))
-            node_row(hb);   /* be seen as live at once, not an interval later */
+        renew(hb);
+        node_row(hb);   /* be seen as live at once, not an interval later */
     }
 }
 

@@ -72,12 +72,19 @@ fi
 # no NOTIFY listening), for comparison in the same run.
 min=$max
 for n in $COUNTS; do [ "$n" -lt "$min" ] && min=$n; done
+# HS_BENCH_CLUSTERS_FOLD (a list of counts, default none): those counts also with the
+# active's node row in its renewal's statement (hs-loadgen -F), an experiment heartbeatd does
+# not follow (less server CPU, a longer renewal tail: tests/bench/README.md).
 OLD=${HS_BENCH_CLUSTERS_OLD-$min}
+FOLD=${HS_BENCH_CLUSTERS_FOLD-}
 runs='[]'
-for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done); do
-    n=${spec#old:}
+for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done) $(for o in $FOLD; do echo "fold:$o"; done); do
+    n=${spec##*:}
     mode=() label=notify
-    [ "$spec" != "$n" ] && mode=(-L -q 4) label=poll4
+    case $spec in
+        old:*) mode=(-L -q 4) label=poll4 ;;
+        fold:*) mode=(-F) label=fold ;;
+    esac
     bench_tmp_ok
     crashes=$(( n / 100 < 2 ? 2 : n / 100 ))
     # as fast as this server starts sessions: 1000 clusters at 23 sessions/s is 3.6 min
@@ -124,9 +131,11 @@ of the postmaster and its children from /proc (backends and background workers; 
 every session is up and every cluster has one active and one standby (settle_s)."
 summary=$(jq '
     map(select(.mode == "poll4" and (.failed | not))) as $olds |
+    map(select(.mode == "fold" and (.failed | not))) as $folds |
     def r1: if . == null then null else . * 10 | round / 10 end;
     def vs($new; $o): if $o != null and $new != null and $o != 0 then ($new / $o * 100 | round / 100) else null end;
     [.[] | select(.mode == "notify" and (.failed | not)) | . as $r | (.clusters as $c | $olds | map(select(.clusters == $c)) | first) as $o |
+    (.clusters as $c | $folds | map(select(.clusters == $c)) | first) as $f |
     {metric: "\(.clusters) clusters: renewal latency p50 / p99", unit: "ms", n: .renewal_ms.n,
      p50: .renewal_ms.p50, p99: .renewal_ms.p99}
       + (if $o then {peer: "4 reads/interval \($o.renewal_ms.p50) / \($o.renewal_ms.p99)",
@@ -156,7 +165,11 @@ summary=$(jq '
     {metric: "\(.clusters) clusters: CPU postgres / load generator", unit: "% of a core",
      hotstandby: "\(.server.cpu_percent | r1) / \(.loadgen_cpu_percent | r1)"}
       + (if $o then {peer: "4 reads/interval \($o.server.cpu_percent | r1) / \($o.loadgen_cpu_percent | r1)",
-                     ratio: vs(.server.cpu_percent; $o.server.cpu_percent)} else {} end)]' <<<"$runs")
+                     ratio: vs(.server.cpu_percent; $o.server.cpu_percent)} else {} end),
+    (if $f then {metric: "\(.clusters) clusters: server CPU (% of a core) / xact/s / renewal p99 (ms)",
+                 unit: "", hotstandby: "\(.server.cpu_percent | r1) / \(.server.xact_per_s | round) / \(.renewal_ms.p99)",
+                 peer: "node row in the renewal \($f.server.cpu_percent | r1) / \($f.server.xact_per_s | round) / \($f.renewal_ms.p99)",
+                 ratio: vs(.renewal_ms.p99; $f.renewal_ms.p99)} else empty end)]' <<<"$runs")
 jq -n --argjson meta "$(bench_meta)" --argjson runs "$runs" --arg method "$method" \
     --argjson conn_ms "$conn_ms" --argjson conn_rate "$conn_rate" \
     --argjson summary "$summary" --argjson secs "$SECS" \
