@@ -817,9 +817,10 @@ static void crowd_counted(void *arg, PGresult *res, const char *err)
     int listens = c->n_listeners > 0;
     /* a listener says so at the first count too: it did not listen before it */
     if (few != c->few || (listens && !c->counted && !few))
-        log_info("the database holds %ld clusters: %s (every NOTIFY wakes every listening "
+        log_info("the database holds %s%ld clusters: %s (every NOTIFY wakes every listening "
                  "session of the database; at most %d clusters notify and listen)",
-                 n, follows[listens][few], DB_CROWD_MAX_CLUSTERS);
+                 few ? "" : "more than ", few ? n : DB_CROWD_MAX_CLUSTERS, follows[listens][few],
+                 DB_CROWD_MAX_CLUSTERS);
     c->few = few;
     c->counted = 1;
     for (int i = 0; i < c->n_listeners; i++)

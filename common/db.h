@@ -50,7 +50,7 @@ void db_beat_channel(const char *cluster, char *out, size_t len);
  * the row once per interval, its peer list every 5 s): a takeover at most an interval
  * later, never earlier, and a switchover request heard up to an interval later: safe.
  */
-#define DB_CROWD_MAX_CLUSTERS 16   /* also in schema.sql: hs_few_clusters() */
+#define DB_CROWD_MAX_CLUSTERS 16   /* also in schema.sql (hs_few_clusters) and SQL_CLUSTER_COUNT */
 struct db_crowd {
     int few;             /* 1: at most DB_CROWD_MAX_CLUSTERS clusters (or not counted yet) */
     int counted;

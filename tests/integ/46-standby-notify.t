@@ -44,7 +44,7 @@ n=$(notes)
 check "a listener receives the renewals' notifications ($n in 3 s)" -- test "$n" -ge 2
 psql_hs "INSERT INTO hs_cluster (cluster) SELECT 'other' || g FROM generate_series(1, 20) g" >/dev/null
 check "a's heartbeatd counts 21 clusters and stops notifying" -- \
-    wait_for 20 grep -q "holds 21 clusters: renewals notify nobody" "$T/a/heartbeatd.log"
+    wait_for 20 grep -q "holds more than 16 clusters: renewals notify nobody" "$T/a/heartbeatd.log"
 n=$(notes)
 is "$n" 0 "no renewal notification with 21 clusters on the database"
 from=$(stat -c %s "$PG_LOG")
@@ -53,7 +53,7 @@ reads=$(tail -c +$((from + 1)) "$PG_LOG" | grep -c '^\[hs-b\] .*SELECT c.holder'
 check "b still reads the row about once per interval ($reads in 4 s)" -- test "$reads" -ge 3
 check "b is standby" -- wait_role b standby 2
 check "b's watchd counts 21 clusters and stops listening" -- \
-    wait_for 20 grep -q "holds 21 clusters: listening to no notification" "$T/b/watchd.log"
+    wait_for 20 grep -q "holds more than 16 clusters: listening to no notification" "$T/b/watchd.log"
 unlistens() { grep -c "^\[hs-$1\] .*UNLISTEN \*" "$PG_LOG"; }
 check "both sessions of each watchd said UNLISTEN (a: $(unlistens a), b: $(unlistens b))" -- \
     wait_for 20 sh -c "test \$(grep -c '^\[hs-a\] .*UNLISTEN \*' '$PG_LOG') -ge 2 &&

@@ -15,6 +15,7 @@
 #include "db.h"
 #include "db_internal.h"
 #include "log.h"
+#include "sql.h"
 
 static void test_read_write_added(void **state)
 {
@@ -58,6 +59,16 @@ static PGresult *replication_row(const char *replicas, const char *sync, const c
     return r;
 }
 
+/* The crowd count stops one row past DB_CROWD_MAX_CLUSTERS (as the schema's
+ * hs_few_clusters() does): enough to tell few from many, never a scan of every row. */
+static void test_crowd_count_bound(void **state)
+{
+    (void)state;
+    char limit[32];
+    snprintf(limit, sizeof(limit), "LIMIT %d)", DB_CROWD_MAX_CLUSTERS + 1);
+    assert_non_null(strstr(SQL_CLUSTER_COUNT, limit));
+}
+
 static void test_replication_verdict(void **state)
 {
     char why[256];
@@ -88,6 +99,7 @@ int main(void)
         cmocka_unit_test(test_read_write_added),
         cmocka_unit_test(test_reconnect_errors),
         cmocka_unit_test(test_replication_verdict),
+        cmocka_unit_test(test_crowd_count_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
