@@ -156,6 +156,12 @@ static int perr(struct parser *p, int line, const char *key, const char *fmt, ..
     return -1;
 }
 
+int64_t conf_watchd_deadline_ns(const struct conf *c)
+{
+    int64_t deadline = c->fence_after_ns / 2;
+    return deadline > 5 * NS_PER_SEC ? 5 * NS_PER_SEC : deadline;
+}
+
 void conf_timing(const struct conf *c, struct conf_timing *t)
 {
     t->interval_ms = c->interval_ns / NS_PER_MS;

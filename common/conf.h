@@ -159,6 +159,10 @@ int conf_is_mail_address(const char *a);
  * fence_after + stop_timeout + address down < takeover_timeout. */
 int64_t conf_address_down_ns(const struct conf *c);
 
+/* watchd's query deadline: well inside fence_after (half of it, at most 5 s), so that a
+ * hung server is noticed in time. vipctl waits for watchd's answer to a verb by it. */
+int64_t conf_watchd_deadline_ns(const struct conf *c);
+
 /* The cluster-wide timing of DESIGN §3 in ms, as hs_cluster holds it (-1: not set). */
 struct conf_timing {
     int64_t interval_ms, takeover_timeout_ms, fence_after_ms, stop_timeout_ms;

@@ -19,6 +19,13 @@
  * silent for SILENCE_FACTOR deadlines is dropped. Dropping a slow session would make the
  * server start a new backend for every late answer: under load that is what it can least
  * afford. A query waiting behind a slow one counts its deadline from when it was asked.
+ * A patient query (db_query_patient: an operator's verb) has no deadline: a verb reported
+ * failed at its deadline and then committed by the late answer told the operator "pause
+ * failed" of a cluster that was paused (the fault drill, seed 529032597). It goes before
+ * the routine queries waiting (after earlier verbs), is sent unprepared (one round trip),
+ * and is answered when the server answers; the silence rule bounds the wait to two
+ * silences (the query in flight ahead of it, then its own). If the session ends first its
+ * owner hears whether it had been sent ("it may have taken effect") or not.
  * A query with parameters is prepared on its session the first time it is asked there and
  * executed by name afterwards: the daemons ask the same few statements every interval,
  * and parsing, analysing and planning them was over a quarter of the server's CPU with a
@@ -61,12 +68,16 @@ struct db_query {
     db_result_cb cb;
     void *arg;
     int internal;              /* LISTEN after a reconnect: not reported */
+    int patient;               /* no deadline: answered when the server answers */
     int abandoned;             /* its owner was told it timed out: the answer is dropped */
     int preparing;             /* in flight is its PREPARE; it runs when that is answered */
     int unprepared;            /* its PREPARE failed: it runs with its text */
     int64_t due_ns;            /* its deadline, counted from when it was asked */
     struct db_query *next;
 };
+
+/* A query whose owner is told at its deadline that the server has not answered. */
+static int has_deadline(const struct db_query *q) { return !q->internal && !q->patient; }
 
 struct db {
     struct loop *loop;
@@ -246,11 +257,26 @@ static void db_drop(struct db *d, const char *why)
     }
     struct db_query *q = d->inflight;
     d->inflight = NULL;
-    if (q)
+    if (q && q->patient) {   /* (while its PREPARE is in flight it was not sent) */
+        char msg[sizeof(d->last_error) + 96];
+        snprintf(msg, sizeof(msg),
+                 q->preparing ? "not sent (%s): nothing changed"
+                              : "sent, but the session ended before the answer (%s): "
+                                "it may have taken effect",
+                 d->last_error);
+        fail_query(q, msg);
+    } else if (q) {
         fail_query(q, d->last_error);
+    }
     while ((q = d->head) != NULL) {
         d->head = q->next;
-        fail_query(q, d->last_error);
+        if (q->patient) {
+            char msg[sizeof(d->last_error) + 48];
+            snprintf(msg, sizeof(msg), "not sent (%s): nothing changed", d->last_error);
+            fail_query(q, msg);
+        } else {
+            fail_query(q, d->last_error);
+        }
     }
     d->tail = NULL;
     if (was_up && d->state_cb)
@@ -269,11 +295,13 @@ static int server_reached(const PGconn *conn)
     return st != CONNECTION_STARTED && st != CONNECTION_BAD;
 }
 
-static int64_t silence_ns(const struct db *d)
+int64_t db_silence_ns(int64_t deadline_ns)
 {
-    int64_t s = SILENCE_FACTOR * d->deadline_ns;
+    int64_t s = SILENCE_FACTOR * deadline_ns;
     return s < SILENCE_MIN_NS ? SILENCE_MIN_NS : s > SILENCE_MAX_NS ? SILENCE_MAX_NS : s;
 }
+
+static int64_t silence_ns(const struct db *d) { return db_silence_ns(d->deadline_ns); }
 
 /* The next moment something is due: a query's deadline or the end of the server's grace. */
 static void arm_deadline(struct db *d)
@@ -281,11 +309,11 @@ static void arm_deadline(struct db *d)
     int64_t at = INT64_MAX;
     if (d->inflight) {
         at = d->inflight_sent_ns + silence_ns(d);
-        if (!d->inflight->abandoned && !d->inflight->internal && d->inflight->due_ns < at)
+        if (!d->inflight->abandoned && has_deadline(d->inflight) && d->inflight->due_ns < at)
             at = d->inflight->due_ns;
     }
     for (struct db_query *q = d->head; q; q = q->next)
-        if (!q->internal && q->due_ns < at)
+        if (has_deadline(q) && q->due_ns < at)
             at = q->due_ns;
     if (at == INT64_MAX)
         loop_timer_stop(d->deadline);
@@ -320,7 +348,7 @@ static void queries_due(struct db *d)
     d->tail = NULL;
     while (*pp) {
         struct db_query *q = *pp;
-        if (!q->internal && now >= q->due_ns) {
+        if (has_deadline(q) && now >= q->due_ns) {
             *pp = q->next;
             q->next = NULL;
             *tail = q;
@@ -331,7 +359,7 @@ static void queries_due(struct db *d)
         }
     }
     struct db_query *q = d->inflight;
-    if (q && !q->abandoned && !q->internal && now >= q->due_ns) {
+    if (q && !q->abandoned && has_deadline(q) && now >= q->due_ns) {
         say_slow(d);
         q->abandoned = 1;
         if (q->cb)
@@ -434,7 +462,7 @@ static void query_done(struct db *d)
         prepared(d, q, res);
         return;
     }
-    if (!q->abandoned && !q->internal && d->reported_slow) {
+    if (!q->abandoned && has_deadline(q) && d->reported_slow) {
         log_info("database: answers within the deadline again");
         d->reported_slow = 0;
     }
@@ -626,11 +654,16 @@ static struct db_query *listen_query(const char *channel)
 static void enqueue(struct db *d, struct db_query *q)
 {
     q->due_ns = now_ns() + d->deadline_ns;
-    if (d->tail)
-        d->tail->next = q;
+    struct db_query **pp = &d->head;
+    if (q->patient)   /* before the routine queries, after the verbs asked earlier */
+        while (*pp && (*pp)->patient)
+            pp = &(*pp)->next;
     else
-        d->head = q;
-    d->tail = q;
+        pp = d->tail ? &d->tail->next : &d->head;
+    q->next = *pp;
+    *pp = q;
+    if (q->next == NULL)
+        d->tail = q;
     db_dispatch(d);
     if (d->state == DB_UP && d->inflight != q)
         arm_deadline(d);   /* waits behind another: its own deadline may come first */
@@ -752,8 +785,8 @@ void db_set_listening(struct db *d, int on)
         enqueue(d, listen_query(d->channels[i]));
 }
 
-int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
-             db_result_cb cb, void *arg)
+static int query_new(struct db *d, const char *sql, int nparams, const char *const *params,
+                     db_result_cb cb, void *arg, int patient)
 {
     if (d->state != DB_UP || d->closing)
         return -1;
@@ -767,8 +800,22 @@ int db_query(struct db *d, const char *sql, int nparams, const char *const *para
         q->params[i] = params[i] ? strdup(params[i]) : NULL;
     q->cb = cb;
     q->arg = arg;
+    q->patient = patient;
+    q->unprepared = patient;   /* rare: its text, in one round trip */
     enqueue(d, q);
     return 0;
+}
+
+int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
+             db_result_cb cb, void *arg)
+{
+    return query_new(d, sql, nparams, params, cb, arg, 0);
+}
+
+int db_query_patient(struct db *d, const char *sql, int nparams, const char *const *params,
+                     db_result_cb cb, void *arg)
+{
+    return query_new(d, sql, nparams, params, cb, arg, 1);
 }
 
 int db_connected(const struct db *d) { return d->state == DB_UP; }

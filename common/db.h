@@ -27,6 +27,16 @@ void db_listen(struct db *d, const char *channel);
 /* Queues a query. cb may be NULL (fire and forget). Returns 0, or -1 if not connected. */
 int db_query(struct db *d, const char *sql, int nparams, const char *const *params,
              db_result_cb cb, void *arg);
+/* The same for an operator's verb, whose outcome must be told truly: no deadline. It is
+ * sent before the routine queries waiting and answered when the server answers, however
+ * late; it fails only if the session ends first (dropped after db_silence_ns without an
+ * answer: at most two silences for a patient query), and the error then says "nothing
+ * changed" (not sent) or "it may have taken effect" (sent). */
+int db_query_patient(struct db *d, const char *sql, int nparams, const char *const *params,
+                     db_result_cb cb, void *arg);
+/* How long a session whose query was sent may stay silent before it is dropped, for a
+ * query deadline: three deadlines, at least 5 s, at most 15 s. */
+int64_t db_silence_ns(int64_t deadline_ns);
 int db_connected(const struct db *d);
 /* What the sessions of this process went through (for hs-loadgen's report). */
 struct db_counters {

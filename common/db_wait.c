@@ -69,8 +69,10 @@ static PGresult *exec_wait(PGconn *conn, const char *sql, int nparams, const cha
         goto fail;
     int rc;
     while ((rc = PQflush(conn)) == 1)
-        if (wait_fd(conn, POLLOUT, deadline) <= 0)
-            goto timeout;
+        if (wait_fd(conn, POLLOUT, deadline) <= 0) {
+            snprintf(err, errlen, "query timed out after %d ms (not all sent)", timeout_ms);
+            return NULL;
+        }
     if (rc < 0)
         goto fail;
     PGresult *last = NULL, *r;
@@ -116,7 +118,9 @@ static PGresult *exec_wait(PGconn *conn, const char *sql, int nparams, const cha
     }
     return last;
 timeout:
-    snprintf(err, errlen, "query timed out after %d ms", timeout_ms);
+    /* the server has it: a change it makes may still be committed after we gave up */
+    snprintf(err, errlen, "query timed out after %d ms (sent: a change it makes may still "
+             "take effect)", timeout_ms);
     return NULL;
 fail:
     snprintf(err, errlen, "%s", PQerrorMessage(conn));

@@ -28,6 +28,15 @@ static json_t *ask(const struct conf *c, const char *daemon, json_t *req, int ti
     return reply;
 }
 
+/* How long to wait for watchd's answer to a verb that changes the row: its query waits
+ * for the server's answer (db_query_patient), at most a session's silence for the query
+ * ahead of it and one for its own. A watchd that does not answer by then is not running
+ * or hung: the verb then goes to the database directly. */
+static int verb_wait_ms(const struct conf *c)
+{
+    return (int)(2 * db_silence_ns(conf_watchd_deadline_ns(c)) / NS_PER_MS) + 2000;
+}
+
 static PGconn *db_open(const struct conf *c, char *err, size_t errlen)
 {
     return db_connect_wait(c->database, DB_TIMEOUT_MS, err, errlen);
@@ -347,7 +356,7 @@ int verb_switchover(const struct conf *c, const char *to)
     json_t *req = json_pack("{s:s}", "cmd", "switchover");
     if (to)
         json_object_set_new(req, "to", json_string(to));
-    json_t *reply = ask(c, "watchd", req, 3000, err, sizeof(err));
+    json_t *reply = ask(c, "watchd", req, verb_wait_ms(c), err, sizeof(err));
     if (reply) {
         int ok = json_is_true(json_object_get(reply, "ok"));
         if (!ok)
@@ -385,8 +394,8 @@ int verb_pause(const struct conf *c, int pause, int force)
 {
     char err[512];
     const char *verb = pause ? "pause" : "resume";
-    json_t *reply = ask(c, "watchd", json_pack("{s:s,s:b}", "cmd", verb, "force", force), 3000,
-                        err, sizeof(err));
+    json_t *reply = ask(c, "watchd", json_pack("{s:s,s:b}", "cmd", verb, "force", force),
+                        verb_wait_ms(c), err, sizeof(err));
     if (reply) {
         int ok = json_is_true(json_object_get(reply, "ok"));
         if (!ok)

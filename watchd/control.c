@@ -48,7 +48,8 @@ static void status(struct watchd *wd, struct ctl_conn *c, json_t *req)
     ctl_reply(c, req, body);
 }
 
-/* An operator verb that is one UPDATE of the row: answered when the database answers. */
+/* An operator verb that is one UPDATE of the row: answered when the database answers,
+ * however late once sent (db_query_patient), so that "failed" means nothing changed. */
 struct pending {
     struct watchd *wd;
     struct ctl_conn *conn;
@@ -85,7 +86,7 @@ static void row_update(struct watchd *wd, struct ctl_conn *c, json_t *req, const
     *p = (struct pending){wd, c, json_incref(req), verb};
     ctl_conn_hold(c);
     const char *params[] = {wd->conf.cluster, arg};
-    if (db_query(wd->db, sql, 2, params, update_done, p) < 0)
+    if (db_query_patient(wd->db, sql, 2, params, update_done, p) < 0)
         update_done(p, NULL, "database not connected");
 }
 

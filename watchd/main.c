@@ -708,11 +708,7 @@ int main(int argc, char **argv)
     snprintf(p.primary, sizeof(p.primary), "%s", wd.conf.primary);
     role_init(&wd.role, &p);
 
-    /* Query deadline: well inside fence_after, so a hung server is noticed in time. */
-    int64_t deadline = wd.conf.fence_after_ns / 2;
-    if (deadline > 5 * NS_PER_SEC)
-        deadline = 5 * NS_PER_SEC;
-    wd.db = db_new(wd.loop, wd.conf.database, deadline);
+    wd.db = db_new(wd.loop, wd.conf.database, conf_watchd_deadline_ns(&wd.conf));
     db_set_callbacks(wd.db, on_db_state, on_notify, &wd);
     db_listen(wd.db, "hs_cluster");
     char beat[80];

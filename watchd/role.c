@@ -382,6 +382,9 @@ static const struct transition table[] = {
     {ST_STANDBY,   EV_TICK,           takeover_due,        claim,               ST_CLAIMING},
     {ST_STANDBY,   EV_TERM,           NULL,                exit_now,            ST_STOPPED},
 
+    /* an earlier claim reported failed at its deadline, committed after all, read while
+     * a second one is in flight (which will find the row moved): the row is our grant */
+    {ST_CLAIMING,  EV_ROW,            granted,             take_grant,          ST_PROMOTING},
     {ST_CLAIMING,  EV_CAS_RESULT,     claim_won,           won,                 ST_PROMOTING},
     {ST_CLAIMING,  EV_CAS_RESULT,     NULL,                lost_claim,          ST_STANDBY},
     {ST_CLAIMING,  EV_ROW,            NULL,                observe,             STAY},

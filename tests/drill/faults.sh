@@ -148,9 +148,19 @@ fault_pause() {
     rnd_s 200 $((2 * TAKEOVER_MS)); on=$R
     rnd ${#NODES[@]}; from=${NODES[$R]}
     _fault "$1" pause - - none "for=$on" "asked-on=$from"
-    timeout 20 ip netns exec "$(netns_ns "$from")" "$HS_BIN/vipctl" -c "$T/$from/hotstandby.conf" pause >>"$D/vipctl.log" 2>&1
+    timeout 40 ip netns exec "$(netns_ns "$from")" "$HS_BIN/vipctl" -c "$T/$from/hotstandby.conf" pause >>"$D/vipctl.log" 2>&1
+    drill_rec nemesis vipctl-pause-rc "$?"
     sleep "$on"
-    timeout 20 ip netns exec "$(netns_ns "$from")" "$HS_BIN/vipctl" -c "$T/$from/hotstandby.conf" resume >>"$D/vipctl.log" 2>&1
+    # As an operator would: a resume that failed (it says whether anything changed) is
+    # asked again; one that succeeded is committed by the holder.
+    local try rc=1
+    for try in 1 2 3; do
+        timeout 40 ip netns exec "$(netns_ns "$from")" "$HS_BIN/vipctl" -c "$T/$from/hotstandby.conf" resume >>"$D/vipctl.log" 2>&1
+        rc=$?
+        drill_rec nemesis vipctl-resume-rc "$rc"
+        [ "$rc" = 0 ] && break
+        sleep 1
+    done
 }
 
 # start and stop hooks take a part of their budget, during a switchover

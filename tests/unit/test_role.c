@@ -343,6 +343,41 @@ static void test_timing_mismatch(void **state)
     assert_int_equal(r.state, ST_STANDBY);            /* nor a handed-over row */
 }
 
+/* A claim reported failed at its deadline can commit late (the session keeps waiting for
+ * the answer). Read while a second claim is in flight, the row naming us at the new epoch
+ * is our grant; before, observing it there made it "seen" and the node never took it: the
+ * row named an idle node until the others' takeover_timeout ran out again. */
+static void test_late_claim_seen_while_claiming(void **state)
+{
+    struct role r;
+    struct role_actions a;
+    struct role_params p = params("b", "a");
+    role_init(&r, &p);
+    step(&r, row("a", 3, 10), 0, &a);
+    step(&r, ev(EV_TICK), TAKEOVER, &a);
+    assert_int_equal(r.state, ST_CLAIMING);
+    struct role_input timed_out = {.event = EV_CAS_RESULT, .won = 0};
+    step(&r, timed_out, TAKEOVER + 400 * MS, &a);
+    assert_int_equal(r.state, ST_STANDBY);
+    step(&r, ev(EV_TICK), 2 * TAKEOVER + 400 * MS, &a);
+    assert_int_equal(r.state, ST_CLAIMING);            /* the second claim, at epoch 3 */
+    step(&r, row("b", 4, 10), 2 * TAKEOVER + 500 * MS, &a);   /* the first one committed */
+    assert_int_equal(r.state, ST_PROMOTING);
+    assert_int_equal(find(&a, ACT_LEAD)->epoch, 4);
+    assert_true(has_event(&a, "granted"));
+    struct role_input lost = {.event = EV_CAS_RESULT, .won = 0};
+    step(&r, lost, 2 * TAKEOVER + 600 * MS, &a);        /* the second finds the row moved */
+    assert_int_equal(r.state, ST_PROMOTING);
+    assert_int_equal(a.n, 0);
+
+    /* someone else's epoch while claiming is no grant */
+    role_init(&r, &p);
+    step(&r, row("a", 3, 10), 0, &a);
+    step(&r, ev(EV_TICK), TAKEOVER, &a);
+    step(&r, row("c", 4, 10), TAKEOVER + 10 * MS, &a);
+    assert_int_equal(r.state, ST_CLAIMING);
+}
+
 static void test_granted_by_handoff(void **state)
 {
     struct role r;
@@ -623,7 +658,7 @@ static void random_row(struct world *w, unsigned *seed)
         w->value_since = w->now;
     if (!strcmp(h, "a") && epoch > w->r.seen_epoch) {
         add_legit(w, epoch);
-        if (w->r.state == ST_STANDBY) {   /* the machine takes this as a grant */
+        if (w->r.state == ST_STANDBY || w->r.state == ST_CLAIMING) {   /* taken as a grant */
             w->lease_epoch = epoch;
             w->lease_sent = w->lease_start = w->now;
         }
@@ -1200,6 +1235,7 @@ int main(void)
         cmocka_unit_test(test_paused),
         cmocka_unit_test(test_timing_mismatch),
         cmocka_unit_test(test_granted_by_handoff),
+        cmocka_unit_test(test_late_claim_seen_while_claiming),
         cmocka_unit_test(test_switchover),
         cmocka_unit_test(test_health),
         cmocka_unit_test(test_term),
