@@ -106,7 +106,10 @@ def cmd_files(d, t, node, fault):
 class Settle:
     """Settled: the row names a holder at epoch E, that node serves E (the newest), no other
     node serves, the address is only on the holder, the client is answered by it at E; then
-    every watchd says active (the holder) or standby. One process polls every 100 ms (a
+    every watchd says active (the holder) or standby; and all that still holds after the
+    row's counter moved (a renewal committed since: after a database restart the server
+    can answer slowly enough for the active to fence a moment after looking settled, and
+    the next fault would be blamed for it). One process polls every 100 ms (a
     shell doing this forked psql, vipctl and awk each time: seconds per poll on a loaded
     machine); what held it up last goes to D/settle.log."""
 
@@ -115,6 +118,7 @@ class Settle:
         self.vip = {}
         self.records_at = 0
         self.why = "-"
+        self.heartbeat = ""
 
     def vip_on(self):
         """Nodes whose last address record is an add (the records file, read on from where
@@ -152,9 +156,9 @@ class Settle:
     def once(self):
         try:
             r = subprocess.run(self.psql + ["-c", "SELECT coalesce(holder, '') || ':' || epoch "
-                                            "FROM hs_cluster WHERE cluster='drill'"],
+                                            "|| ' ' || heartbeat FROM hs_cluster WHERE cluster='drill'"],
                                capture_output=True, text=True, timeout=10)
-            row = r.stdout.strip()
+            row, _, self.heartbeat = r.stdout.strip().partition(" ")
         except subprocess.TimeoutExpired:
             row = ""
         holder, _, e = row.rpartition(":")
@@ -183,14 +187,21 @@ class Settle:
         return holder
 
     def wait(self, fault, seconds):
-        t0, polls, holder, held = now(), 0, None, "-"
+        t0, polls, holder, held, first = now(), 0, None, "-", None
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             polls += 1
             holder = self.once()
-            if holder:
+            if holder and first and first[0] == holder and first[1] != self.heartbeat:
                 break
+            if holder and (not first or first[0] != holder):
+                first = (holder, self.heartbeat)
+            elif not holder:
+                first = None
+            if holder:
+                self.why = "settled, waiting for a renewal by %s (counter %s)" % first
             held = self.why
+            holder = None
             time.sleep(0.1)
         with open(os.path.join(self.d, "settle.log"), "a") as f:
             f.write("fault %s: %d ms, %d polls, %s, last wait: %s\n"
