@@ -224,6 +224,22 @@ static void fail_query(struct db_query *q, const char *why)
     query_free(q);
 }
 
+/* A query the session's end takes with it. A patient one (never prepared: its text is
+ * what was sent) hears whether the server had it. */
+static void fail_dropped(struct db *d, struct db_query *q, int sent)
+{
+    if (!q->patient) {
+        fail_query(q, d->last_error);
+        return;
+    }
+    char msg[sizeof(d->last_error) + 96];
+    snprintf(msg, sizeof(msg),
+             sent ? "sent, but the session ended before the answer (%s): it may have taken effect"
+                  : "not sent (%s): nothing changed",
+             d->last_error);
+    fail_query(q, msg);
+}
+
 static void watch_fd(struct db *d, uint32_t events);
 
 static struct db_counters counters;
@@ -257,26 +273,11 @@ static void db_drop(struct db *d, const char *why)
     }
     struct db_query *q = d->inflight;
     d->inflight = NULL;
-    if (q && q->patient) {   /* (while its PREPARE is in flight it was not sent) */
-        char msg[sizeof(d->last_error) + 96];
-        snprintf(msg, sizeof(msg),
-                 q->preparing ? "not sent (%s): nothing changed"
-                              : "sent, but the session ended before the answer (%s): "
-                                "it may have taken effect",
-                 d->last_error);
-        fail_query(q, msg);
-    } else if (q) {
-        fail_query(q, d->last_error);
-    }
+    if (q)
+        fail_dropped(d, q, 1);
     while ((q = d->head) != NULL) {
         d->head = q->next;
-        if (q->patient) {
-            char msg[sizeof(d->last_error) + 48];
-            snprintf(msg, sizeof(msg), "not sent (%s): nothing changed", d->last_error);
-            fail_query(q, msg);
-        } else {
-            fail_query(q, d->last_error);
-        }
+        fail_dropped(d, q, 0);
     }
     d->tail = NULL;
     if (was_up && d->state_cb)

@@ -11,14 +11,7 @@
 . "$HS_TOP/tests/lib/cluster.sh"
 . "$HS_TOP/tests/lib/proxy.sh"
 need jq
-pg_start
-node_conf a 100
-node_conf b 90
-proxy_node a
-node_start a
-check "a active" -- wait_role a active 10
-node_start b
-check "b standby" -- wait_role b standby 10
+start_proxied_pair
 sleep 1
 n0=$(proxy_accepted a)
 

@@ -13,14 +13,7 @@
 . "$HS_TOP/tests/lib/cluster.sh"
 . "$HS_TOP/tests/lib/proxy.sh"
 need jq
-pg_start
-node_conf a 100
-node_conf b 90
-proxy_node a
-node_start a
-check "a active" -- wait_role a active 10
-node_start b
-check "b standby" -- wait_role b standby 10
+start_proxied_pair
 row() { psql_hs "SELECT $1 FROM hs_cluster WHERE cluster='$HS_CLUSTER'"; }
 # Each verb once while the server is fast: as in the drill, the statements have been used
 # on watchd's session before (before the fix: prepared there, so a late one still ran).
@@ -57,8 +50,8 @@ verb_until_done resume "resume_requested OR NOT paused" t
 proxy_slow_reply a 0
 unpaused() { [ "$(row paused)" = f ]; }
 check "the resume is committed (by whoever holds the cluster)" -- wait_for 15 unpaused
-check "the cluster has an active after the slow spell" -- \
-    wait_for 15 sh -c "'$HS_BIN/vipctl' -c '$T/b/hotstandby.conf' status --json | jq -e '.holder != \"\"' >/dev/null"
+an_active() { [ "$(node_role a)" = active ] || [ "$(node_role b)" = active ]; }
+check "the cluster has an active after the slow spell" -- wait_for 15 an_active
 
 # The session ends while the verb is in flight (the path to the server stalls for longer
 # than the 5 s of silence): the answer says the outcome is unknown, and when.
