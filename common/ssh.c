@@ -22,14 +22,93 @@
 
 enum ssh_stage { ST_CONNECT, ST_HANDSHAKE, ST_AUTH, ST_OPEN, ST_EXEC, ST_DONE };
 
+/*
+ * Every block libssh2 allocates for a session is on that session's list, and what is still
+ * there after libssh2_session_free is freed with it. libssh2 1.10 keeps the key exchange's
+ * curve25519 key pair (2 x 32 bytes) until the exchange ends: a session freed in the middle
+ * of it (a peer that stalls its handshake, syncd stopping or giving up then) leaked them on
+ * every attempt, and a session_free that still answers EAGAIN leaked everything.
+ */
+struct ssh_block {
+    struct ssh_block *prev, *next;
+    size_t size;
+    size_t pad;   /* keeps what follows 16-byte aligned, as malloc's own blocks are */
+};
+
 struct hs_ssh {
     struct hs_ssh_opts o;
     char host[256], user[64], key[1024], known_hosts[1024], command[1024];
     enum ssh_stage stage;
     int fd;
+    struct ssh_block heap;   /* the list's head */
     LIBSSH2_SESSION *session;
     LIBSSH2_CHANNEL *channel;
 };
+
+static void block_link(struct ssh_block *head, struct ssh_block *b)
+{
+    b->prev = head;
+    b->next = head->next;
+    head->next->prev = b;
+    head->next = b;
+}
+
+static void block_unlink(struct ssh_block *b)
+{
+    b->prev->next = b->next;
+    b->next->prev = b->prev;
+}
+
+static LIBSSH2_ALLOC_FUNC(heap_alloc)
+{
+    struct ssh_block *b = malloc(sizeof(*b) + count);
+    if (!b)
+        return NULL;
+    b->size = count;
+    block_link(*abstract, b);
+    return b + 1;
+}
+
+static LIBSSH2_FREE_FUNC(heap_free)
+{
+    if (!ptr)
+        return;
+    struct ssh_block *b = (struct ssh_block *)ptr - 1;
+    block_unlink(b);
+    free(b);
+}
+
+static LIBSSH2_REALLOC_FUNC(heap_realloc)
+{
+    if (!ptr)
+        return heap_alloc(count, abstract);
+    struct ssh_block *b = (struct ssh_block *)ptr - 1;
+    block_unlink(b);
+    struct ssh_block *nb = realloc(b, sizeof(*b) + count);
+    if (!nb) {
+        block_link(*abstract, b);
+        return NULL;
+    }
+    nb->size = count;
+    block_link(*abstract, nb);
+    return nb + 1;
+}
+
+/* After libssh2_session_free: what libssh2 did not give back. */
+static void heap_release(struct hs_ssh *s)
+{
+    size_t n = 0, bytes = 0;
+    while (s->heap.next != &s->heap) {
+        struct ssh_block *b = s->heap.next;
+        block_unlink(b);
+        n++;
+        bytes += b->size;
+        free(b);
+    }
+    if (n)
+        log_debug("ssh %s: libssh2 left %zu blocks (%zu bytes) after the session; freed", s->host,
+                  n, bytes);
+}
 
 static int set_sockopts(int fd)
 {
@@ -75,6 +154,7 @@ struct hs_ssh *hs_ssh_new(const struct hs_ssh_opts *o, char *err, size_t errlen)
     s->o.known_hosts = s->known_hosts;
     s->o.command = o->command ? s->command : NULL;
     s->fd = -1;
+    s->heap.prev = s->heap.next = &s->heap;
 
     char port[16];
     snprintf(port, sizeof(port), "%d", o->port ? o->port : 22);
@@ -222,7 +302,8 @@ int hs_ssh_step(struct hs_ssh *s, char *err, size_t errlen)
             snprintf(err, errlen, "%s port %d: connect: %s", s->host, s->o.port, strerror(soerr));
             return HS_SSH_ERROR;
         }
-        s->session = libssh2_session_init();
+        void *heap = &s->heap;
+        s->session = libssh2_session_init_ex(heap_alloc, heap_free, heap_realloc, heap);
         if (!s->session) {
             snprintf(err, errlen, "libssh2_session_init failed");
             return HS_SSH_ERROR;
@@ -320,6 +401,7 @@ void hs_ssh_free(struct hs_ssh *s)
     if (s->session)
         for (int i = 0; i < 3 && libssh2_session_free(s->session) == LIBSSH2_ERROR_EAGAIN; i++)
             ;
+    heap_release(s);
     if (s->fd >= 0)
         close(s->fd);
     free(s);

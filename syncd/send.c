@@ -27,12 +27,18 @@
 #define BACKOFF_MIN_NS (200 * NS_PER_MS)
 #define BACKOFF_MAX_NS (5 * NS_PER_SEC)   /* a returning standby is back in sync soon */
 #define KEEPALIVE_NS (10 * NS_PER_SEC)
+/* From the TCP connect to the receiver's HELLO_OK. A peer that accepts the connection and
+ * then stalls (its sshd frozen in the handshake, a hung login, a receiver that never
+ * answers the hello) would otherwise hold the peer in "connecting" for ever: no retry, and
+ * nothing pushed once it is well again. As long as TCP_USER_TIMEOUT (common/ssh.c). */
+#define SESSION_DEADLINE_NS (30 * NS_PER_SEC)
 #define MAX_RETRIES 8
 
 /* ---- peer lifecycle ---- */
 
 static void peer_pump(struct peer *p);
 static void local_scan_join(struct peer *p, int cancel);
+static void peer_fail(struct peer *p, const char *why);
 
 static void on_timer(void *arg)
 {
@@ -41,6 +47,21 @@ static void on_timer(void *arg)
         sync_peer_start(p);
     else if (p->state == PS_READY)
         peer_pump(p);
+}
+
+static void on_deadline(void *arg)
+{
+    struct peer *p = arg;
+    char why[160];
+    int secs = (int)(SESSION_DEADLINE_NS / NS_PER_SEC);
+    if (p->state == PS_CONNECTING)
+        snprintf(why, sizeof(why), "no SSH session within %d s (the connect, handshake or "
+                 "login stalled)", secs);
+    else if (p->state == PS_HELLO)
+        snprintf(why, sizeof(why), "the receiver did not answer the hello within %d s", secs);
+    else
+        return;
+    peer_fail(p, why);
 }
 
 static void on_keepalive(void *arg)
@@ -70,6 +91,7 @@ struct peer *sync_peer_new(struct syncd *sd, const struct conf_peer *cp)
     p->put_fd = -1;
     p->timer = loop_timer_new(sd->loop, on_timer, p);
     p->keepalive = loop_timer_new(sd->loop, on_keepalive, p);
+    p->deadline = loop_timer_new(sd->loop, on_deadline, p);
     return p;
 }
 
@@ -99,6 +121,7 @@ static void teardown(struct peer *p)
     p->full_reconcile = 0;
     loop_timer_stop(p->timer);
     loop_timer_stop(p->keepalive);
+    loop_timer_stop(p->deadline);
 }
 
 void sync_peer_free(struct peer *p)
@@ -108,6 +131,7 @@ void sync_peer_free(struct peer *p)
     teardown(p);
     loop_timer_free(p->timer);
     loop_timer_free(p->keepalive);
+    loop_timer_free(p->deadline);
     sync_coalesce_free(p->co);
     free(p);
 }
@@ -175,6 +199,7 @@ void sync_peer_start(struct peer *p)
         return;
     }
     p->state = PS_CONNECTING;
+    loop_timer_after(p->deadline, SESSION_DEADLINE_NS);
     p->fd = hs_ssh_fd(p->ssh);
     p->events = hs_ssh_events(p->ssh);
     loop_add_fd(p->sd->loop, p->fd, p->events, on_io, p);
@@ -612,6 +637,7 @@ static int on_reply(struct peer *p, uint8_t type, const uint8_t *pl, size_t len,
         if (p->state != PS_HELLO)
             break;
         p->state = PS_READY;
+        loop_timer_stop(p->deadline);
         p->flags = m->flags;
         p->backoff_ns = 0;
         p->retries = 0;

@@ -122,6 +122,7 @@ struct peer {
 
     struct loop_timer *timer;      /* delay / backoff */
     struct loop_timer *keepalive;
+    struct loop_timer *deadline;   /* connect to HELLO_OK: a peer that stalls is retried */
     int64_t backoff_ns;
     char last_error[512];
     /* alert.c's facts: kept across reconnects (teardown drops the queues, not these) */
