@@ -88,9 +88,14 @@ def content(seq):
 
 
 def active_node(d, nodes):
+    """The node serving the newest epoch, and that epoch. The service's start rewrites
+    newest in place: read while it is empty, newest once equalled the "" read for a node
+    without a state file, and the writer acked files under no epoch (seed 110426837)."""
     newest = read(os.path.join(d, "newest"), "0")
+    if not newest.isdigit() or newest == "0":
+        return None, None
     for n in nodes:
-        if read(os.path.join(d, "state-" + n)) == newest and newest != "0":
+        if read(os.path.join(d, "state-" + n)) == newest:
             return n, newest
     return None, None
 

@@ -69,7 +69,7 @@ def acked(recs):
     out = []
     for t, who, kind, rest in recs:
         if kind == "acked":
-            lo, hi = (int(x) for x in rest[1].split("-"))
+            lo, hi = (int(x) for x in rest[-1].split("-"))   # "EPOCH LO-HI"
             out += [(t, who, s) for s in range(lo, hi + 1) if s not in failed]
     return out
 
