@@ -302,8 +302,7 @@ int hs_ssh_step(struct hs_ssh *s, char *err, size_t errlen)
             snprintf(err, errlen, "%s port %d: connect: %s", s->host, s->o.port, strerror(soerr));
             return HS_SSH_ERROR;
         }
-        void *heap = &s->heap;
-        s->session = libssh2_session_init_ex(heap_alloc, heap_free, heap_realloc, heap);
+        s->session = libssh2_session_init_ex(heap_alloc, heap_free, heap_realloc, &s->heap);
         if (!s->session) {
             snprintf(err, errlen, "libssh2_session_init failed");
             return HS_SSH_ERROR;

@@ -10,14 +10,7 @@
 . "$HS_TOP/tests/lib/cluster.sh"
 . "$HS_TOP/tests/lib/proxy.sh"
 need jq
-pg_start
-node_conf a 100
-node_conf b 100
-proxy_node a
-node_start a
-check "a active" -- wait_role a active 5
-node_start b
-check "b standby" -- wait_role b standby 5
+start_proxied_pair 100
 paused() { psql_hs "SELECT paused FROM hs_cluster WHERE cluster='$HS_CLUSTER'"; }
 paused_is() { [ "$(paused)" = "$1" ]; }
 

@@ -1,18 +1,19 @@
 # tests/lib/proxy.sh: a node's own path to the database through tcpproxy.py, so a test
 # can cut it (SIGSTOP: connections stall, nothing is closed) and restore it (SIGCONT).
 #   proxy_node NAME      starts a proxy for NAME and points NAME's conninfo at it
-#   start_proxied_pair   the database, a through its proxy (active), b direct (standby)
+#   start_proxied_pair [B_PRIORITY]   the database, a through its proxy (active), b direct (standby)
 #   proxy_cut NAME / proxy_restore NAME
 #   proxy_lose_event_reply NAME   the next hs_event write commits, its reply is lost
 #                                 ($T/NAME/lose-reply.done appears when it happened)
 #   proxy_slow_start NAME MS      new sessions reach the server MS ms after their connect
 #                                 (0: at once); $T/NAME/slow-start.accepted counts connects
 #   proxy_slow_reply NAME MS      what the server sends reaches NAME MS ms later (0: at once)
-# start_proxied_pair: a (priority 100, its sessions through the proxy) active, b (90) standby
+# start_proxied_pair [B_PRIORITY]: a (priority 100, its sessions through the proxy) active,
+# b (B_PRIORITY, default 90) standby
 start_proxied_pair() {
     pg_start
     node_conf a 100
-    node_conf b 90
+    node_conf b "${1:-90}"
     proxy_node a
     node_start a
     check "a active" -- wait_role a active 10
