@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "clone.h"
 #include "daemon.h"
+#include "db.h"
 #include "log.h"
 
 static const char usage[] =
@@ -119,6 +120,7 @@ static int load_conf(struct clone *cl)
         return -1;
     }
     cl->have_conf = 1;
+    db_set_pool_mode(cl->conf.database_pool_mode == POOL_TRANSACTION);
     return 0;
 }
 

@@ -456,6 +456,8 @@ int clone_configure(struct clone *cl)
         fprintf(stderr, "hotstandby-clone: %s\n", err);
         ok = 0;
     }
+    if (ok)
+        db_set_pool_mode(cl->conf.database_pool_mode == POOL_TRANSACTION);
     if (ok && preflight(cl, 0)) {
         fprintf(stderr, "hotstandby-clone: preflight failed\n");
         ok = 0;

@@ -19,7 +19,7 @@
 #include "conf.h"
 #include "sha256.h"
 
-enum key_type { K_STR, K_DURATION, K_INT, K_BOOL, K_CONNECTION, K_NETMASK, K_LIST, K_PEERS,
+enum key_type { K_STR, K_DURATION, K_INT, K_BOOL, K_CONNECTION, K_POOL_MODE, K_NETMASK, K_LIST, K_PEERS,
                 K_SECRET_FILE, K_PATH, K_MSEC };
 
 struct key {
@@ -46,6 +46,7 @@ static const struct key keys[] = {
     {"cluster", "connection", K_CONNECTION, OFF(connection), 0, 0, 0},
     STR("cluster", "database", database),
     {"cluster", "database_file", K_SECRET_FILE, OFF(database), sizeof(((struct conf *)0)->database), 0, 0},
+    {"cluster", "database_pool_mode", K_POOL_MODE, OFF(database_pool_mode), 0, 0, 0},
     PATHK("cluster", "run_dir", run_dir),
     PATHK("cluster", "state_dir", state_dir),
     STR("cluster", "user", user),
@@ -465,6 +466,14 @@ static int set_value(struct parser *p, const struct key *k, char *v, struct conf
             c->connection = CONN_NONE;
         else
             return perr(p, p->line, k->name, "'%s' is not vip, hostname or none", v);
+        return 0;
+    case K_POOL_MODE:
+        if (!strcmp(v, "session"))
+            c->database_pool_mode = POOL_SESSION;
+        else if (!strcmp(v, "transaction"))
+            c->database_pool_mode = POOL_TRANSACTION;
+        else
+            return perr(p, p->line, k->name, "'%s' is not session or transaction", v);
         return 0;
     case K_NETMASK:
         if (parse_netmask(v, &c->vip_prefix) < 0)

@@ -15,6 +15,9 @@
 #define CONF_MAX_LIST 32
 
 enum connection { CONN_NONE, CONN_VIP, CONN_HOSTNAME };
+/* [cluster] database_pool_mode: session (a server session per connection: direct, or a
+ * pooler in session mode) or transaction (a pooler in transaction mode: common/db.c) */
+enum pool_mode { POOL_SESSION, POOL_TRANSACTION };
 
 struct conf_peer {
     char node[64];
@@ -33,6 +36,7 @@ struct conf {
     char address[CONF_STR];
     char primary[64];
     enum connection connection;
+    enum pool_mode database_pool_mode;
     char database[CONF_LONGSTR];        /* libpq conninfo (from database or database_file) */
     char run_dir[CONF_STR];
     char state_dir[CONF_STR];           /* persistent node state; default /var/lib/hotstandby/<name> */

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "daemon.h"
+#include "db.h"
 #include "loop.h"
 #include "log.h"
 
@@ -48,6 +49,7 @@ int daemon_conf(const char *prog, const struct daemon_opts *o, struct conf *c)
         fprintf(stderr, "%s: %s\n", prog, err);
         return 2;
     }
+    db_set_pool_mode(c->database_pool_mode == POOL_TRANSACTION);
     if (o->test_only) {
         printf("%s: %s: configuration ok\n", prog, o->conf_path);
         return 0;

@@ -30,6 +30,14 @@
  * executed by name afterwards: the daemons ask the same few statements every interval,
  * and parsing, analysing and planning them was over a quarter of the server's CPU with a
  * hundred clusters on one database (perf, tests/bench/bench-clusters.sh).
+ * Behind a pooler in transaction mode ([cluster] database_pool_mode = transaction, e.g.
+ * pgbouncer pool_mode = transaction) one of our sessions is a different server session
+ * at every transaction, so nothing may rely on session state: no statement is prepared
+ * (each is sent with its text), nobody LISTENs (and renewals notify nobody: the cluster
+ * counts as crowded), no "options" goes in the startup packet (pgbouncer refuses it) and
+ * no SET synchronous_commit (it would reach one server session of many): instead every
+ * connect checks that the server's own setting makes commits durable, and a server where
+ * it does not is left as a read-only one is. The schema's lock is a transaction's.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -111,11 +119,17 @@ struct db {
     int closing;
 };
 
+static int pool_transaction;   /* [cluster] database_pool_mode = transaction */
+
+void db_set_pool_mode(int transaction) { pool_transaction = !!transaction; }
+int db_pool_transaction(void) { return pool_transaction; }
+
 static void connect_async(struct db *d);
 static void forget_prepared(struct db *d);
 static void db_dispatch(struct db *d);
 static struct db_query *listen_query(const char *channel);
 static struct db_query *internal_query(const char *sql);
+static struct db_query *check_query(const char *sql, db_result_cb cb, void *arg);
 static void replication_checked(void *arg, PGresult *res, const char *err);
 
 /* Several hosts and no say on which: a read-only one (a replica) must be passed over. */
@@ -156,7 +170,7 @@ PGconn *db_start_connect(const char *conninfo, int64_t deadline_ns)
     /* in the startup packet: no round trip of its own inside the connect deadline */
     const char *vals[] = {"1", idle, "1", "3", user_timeout, ctimeout, "hotstandby",
                           db_wants_read_write(conninfo) ? "read-write" : "any",
-                          "-c synchronous_commit=on", conninfo, NULL};
+                          pool_transaction ? "" : "-c synchronous_commit=on", conninfo, NULL};
     return PQconnectStartParams(keys, vals, 1);
 }
 
@@ -530,6 +544,40 @@ static void read_results(struct db *d)
         db_dispatch(d);
 }
 
+const char db_sync_commit_sql[] = "SELECT current_setting('synchronous_commit')";
+
+int db_sync_commit_verdict(const PGresult *res, char *why, size_t len)
+{
+    why[0] = '\0';
+    if (PQntuples(res) != 1 || PQnfields(res) != 1)
+        return -1;
+    const char *v = PQgetvalue(res, 0, 0);
+    if (!strcmp(v, "on") || !strcmp(v, "remote_write") || !strcmp(v, "remote_apply"))
+        return 0;
+    snprintf(why, len, "synchronous_commit is '%s' on the server, and through a pooler in "
+             "transaction mode (database_pool_mode) our sessions cannot set it: a committed "
+             "claim could be lost; set it for the role (ALTER ROLE ... SET synchronous_commit "
+             "= on)", v);
+    return 1;
+}
+
+/* Behind a transaction pooler: the server's own setting must make our commits durable. */
+static void sync_commit_checked(void *arg, PGresult *res, const char *err)
+{
+    struct db *d = arg;
+    char why[300], drop[400];
+    if (d->closing || d->state != DB_UP)
+        return;   /* the session ended first: the next one is checked */
+    int verdict = res != NULL ? db_sync_commit_verdict(res, why, sizeof(why)) : -1;
+    if (verdict == 0)
+        return;   /* durable: the queries behind it go on */
+    if (verdict < 0)   /* refused or a strange answer: nothing may go on unchecked */
+        snprintf(why, sizeof(why), "checking synchronous_commit: %s", err ? err : "unexpected answer");
+    snprintf(drop, sizeof(drop), "%s; reconnecting", why);
+    d->reported_down = 0;
+    db_drop(d, drop);
+}
+
 static void on_connected(struct db *d)
 {
     loop_timer_stop(d->deadline);
@@ -545,7 +593,9 @@ static void on_connected(struct db *d)
      * write of ours may be acknowledged before it is durable. */
     for (int i = d->listening ? d->n_channels - 1 : -1; i >= -1; i--) {
         struct db_query *q = i >= 0 ? listen_query(d->channels[i])
-                                    : internal_query("SET synchronous_commit = on");
+                             : pool_transaction ? check_query(db_sync_commit_sql,
+                                                              sync_commit_checked, d)
+                                                : internal_query("SET synchronous_commit = on");
         push_front(d, q);
     }
     watch_fd(d, EPOLLIN);
@@ -645,6 +695,21 @@ static struct db_query *internal_query(const char *sql)
     return q;
 }
 
+/* Asked before anything else on a new session, and nothing else is sent before its answer:
+ * no deadline of its own (a pooler may start a server session for it first), the
+ * silence rule bounds it; cb is told the answer or why there is none. */
+static struct db_query *check_query(const char *sql, db_result_cb cb, void *arg)
+{
+    struct db_query *q = calloc(1, sizeof(*q));
+    if (q == NULL || (q->params = calloc(1, sizeof(char *))) == NULL)
+        fatal("calloc");
+    q->sql = strdup(sql);
+    q->cb = cb;
+    q->arg = arg;
+    q->patient = 1;
+    return q;
+}
+
 static struct db_query *listen_query(const char *channel)
 {
     char sql[112];
@@ -681,7 +746,7 @@ static void db_dispatch(struct db *d)
     d->inflight = q;
     int ok, i = -1;
     char name[16];
-    if (q->nparams > 0 && !q->internal && !q->unprepared) {
+    if (q->nparams > 0 && !q->internal && !q->unprepared && !pool_transaction) {
         i = prepared_index(d, q->sql);
         q->preparing = i < 0 && d->n_prepared < DB_MAX_PREPARED;
         snprintf(name, sizeof(name), "hs%d", i < 0 ? d->n_prepared : i);
@@ -719,7 +784,7 @@ struct db *db_new(struct loop *l, const char *conninfo, int64_t deadline_ns)
     d->deadline_ns = deadline_ns;
     d->connect_wait_ns = deadline_ns;
     d->fd = -1;
-    d->listening = 1;
+    d->listening = !pool_transaction;
     d->backoff_ns = BACKOFF_MIN_NS;
     d->jitter = (unsigned int)getpid() ^ (unsigned int)(uintptr_t)d ^ (unsigned int)now_ns();
     d->deadline = loop_timer_new(l, on_deadline, d);
@@ -774,7 +839,7 @@ void db_listen(struct db *d, const char *channel)
 
 void db_set_listening(struct db *d, int on)
 {
-    on = !!on;
+    on = on && !pool_transaction;   /* a pooled session LISTENs on no server session */
     if (on == d->listening)
         return;
     d->listening = on;
@@ -834,7 +899,7 @@ void db_crowd_init(struct db_crowd *c, int64_t interval_ns)
 {
     int64_t p = 10 * interval_ns;
     p = p < 2 * NS_PER_SEC ? 2 * NS_PER_SEC : p > 60 * NS_PER_SEC ? 60 * NS_PER_SEC : p;
-    *c = (struct db_crowd){.few = 1, .period_ns = p};
+    *c = (struct db_crowd){.few = !pool_transaction, .period_ns = p};
 }
 
 void db_crowd_follow(struct db_crowd *c, struct db *d)
@@ -878,7 +943,15 @@ static void crowd_counted(void *arg, PGresult *res, const char *err)
 void db_crowd_tick(struct db_crowd *c, struct db *d)
 {
     int64_t now = now_ns();
-    if (c->inflight || now < c->next_ns || !db_connected(d))
+    if (pool_transaction && !c->counted) {
+        /* crowded for good: nothing to count */
+        log_info("database_pool_mode = transaction: %s (a pooled session LISTENs on no server "
+                 "session)", c->n_listeners > 0
+                     ? "listening to no notification; changes are learnt by reading once per interval"
+                     : "renewals notify nobody; standbys learn of them by reading once per interval");
+        c->counted = 1;
+    }
+    if (pool_transaction || c->inflight || now < c->next_ns || !db_connected(d))
         return;
     /* spread over a quarter of the period, so that nodes started together do not count
      * together for ever */

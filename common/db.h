@@ -77,6 +77,15 @@ void db_crowd_follow(struct db_crowd *c, struct db *d);
 void db_crowd_tick(struct db_crowd *c, struct db *d);
 /* SQL_RENEW's $5: whether the renewal notifies ("true" / "false"). */
 const char *db_crowd_notify_param(const struct db_crowd *c);
+/* [cluster] database_pool_mode = transaction (db.c): every session of this process goes
+ * through a pooler in transaction mode. Set once, before the first db_new or connect. */
+void db_set_pool_mode(int transaction);
+int db_pool_transaction(void);
+/* Through such a pooler: the server's synchronous_commit must be durable (1 and why when
+ * not, 0 when it is, -1 on a bad result). */
+extern const char db_sync_commit_sql[];
+int db_sync_commit_verdict(const PGresult *res, char *why, size_t len);
+
 /* LISTEN on the channels given to db_listen only while on (the default); turning it off
  * UNLISTENs at once, turning it on LISTENs at once, and a reconnect follows the setting. */
 void db_set_listening(struct db *d, int on);

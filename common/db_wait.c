@@ -27,6 +27,27 @@ static int wait_fd(PGconn *conn, short events, int64_t deadline)
     }
 }
 
+/* Behind a transaction pooler no session of ours can ask for durable commits (db.c): the
+ * server's setting must give them, or this connection is refused. */
+static PGconn *sync_commit_checked(PGconn *conn, int64_t deadline, char *err, size_t errlen)
+{
+    int64_t left_ms = (deadline - now_ns()) / NS_PER_MS;
+    PGresult *r = db_exec_wait(conn, db_sync_commit_sql, 0, NULL, left_ms > 1 ? (int)left_ms : 1,
+                               err, errlen);
+    if (r == NULL) {
+        PQfinish(conn);
+        return NULL;
+    }
+    int verdict = db_sync_commit_verdict(r, err, errlen);
+    PQclear(r);
+    if (verdict == 0)
+        return conn;
+    if (verdict < 0)
+        snprintf(err, errlen, "%s: unexpected answer", db_sync_commit_sql);
+    PQfinish(conn);
+    return NULL;
+}
+
 PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t errlen)
 {
     int64_t deadline = now_ns() + (int64_t)timeout_ms * NS_PER_MS;
@@ -39,7 +60,8 @@ PGconn *db_connect_wait(const char *conninfo, int timeout_ms, char *err, size_t 
     while (PQstatus(conn) != CONNECTION_BAD) {
         if (st == PGRES_POLLING_OK) {
             PQsetnonblocking(conn, 1);
-            return conn;
+            return db_pool_transaction() ? sync_commit_checked(conn, deadline, err, errlen)
+                                         : conn;
         }
         if (st == PGRES_POLLING_FAILED)
             break;
@@ -178,15 +200,18 @@ int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen)
         if (have >= db_schema_version())
             return 0;
     }
-    r = db_exec_wait(conn, "SELECT pg_advisory_lock(" SCHEMA_LOCK_KEY ")", 0, NULL,
-                     timeout_ms, e, sizeof(e));
-    if (r == NULL) {
-        snprintf(err, errlen, "schema lock: %s", e);
-        return -2;
-    }
-    PQclear(r);
+    /* The lock is the transaction's (the whole file is one implicit transaction): it ends
+     * with it, even when a statement fails, and it holds behind a pooler in transaction
+     * mode, where a session's lock and unlock could reach two server sessions. */
+    static const char lock[] = "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ");\n";
+    char *sql = malloc(sizeof(lock) + strlen(db_schema_sql));
+    if (sql == NULL)
+        fatal("malloc");
+    memcpy(sql, lock, sizeof(lock) - 1);
+    strcpy(sql + sizeof(lock) - 1, db_schema_sql);
     char state[6];
-    r = exec_wait(conn, db_schema_sql, 0, NULL, timeout_ms, e, sizeof(e), state);
+    r = exec_wait(conn, sql, 0, NULL, timeout_ms, e, sizeof(e), state);
+    free(sql);
     int rc = 0;
     if (r == NULL && (state[0] == '\0' || strcmp(state, "25006") == 0)) {
         /* the database went away, did not answer in time, or is read-only for now (an
@@ -202,9 +227,5 @@ int db_apply_schema(PGconn *conn, int timeout_ms, char *err, size_t errlen)
     } else {
         PQclear(r);
     }
-    r = db_exec_wait(conn, "SELECT pg_advisory_unlock(" SCHEMA_LOCK_KEY ")", 0, NULL,
-                     timeout_ms, e, sizeof(e));
-    if (r)
-        PQclear(r);
     return rc;
 }

@@ -23,7 +23,7 @@ build=(
 )
 test=(
     clang libclang-rt-14-dev
-    postgresql openssh-server openssh-client bind9 bind9-utils bind9-dnsutils
+    postgresql pgbouncer openssh-server openssh-client bind9 bind9-utils bind9-dnsutils
     python3 python3-aiosmtpd
     samba-ad-dc samba-ad-provision libfaketime krb5-kdc krb5-admin-server
     iproute2 iputils-ping iputils-arping procps psmisc socat jq perl inotify-tools
@@ -31,7 +31,7 @@ test=(
 )
 bench=(keepalived lsyncd rsync gnuplot-nox bc linux-perf)
 # Services the tests run privately: when their package is installed by this script, they stay off.
-private_servers=(postgresql ssh named keepalived lsyncd samba-ad-dc smbd nmbd krb5-kdc krb5-admin-server)
+private_servers=(postgresql pgbouncer ssh named keepalived lsyncd samba-ad-dc smbd nmbd krb5-kdc krb5-admin-server)
 
 POLICY=${HS_DEPS_POLICY:-/usr/sbin/policy-rc.d}
 SAVED=$POLICY.hotstandby-orig

@@ -165,6 +165,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "vipctl: %s\n", err);
         return EXIT_USAGE;
     }
+    db_set_pool_mode(c.database_pool_mode == POOL_TRANSACTION);
     if (test_only) {
         printf("vipctl: %s: configuration ok\n", conf_path);
         return EXIT_DONE;

@@ -516,8 +516,10 @@ static void reload(struct watchd *wd)
     }
     if (strcmp(fresh.node, wd->conf.node) != 0 || strcmp(fresh.cluster, wd->conf.cluster) != 0 ||
         strcmp(fresh.run_dir, wd->conf.run_dir) != 0 ||
-        strcmp(fresh.database, wd->conf.database) != 0) {
-        log_warnx("reload: cluster, node, run_dir and database need a restart; kept");
+        strcmp(fresh.database, wd->conf.database) != 0 ||
+        fresh.database_pool_mode != wd->conf.database_pool_mode) {
+        log_warnx("reload: cluster, node, run_dir, database and database_pool_mode need a "
+                  "restart; kept");
         return;
     }
     int vip_changed = strcmp(fresh.vip_address, wd->conf.vip_address) != 0 ||

@@ -77,3 +77,47 @@ psql_hs() {
     runuser -u postgres -- "$PG_BINDIR/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -qAtX \
         -v ON_ERROR_STOP=1 -c "$1" "${2:-hs}"
 }
+
+# pgb_start [POOL_SIZE]: pgbouncer in transaction mode in front of the test's PostgreSQL
+# (pg_start first): its own port on 127.0.0.1 and socket dir, as postgres, POOL_SIZE server
+# sessions (default 2) for every client. Sets PGB_PORT, PGB_SOCK, PGB_CONNINFO, PGB_LOG.
+pgb_start() {
+    command -v pgbouncer >/dev/null || bail "pgbouncer missing: run 'bash scripts/deps.sh'"
+    PGB_PORT=$(free_port)
+    PGB_SOCK=$T/pgbsock
+    PGB_LOG=$PGB_SOCK/pgbouncer.log
+    mkdir -p "$PGB_SOCK"
+    echo '"postgres" ""' >"$PGB_SOCK/users.txt"
+    cat >"$PGB_SOCK/pgbouncer.ini" <<INI
+[databases]
+hs = host=$PG_SOCK port=$PG_PORT dbname=hs
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGB_PORT
+unix_socket_dir = $PGB_SOCK
+auth_type = trust
+auth_file = $PGB_SOCK/users.txt
+admin_users = postgres
+pool_mode = transaction
+default_pool_size = ${1:-2}
+max_client_conn = ${PGB_MAX_CLIENTS:-200}
+server_login_retry = 1
+logfile = $PGB_LOG
+pidfile = $PGB_SOCK/pgbouncer.pid
+INI
+    chown -R postgres: "$PGB_SOCK"
+    at_exit pgb_stop
+    runuser -u postgres -- sh -c "ulimit -n ${PGB_NOFILE:-4096}; pgbouncer -d '$PGB_SOCK/pgbouncer.ini'" \
+        || bail "pgbouncer did not start: $(tail -n 5 "$PGB_LOG" 2>/dev/null)"
+    PGB_CONNINFO="host=127.0.0.1 port=$PGB_PORT dbname=hs user=postgres"
+    export PGB_PORT PGB_SOCK PGB_CONNINFO PGB_LOG
+    wait_for 10 runuser -u postgres -- "$PG_BINDIR/psql" -h 127.0.0.1 -p "$PGB_PORT" -U postgres \
+        -qAtX -c 'SELECT 1' hs >/dev/null || bail "pgbouncer does not answer: $(tail -n 5 "$PGB_LOG")"
+}
+pgb_stop() {
+    local pid
+    pid=$(cat "$PGB_SOCK/pgbouncer.pid" 2>/dev/null) || return 0
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null
+}

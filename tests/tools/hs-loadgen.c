@@ -7,7 +7,8 @@
  * completes at once, a demotion too).
  *
  *   hs-loadgen -d CONNINFO -n CLUSTERS [-i INTERVAL_MS] [-t TAKEOVER_MS] [-r RAMP_S]
- *              [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-p PREFIX] [-o OUT.json]
+ *              [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-F] [-P] [-p PREFIX]
+ *              [-o OUT.json]
  *
  * Nodes start spread over RAMP_S seconds; then SECONDS of measurement, during which
  * CRASHES actives (chosen at random, at random moments) lose power: their two daemons
@@ -18,7 +19,8 @@
  * the renewals notify and the watchd sessions listen only while the database holds at most
  * 16 clusters, as heartbeatd and watchd do (struct db_crowd); -L -q 4 gives the earlier
  * way (listening on hs_cluster only, four reads per interval) for comparison; -F sends the
- * active's node row in its renewal's statement (an experiment: SQL_RENEW_WITH_NODE).
+ * active's node row in its renewal's statement (an experiment: SQL_RENEW_WITH_NODE); -P goes
+ * as database_pool_mode = transaction does (through a pooler: nothing prepared, nobody listens).
  * Exit status: 0 when it ran (whatever it measured), 1 when it could not run, 2 usage.
  */
 #include <dirent.h>
@@ -871,10 +873,11 @@ static void write_json(struct lg *lg, FILE *f)
             dc.connects, dc.connected, dc.connect_timeouts, dc.silences, dc.dropped_up);
     fprintf(f, "  \"interval_ms\": %" PRId64 ", \"takeover_timeout_ms\": %" PRId64
                ", \"fence_after_ms\": %" PRId64 ", \"standby_reads_per_interval\": %d,\n"
-               "  \"node_row_in_renewal\": %s,\n",
+               "  \"node_row_in_renewal\": %s, \"database_pool_mode\": \"%s\",\n",
             lg->interval_ns / NS_PER_MS, lg->takeover_ns / NS_PER_MS,
             lg->fence_after_ns / NS_PER_MS, lg->polls_per_interval,
-            lg->node_row_in_renewal ? "true" : "false");
+            lg->node_row_in_renewal ? "true" : "false",
+            db_pool_transaction() ? "transaction" : "session");
     fprintf(f, "  \"standby_listens_to_renewals\": %s, \"renewal_notify_seen\": %s,\n",
             lg->listen_beats ? "true" : "false", lg->beat_notify_seen ? "true" : "false");
     fprintf(f, "  \"seconds\": %.3f,\n  \"queries\": {", secs);
@@ -925,7 +928,7 @@ static void write_json(struct lg *lg, FILE *f)
 static void usage(void)
 {
     fprintf(stderr, "usage: hs-loadgen -d CONNINFO -n CLUSTERS [-i INTERVAL_MS] [-t TAKEOVER_MS]"
-                    " [-r RAMP_S] [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-F]"
+                    " [-r RAMP_S] [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-F] [-P]"
                     " [-p PREFIX] [-o OUT.json]\n");
     exit(2);
 }
@@ -967,7 +970,7 @@ int main(int argc, char **argv)
     lg.takeover_ns = 3 * NS_PER_SEC;
     lg.polls_per_interval = 1;
     lg.listen_beats = 1;
-    while ((c = getopt(argc, argv, "d:n:i:t:r:s:k:q:p:o:LFh")) != -1) {
+    while ((c = getopt(argc, argv, "d:n:i:t:r:s:k:q:p:o:LFPh")) != -1) {
         switch (c) {
         case 'd': lg.conninfo = optarg; break;
         case 'n': lg.n_clusters = atoi(optarg); break;
@@ -978,6 +981,7 @@ int main(int argc, char **argv)
         case 'k': crashes = atoi(optarg); break;
         case 'q': lg.polls_per_interval = atoi(optarg); break;
         case 'F': lg.node_row_in_renewal = 1; break;
+        case 'P': db_set_pool_mode(1); break;   /* database_pool_mode = transaction */
         case 'L': lg.listen_beats = 0; break;
         case 'p': prefix = optarg; break;
         case 'o': out = optarg; break;

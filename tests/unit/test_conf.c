@@ -313,6 +313,14 @@ static void test_hostname_connection(void **state)
     assert_string_equal(connection_name(CONN_NONE), "none");
     parse_ok(with_base("[cluster]\nconnection = none\n"));
     assert_int_equal(conf.connection, CONN_NONE);
+    /* through a pooler in transaction mode, or a session per connection (the default) */
+    assert_int_equal(conf.database_pool_mode, POOL_SESSION);
+    parse_ok(with_base("[cluster]\ndatabase_pool_mode = transaction\n"));
+    assert_int_equal(conf.database_pool_mode, POOL_TRANSACTION);
+    parse_ok(with_base("[cluster]\ndatabase_pool_mode = session\n"));
+    assert_int_equal(conf.database_pool_mode, POOL_SESSION);
+    parse_err(with_base("[cluster]\ndatabase_pool_mode = statement\n"),
+              "t.conf:6: database_pool_mode: 'statement' is not session or transaction", NULL);
 }
 
 /* Comments, blank lines, CRLF, spacing, '=' inside values, a section reopened. */
