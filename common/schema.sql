@@ -168,11 +168,68 @@ BEGIN
     END IF;
 END $$;
 
+-- Behind a pooler in transaction mode (database_pool_mode = transaction) nothing can be
+-- prepared, and parsing, analysing and planning the statements every node runs every
+-- interval was over a third of the server's CPU with 1000 clusters (perf, bench-clusters).
+-- So the three are also functions: PL/pgSQL keeps their plans per server session, which a
+-- pooler keeps for long. Each is the statement of common/sql.h of the same name (SQL_RENEW,
+-- SQL_NODE_SEEN, SQL_CLUSTER_READ), with the same answer; 34-database-pooler compares them.
+CREATE OR REPLACE FUNCTION hs_renew(p_cluster text, p_holder text, p_epoch bigint,
+                                    p_resume boolean, p_notify boolean)
+RETURNS TABLE (o_heartbeat bigint, o_notified text) LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE hs_cluster c SET heartbeat = c.heartbeat + 1,
+        paused = CASE WHEN p_resume AND c.resume_requested THEN false ELSE c.paused END,
+        resume_requested = c.resume_requested AND NOT p_resume
+    WHERE c.cluster = p_cluster AND c.holder = p_holder AND c.epoch = p_epoch
+    RETURNING c.heartbeat INTO o_heartbeat;
+    IF FOUND THEN
+        IF p_notify THEN
+            PERFORM pg_notify(left('hs_beat.' || p_cluster, 63), p_cluster);
+            o_notified := '';
+        END IF;
+        RETURN NEXT;
+    END IF;
+END $$;
+CREATE OR REPLACE FUNCTION hs_node_seen(p_cluster text, p_node text, p_address text,
+    p_priority int, p_version text, p_role text, p_state text, p_digest text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO hs_node AS n (cluster, node, address, priority, version, role, state, beat,
+                              seen_at, config_digest)
+    VALUES (p_cluster, p_node, p_address, p_priority, p_version, p_role, p_state, 1,
+            clock_timestamp(), p_digest)
+    ON CONFLICT (cluster, node) DO UPDATE SET address = p_address, priority = p_priority,
+        version = p_version, role = p_role, state = p_state, beat = n.beat + 1,
+        seen_at = clock_timestamp(), config_digest = p_digest;
+END $$;
+CREATE OR REPLACE FUNCTION hs_cluster_read(p_cluster text, p_node text, p_live float8,
+                                           p_priority int)
+RETURNS TABLE (o_holder text, o_epoch bigint, o_heartbeat bigint, o_handoff_to text,
+               o_paused boolean, o_rank bigint, o_best text, o_resume_requested boolean,
+               o_interval_ms bigint, o_takeover_timeout_ms bigint, o_fence_after_ms bigint,
+               o_stop_timeout_ms bigint) LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+    SELECT c.holder, c.epoch, c.heartbeat, c.handoff_to, c.paused,
+        (SELECT count(*) FROM hs_node n WHERE n.cluster = c.cluster AND n.node <> p_node
+           AND n.node IS DISTINCT FROM c.holder
+           AND n.seen_at > clock_timestamp() - make_interval(secs => p_live)
+           AND (n.priority > p_priority OR (n.priority = p_priority AND n.node < p_node))),
+        (SELECT n.node FROM hs_node n WHERE n.cluster = c.cluster
+           AND n.node IS DISTINCT FROM c.holder
+           AND n.seen_at > clock_timestamp() - make_interval(secs => p_live)
+           ORDER BY n.priority DESC, n.node LIMIT 1),
+        c.resume_requested, coalesce(c.interval_ms, -1), coalesce(c.takeover_timeout_ms, -1),
+        coalesce(c.fence_after_ms, -1), coalesce(c.stop_timeout_ms, -1)
+    FROM hs_cluster c WHERE c.cluster = p_cluster;
+END $$;
+
 -- The schema's version. A node skips all of the above when hs_meta already records this
 -- version or a later one, so every change of this file must raise it (tests/integ/29
 -- fails until it is raised), or databases set up by an earlier version never get the
 -- change. A database of an earlier version runs the whole file again (every statement is
 -- idempotent), so a change is made where the thing is defined, not appended.
 -- common/db_wait.c reads the number from the next line.
--- hs-schema-version: 2
-UPDATE hs_meta SET schema_version = 2 WHERE schema_version < 2;
+-- hs-schema-version: 3
+UPDATE hs_meta SET schema_version = 3 WHERE schema_version < 3;

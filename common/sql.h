@@ -77,6 +77,17 @@
     "RETURNING heartbeat, CASE WHEN $5::boolean THEN " \
     " pg_notify(left('" SQL_BEAT_CHANNEL_PREFIX "' || cluster, 63), cluster) END"
 
+/*
+ * The same three as the schema's functions, for database_pool_mode = transaction: behind
+ * the pooler nothing can be prepared, and PL/pgSQL keeps the functions' plans per server
+ * session (schema.sql). The answers are those of the statements above.
+ */
+#define SQL_RENEW_FN "SELECT * FROM hs_renew($1, $2, $3, $4, $5)"
+#define SQL_NODE_SEEN_FN "SELECT hs_node_seen($1, $2, $3, $4, $5, $6, $7, $8)"
+#define SQL_CLUSTER_READ_FN "SELECT * FROM hs_cluster_read($1, $2, $3, $4)"
+/* The statement, or its function behind a transaction pooler (db_pool_transaction()). */
+#define SQL_POOLED(name, pooled) ((pooled) ? name##_FN : name)
+
 /* How many clusters share the database (struct db_crowd), counted up to one more than
  * DB_CROWD_MAX_CLUSTERS (16): every session of every node counts every ten intervals, and a
  * full count reads every row (with 1000 clusters on the database, 400 counts of 1000 rows a

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/bench/bench-clusters.sh: many two-node clusters on one PostgreSQL. For each count
-# in HS_BENCH_CLUSTERS (default "100 200 300 500 1000"), tests/tools/hs-loadgen runs that many
+# in HS_BENCH_CLUSTERS (default "100 300 500 1000"), tests/tools/hs-loadgen runs that many
 # clusters at interval 1 s / takeover_timeout 3 s (HS_BENCH_INTERVAL_MS, _TAKEOVER_MS)
 # through the daemons' own code (common/db.c, common/sql.h, watchd/role.c): four
 # connections per cluster, heartbeatd's and watchd's role session per node (watchd's
@@ -28,6 +28,13 @@
 # earlier way (four reads per interval, not listening), the "peer" of the summary.
 # Goal (issue 13): at 1000 clusters renewal p99 <= 20 ms and no takeover that no crash caused.
 #
+# Each count goes through pgbouncer in transaction mode (pool_size HS_BENCH_POOL_SIZE,
+# default 32), the daemons with database_pool_mode = transaction (hs-loadgen -P): with a
+# server process per session, 4 000 sessions on two CPUs never settled (a session cost the
+# server 10-30 ms of CPU to start, and each query 0.45-1.1 ms among thousands of backends,
+# against 0.15-0.25 ms among a few dozen). The counts of HS_BENCH_CLUSTERS_DIRECT (default
+# "100 300") also run with a session of the server per daemon, as before, the peer column.
+#
 # The load generator is one thread standing for every node's heartbeatd and watchd; among
 # thousands of busy backends on two CPUs the scheduler gave it its share of one process and
 # its loop ran up to 450 ms late (hs-loadgen's loop_late), which delays every simulated
@@ -38,19 +45,21 @@
 . "$HS_TOP/tests/lib/pg.sh"
 . "$HS_TOP/tests/bench/lib.sh"
 private_tmp hs-bench
-need jq gnuplot
+need jq gnuplot pgbouncer
 NAME=bench-clusters
 LOADGEN=$HS_BIN/tests/hs-loadgen
 [ -x "$LOADGEN" ] || bail "$LOADGEN missing: run make $(basename "$HS_BIN")/tests/hs-loadgen (make bench builds it)"
 cp "$LOADGEN" "$T/hs-loadgen"
-COUNTS=${HS_BENCH_CLUSTERS:-100 200 300 500 1000}
+COUNTS=${HS_BENCH_CLUSTERS:-100 300 500 1000}
+DIRECT=${HS_BENCH_CLUSTERS_DIRECT-100 300}
+POOL_SIZE=${HS_BENCH_POOL_SIZE:-32}
 SECS=${HS_BENCH_CLUSTERS_SECS:-60}
 INTERVAL_MS=${HS_BENCH_INTERVAL_MS:-1000}
 TAKEOVER_MS=${HS_BENCH_TAKEOVER_MS:-3000}
 log() { printf '# %s\n' "$*" >&2; }
 
 max=0
-for n in $COUNTS; do [ "$n" -gt "$max" ] && max=$n; done
+for n in $COUNTS $DIRECT; do [ "$n" -gt "$max" ] && max=$n; done
 pg_start
 cat >>"$PG_DATA/postgresql.conf" <<CONF
 fsync = on
@@ -60,6 +69,10 @@ max_connections = $((4 * max + 20))
 CONF
 pg_restart || bail "postgres did not restart with max_connections $((4 * max + 20))"
 DB="host=$PG_SOCK port=$PG_PORT dbname=hs user=postgres"
+PGB_MAX_CLIENTS=$((4 * max + 100)) PGB_NOFILE=$((4 * max + 1000)) pgb_start "$POOL_SIZE"
+POOLED="host=$PGB_SOCK port=$PGB_PORT dbname=hs user=postgres"
+# utime + stime of the pooler (clock ticks)
+pgb_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$PGB_SOCK/pgbouncer.pid")/stat" 2>/dev/null || echo 0; }
 
 # What one new session costs this server (fork, start-up, exit): pgbench reconnecting for
 # every SELECT 1, two clients, 10 s. Every cluster needs four sessions before it is measured.
@@ -86,15 +99,17 @@ for n in $COUNTS; do [ "$n" -lt "$min" ] && min=$n; done
 # HS_BENCH_CLUSTERS_FOLD (a list of counts, default none): those counts also with the
 # active's node row in its renewal's statement (hs-loadgen -F), an experiment heartbeatd does
 # not follow (less server CPU, a longer renewal tail: tests/bench/README.md).
-OLD=${HS_BENCH_CLUSTERS_OLD-$min}
+OLD=${HS_BENCH_CLUSTERS_OLD-}
 FOLD=${HS_BENCH_CLUSTERS_FOLD-}
 runs='[]'
-for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done) $(for o in $FOLD; do echo "fold:$o"; done); do
+for spec in $COUNTS $(for o in $DIRECT; do echo "direct:$o"; done) \
+           $(for o in $OLD; do echo "old:$o"; done) $(for o in $FOLD; do echo "fold:$o"; done); do
     n=${spec##*:}
-    mode=() label=notify
+    mode=(-P) label=pooled db=$POOLED
     case $spec in
-        old:*) mode=(-L -q 4) label=poll4 ;;
-        fold:*) mode=(-F) label=fold ;;
+        direct:*) mode=() label=notify db=$DB ;;
+        old:*) mode=(-L -q 4) label=poll4 db=$DB ;;
+        fold:*) mode=(-F) label=fold db=$DB ;;
     esac
     bench_tmp_ok
     crashes=$(( n / 100 < 2 ? 2 : n / 100 ))
@@ -104,10 +119,14 @@ for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done) $(for o in $FOLD; d
     else
         ramp=$(( n / 25 < 5 ? 5 : n / 25 ))
     fi
+    # through the pooler a session costs no server process: it starts as fast as the pooler
+    # accepts it (the server's few sessions are started once)
+    [ "$label" = pooled ] && ramp=$(( n / 50 < 5 ? 5 : n / 50 ))
     [ -n "${HS_BENCH_CLUSTERS_RAMP_S:-}" ] && ramp=$HS_BENCH_CLUSTERS_RAMP_S
     log "$n clusters ($label): ramp ${ramp}s, then ${SECS}s measured, $crashes power cuts"
     out=$T/run-$label-$n.json
-    ${rt[@]+"${rt[@]}"} "$T/hs-loadgen" -d "$DB" -n "$n" -i "$INTERVAL_MS" -t "$TAKEOVER_MS" -r "$ramp" -s "$SECS" \
+    pgb0=$(pgb_ticks) t0=$(date +%s%N)
+    ${rt[@]+"${rt[@]}"} "$T/hs-loadgen" -d "$db" -n "$n" -i "$INTERVAL_MS" -t "$TAKEOVER_MS" -r "$ramp" -s "$SECS" \
         -k "$crashes" -p "c${n}${label}x" "${mode[@]}" -o "$out" 2>"$T/loadgen-$label-$n.log" || {
         # recorded, not fatal: the other counts still run
         log "hs-loadgen failed at $n clusters ($label): $(tail -n 3 "$T/loadgen-$label-$n.log")"
@@ -116,8 +135,13 @@ for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done) $(for o in $FOLD; d
         continue
     }
     log "loadgen: $(grep -c 'connect timed out' "$T/loadgen-$label-$n.log") connects missed their deadline; $(grep -v 'connect timed out\|connected to' "$T/loadgen-$label-$n.log" | tail -n 3)"
+    pgb_cpu=$(awk -v a="$pgb0" -v b="$(pgb_ticks)" -v t0="$t0" -v t1="$(date +%s%N)" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.1f", (b - a) / hz / ((t1 - t0) / 1e9) * 100 }')
+    [ "$label" = pooled ] || pgb_cpu=null
     run=$(jq --arg m "$label" --argjson rt "$([ ${#rt[@]} -gt 0 ] && echo true || echo false)" \
-        '. + {mode: $m, loadgen_sched_fifo: $rt}' "$out")
+        --argjson pc "$pgb_cpu" --argjson ps "$POOL_SIZE" \
+        '. + {mode: $m, loadgen_sched_fifo: $rt}
+           + (if $m == "pooled" then {pooler: {cpu_percent_whole_run: $pc, pool_size: $ps}} else {} end)' "$out")
     runs=$(jq --argjson r "$run" '. + [$r]' <<<"$runs")
     jq -c '{clusters, mode, renewal_p50: .renewal_ms.p50, renewal_p99: .renewal_ms.p99,
             lag_p50: .standby_lag_ms.p50, lag_p99: .standby_lag_ms.p99, qps: .queries_per_s,
@@ -127,7 +151,9 @@ for spec in $COUNTS $(for o in $OLD; do echo "old:$o"; done) $(for o in $FOLD; d
 done
 
 method="tests/tools/hs-loadgen: N clusters of two nodes in one process, each node with a \
-heartbeatd and a watchd database session of its own (common/db.c; watchd's self-monitor \
+heartbeatd and a watchd database session of its own, through pgbouncer ${POOL_SIZE} server sessions in \
+transaction mode with database_pool_mode = transaction (hs-loadgen -P: nothing prepared, \
+nobody listens); the peer column: the same count with a server session per daemon session (common/db.c; watchd's self-monitor \
 session, a third per node with one light query per period, is not modelled), the statements of \
 common/sql.h and watchd/role.c deciding; interval ${INTERVAL_MS} ms, takeover_timeout \
 ${TAKEOVER_MS} ms. Renewals notify the beat channel only while the database holds at most 16 \
@@ -145,30 +171,31 @@ generator runs under SCHED_FIFO when it can (loadgen_sched_fifo): one thread sta
 node, and under normal scheduling among thousands of backends its loop ran up to 450 ms late \
 (loop_late), delaying and fencing every simulated node at once."
 summary=$(jq '
-    map(select(.mode == "poll4" and (.failed | not))) as $olds |
+    map(select(.mode == "notify" and (.failed | not))) as $olds |
     map(select(.mode == "fold" and (.failed | not))) as $folds |
     def r1: if . == null then null else . * 10 | round / 10 end;
     def vs($new; $o): if $o != null and $new != null and $o != 0 then ($new / $o * 100 | round / 100) else null end;
-    [.[] | select(.mode == "notify" and (.failed | not)) | . as $r | (.clusters as $c | $olds | map(select(.clusters == $c)) | first) as $o |
+    [.[] | select(.mode == "pooled" and (.failed | not)) | . as $r | (.clusters as $c | $olds | map(select(.clusters == $c)) | first) as $o |
     (.clusters as $c | $folds | map(select(.clusters == $c)) | first) as $f |
     {metric: "\(.clusters) clusters: renewal latency p50 / p99", unit: "ms", n: .renewal_ms.n,
      p50: .renewal_ms.p50, p99: .renewal_ms.p99}
-      + (if $o then {peer: "4 reads/interval \($o.renewal_ms.p50) / \($o.renewal_ms.p99)",
+      + (if $o then {peer: "session per daemon \($o.renewal_ms.p50) / \($o.renewal_ms.p99)",
                      ratio: vs(.renewal_ms.p99; $o.renewal_ms.p99)} else {} end)
       + (if .clusters == 1000 then {goal: "p99 <= 20", met: (.renewal_ms.p99 != null and .renewal_ms.p99 <= 20)} else {} end)
       + (if .settled == false then {metric: "\(.clusters) clusters: renewal latency p50 / p99 (never settled: \(.settle_s) s)"} else {} end),
     {metric: "\(.clusters) clusters: takeovers without a power cut / fences", unit: "",
      value: "\(.takeovers_uncaused) / \(.fences)"}
+      + (if $o then {peer: "session per daemon \($o.takeovers_uncaused) / \($o.fences)"} else {} end)
       + (if .clusters == 1000 then {goal: "0 / 0", met: (.takeovers_uncaused == 0 and .fences == 0)} else {} end),
     {metric: "\(.clusters) clusters: standby learns of a renewal p50 / p99", unit: "ms",
      n: .standby_lag_ms.n, p50: .standby_lag_ms.p50, p99: .standby_lag_ms.p99}
-      + (if $o then {peer: "4 reads/interval \($o.standby_lag_ms.p50) / \($o.standby_lag_ms.p99)",
+      + (if $o then {peer: "session per daemon \($o.standby_lag_ms.p50) / \($o.standby_lag_ms.p99)",
                      ratio: vs(.standby_lag_ms.p99; $o.standby_lag_ms.p99)} else {} end),
     {metric: "\(.clusters) clusters: power cut -> claim (\(.crashes) cuts)", unit: "ms",
      n: .crash_to_claim_ms.n, p50: .crash_to_claim_ms.p50, p99: .crash_to_claim_ms.p99},
     {metric: "\(.clusters) clusters: queries/s (client), xact/s (server)", unit: "/s",
      hotstandby: "\(.queries_per_s | round) / \(.server.xact_per_s | round)"}
-      + (if $o then {peer: "4 reads/interval \($o.queries_per_s | round) / \($o.server.xact_per_s | round)",
+      + (if $o then {peer: "session per daemon \($o.queries_per_s | round) / \($o.server.xact_per_s | round)",
                      ratio: vs(.queries_per_s; $o.queries_per_s)} else {} end),
     {metric: "\(.clusters) clusters: WAL per cluster", unit: "B/s", value: (.server.wal_bytes_per_cluster_per_s | round)},
     {metric: "\(.clusters) clusters: machine busy (all CPUs, everything on it)", unit: "%", value: (.machine.busy_percent | r1)},
@@ -179,9 +206,11 @@ summary=$(jq '
      value: "\(.sessions.connected) / \(.sessions.connect_timeouts) / \(.sessions.dropped_silent)"},
     {metric: "\(.clusters) clusters: load generator loop late p99 / max (whole run)\(if .loadgen_sched_fifo then ", SCHED_FIFO" else "" end)", unit: "ms",
      value: "\(.loop_late_ms.p99) / \(.loop_late_max_ms)"},
+    {metric: "\(.clusters) clusters: CPU of the pooler (pgbouncer, \(.pooler.pool_size) server sessions), whole run", unit: "% of a core",
+     value: (.pooler.cpu_percent_whole_run | r1)},
     {metric: "\(.clusters) clusters: CPU postgres / load generator", unit: "% of a core",
      hotstandby: "\(.server.cpu_percent | r1) / \(.loadgen_cpu_percent | r1)"}
-      + (if $o then {peer: "4 reads/interval \($o.server.cpu_percent | r1) / \($o.loadgen_cpu_percent | r1)",
+      + (if $o then {peer: "session per daemon \($o.server.cpu_percent | r1) / \($o.loadgen_cpu_percent | r1)",
                      ratio: vs(.server.cpu_percent; $o.server.cpu_percent)} else {} end),
     (if $f then {metric: "\(.clusters) clusters: server CPU (% of a core) / xact/s / renewal p99 (ms)",
                  unit: "", hotstandby: "\(.server.cpu_percent | r1) / \(.server.xact_per_s | round) / \(.renewal_ms.p99)",
@@ -195,12 +224,12 @@ jq -n --argjson meta "$(bench_meta)" --argjson runs "$runs" --arg method "$metho
       runs: $runs, summary: ($summary + [{metric: "server: a new session (fork, start-up, exit): connect time, sessions/s (pgbench -C, 2 clients)",
         unit: "ms, 1/s", value: "\($conn_ms) / \($conn_rate)"}])}' >"$BENCH_RESULTS/$NAME.json"
 
-jq -r '.runs[] | select(.mode == "notify" and (.failed | not)) | "\(.clusters) \(.renewal_ms.p50) \(.renewal_ms.p99) \(.standby_lag_ms.p50) \(.standby_lag_ms.p99) \(.queries_per_s) \(.server.wal_bytes_per_s) \(.server.cpu_percent) \(.loadgen_cpu_percent)"' \
+jq -r '.runs[] | select(.mode == "pooled" and (.failed | not)) | "\(.clusters) \(.renewal_ms.p50) \(.renewal_ms.p99) \(.standby_lag_ms.p50) \(.standby_lag_ms.p99) \(.queries_per_s) \(.server.wal_bytes_per_s) \(.server.cpu_percent) \(.loadgen_cpu_percent)"' \
     "$BENCH_RESULTS/$NAME.json" >"$T/plot.dat"
 gnuplot <<EOF
 set terminal pngcairo size 1000,700 noenhanced
 set output "$BENCH_RESULTS/$NAME.png"
-set multiplot layout 2,2 title "clusters of two nodes on one PostgreSQL ($(date -u +%F), $(nproc) CPUs, load $BENCH_LOAD_START)"
+set multiplot layout 2,2 title "clusters of two nodes on one PostgreSQL through pgbouncer, ${POOL_SIZE} server sessions ($(date -u +%F), $(nproc) CPUs, load $BENCH_LOAD_START)"
 set grid
 set key top left
 set xlabel "clusters"

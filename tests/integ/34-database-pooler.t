@@ -4,8 +4,9 @@
 # daemons and vipctl, so each transaction of a daemon may run on another server session.
 # Nothing may rely on a session: no prepared statement (a name prepared on one server
 # session is unknown on the next), no LISTEN, no SET, no session advisory lock. The
-# cluster starts, fails over, switches over, and a server whose own synchronous_commit is
-# off is refused (no session of ours can set it there).
+# cluster starts, fails over, switches over, pauses and resumes, the schema's functions
+# that stand in for the prepared statements answer as the statements do, and a server whose
+# own synchronous_commit is off is refused (no session of ours can set it there).
 . "$(dirname "$0")/../lib/common.sh"
 . "$HS_TOP/tests/lib/pg.sh"
 HS_CLUSTER=pooled.t
@@ -56,6 +57,52 @@ out=$(vipctl_node b status --json 2>&1)
 check "vipctl status through the pooler: a holds it" -- \
     test "$(jq -r .holder <<<"$out" 2>/dev/null)" = a
 
+# Behind the pooler the three statements of every interval are the schema's functions
+# (nothing can be prepared there): each answers as its statement in common/sql.h does.
+# The statements' text comes from sql.h itself, through the C preprocessor.
+sql_of() {
+    printf '#include "sql.h"\n%s\n' "$1" | cc -E -P -I"$HS_TOP/common" - |
+        tr '\n' ' ' | sed 's/" *"//g; s/^ *"//; s/" *$//'
+}
+stmt() {   # stmt NAME TYPES ARGS: the statement, prepared with those types and run
+    psql_hs "PREPARE s($2) AS $(sql_of "$1"); EXECUTE s($3)"
+}
+psql_hs "INSERT INTO hs_cluster (cluster, holder, epoch, paused, resume_requested)
+         VALUES ('cmp.s', 'x', 7, true, true), ('cmp.f', 'x', 7, true, true)" >/dev/null
+row() { psql_hs "SELECT heartbeat, paused, resume_requested FROM hs_cluster WHERE cluster = '$1'"; }
+is "$(stmt SQL_RENEW 'text,text,bigint,boolean,boolean' "'cmp.s','x',7,false,false")" \
+   "$(psql_hs "SELECT * FROM hs_renew('cmp.f','x',7,false,false)")" "hs_renew answers as SQL_RENEW"
+is "$(stmt SQL_RENEW 'text,text,bigint,boolean,boolean' "'cmp.s','x',6,true,false")" \
+   "$(psql_hs "SELECT * FROM hs_renew('cmp.f','x',6,true,false)")" \
+   "hs_renew answers nothing, as SQL_RENEW, for a wrong epoch"
+is "$(stmt SQL_RENEW 'text,text,bigint,boolean,boolean' "'cmp.s','x',7,true,true")" \
+   "$(psql_hs "SELECT * FROM hs_renew('cmp.f','x',7,true,true)")" \
+   "hs_renew answers as SQL_RENEW when it commits a resume and notifies"
+is "$(row cmp.f)" "$(row cmp.s)" "and leaves the row as SQL_RENEW does ($(row cmp.s))"
+is "$(row cmp.f)" "2|f|f" "two renewals, the resume committed"
+stmt SQL_NODE_SEEN 'text,text,text,int,text,text,text,text' \
+    "'cmp.s','n','198.51.100.1',90,'1.0','standby','ok','d1'" >/dev/null
+psql_hs "SELECT hs_node_seen('cmp.f','n','198.51.100.1',90,'1.0','standby','ok','d1')" >/dev/null
+psql_hs "SELECT hs_node_seen('cmp.f','n','198.51.100.2',80,'1.1','active','ok','d2')" >/dev/null
+stmt SQL_NODE_SEEN 'text,text,text,int,text,text,text,text' \
+    "'cmp.s','n','198.51.100.2',80,'1.1','active','ok','d2'" >/dev/null
+node_row() { psql_hs "SELECT address, priority, version, role, state, beat, config_digest,
+                             seen_at > now() - interval '1 min' FROM hs_node
+                      WHERE cluster = '$1' AND node = 'n'"; }
+is "$(node_row cmp.f)" "$(node_row cmp.s)" "hs_node_seen writes the node row as SQL_NODE_SEEN ($(node_row cmp.s))"
+for c in cmp.s cmp.f; do
+    psql_hs "INSERT INTO hs_node (cluster, node, priority) VALUES ('$c', 'm', 95), ('$c', 'o', 90)
+             ON CONFLICT DO NOTHING" >/dev/null
+done
+is "$(stmt SQL_CLUSTER_READ 'text,text,float8,int' "'cmp.s','o',60,90")" \
+   "$(psql_hs "SELECT * FROM hs_cluster_read('cmp.f','o',60,90)")" \
+   "hs_cluster_read answers as SQL_CLUSTER_READ (rank, best standby, timing)"
+is "$(psql_hs "SELECT o_rank, o_best FROM hs_cluster_read('cmp.f','o',60,90)")" "1|m" \
+   "o (90) ranks behind m (95), not n (80); m is the best live standby"
+is "$(psql_hs "SELECT count(*) FROM hs_cluster_read('nosuch','o',60,90)")" 0 \
+   "no row for a cluster that does not exist, as the statement"
+psql_hs "DELETE FROM hs_node WHERE cluster LIKE 'cmp.%'; DELETE FROM hs_cluster WHERE cluster LIKE 'cmp.%'" >/dev/null
+
 # failover: a loses power, b takes over through the pooler
 e0=$(epoch)
 node_crash a
@@ -69,6 +116,12 @@ out=$(vipctl_node b switchover --to a 2>&1); rc=$?
 is "$rc" 0 "switchover --to a through the pooler exits 0: $out"
 check "a is active after the switchover" -- wait_role a active 20
 check "b is standby after the switchover" -- wait_role b standby 20
+out=$(vipctl_node a pause 2>&1); rc=$?
+is "$rc" 0 "pause through the pooler: $out"
+out=$(vipctl_node a resume 2>&1); rc=$?
+is "$rc" 0 "resume through the pooler (committed by a's renewal, hs_renew): $out"
+resumed() { [ "$(psql_hs "SELECT paused OR resume_requested FROM hs_cluster WHERE cluster = '$HS_CLUSTER'")" = f ]; }
+check "the resume was committed by the active's renewal" -- wait_for 10 resumed
 check "never two active (hook log)" -- hooks_no_overlap
 
 # A server whose synchronous_commit is off for our role: no session of ours can fix that
