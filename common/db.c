@@ -66,6 +66,12 @@
 #define SILENCE_FACTOR 3
 #define SILENCE_MIN_NS (5 * NS_PER_SEC)   /* an overloaded server, not a dead one */
 #define SILENCE_MAX_NS (15 * NS_PER_SEC)
+/* Behind a transaction pooler the server's synchronous_commit is checked at every connect
+ * and again this many deadlines after the last check (5 s to 60 s): the pooler starts new
+ * server sessions under a session of ours, and they take the role's setting of then. */
+#define SYNC_RECHECK_DEADLINES 20
+#define SYNC_RECHECK_MIN_NS (5 * NS_PER_SEC)
+#define SYNC_RECHECK_MAX_NS (60 * NS_PER_SEC)
 
 enum db_state { DB_DOWN, DB_CONNECTING, DB_UP };
 
@@ -116,6 +122,7 @@ struct db {
     char replication_risk[256];   /* "" when the arbiter's replication looks safe */
     int reported_down;         /* log a failure once when it starts, once when it clears */
     int reported_slow;         /* the same for queries answered after their deadline */
+    int64_t sync_checked_ns;   /* pooled: synchronous_commit last asked (connect, recheck) */
     int closing;
 };
 
@@ -591,6 +598,7 @@ static void on_connected(struct db *d)
     }
     /* LISTEN is per session: renew it before anyone relies on notifications; and no
      * write of ours may be acknowledged before it is durable. */
+    d->sync_checked_ns = now_ns();
     for (int i = d->listening ? d->n_channels - 1 : -1; i >= -1; i--) {
         struct db_query *q = i >= 0 ? listen_query(d->channels[i])
                              : pool_transaction ? check_query(db_sync_commit_sql,
@@ -851,6 +859,20 @@ void db_set_listening(struct db *d, int on)
         enqueue(d, listen_query(d->channels[i]));
 }
 
+/* Pooled: the server's synchronous_commit again, before the next query, once it is due. */
+static void sync_recheck(struct db *d)
+{
+    if (!pool_transaction)
+        return;
+    int64_t every = SYNC_RECHECK_DEADLINES * d->deadline_ns, now = now_ns();
+    every = every < SYNC_RECHECK_MIN_NS ? SYNC_RECHECK_MIN_NS
+            : every > SYNC_RECHECK_MAX_NS ? SYNC_RECHECK_MAX_NS : every;
+    if (now - d->sync_checked_ns < every)
+        return;
+    d->sync_checked_ns = now;
+    push_front(d, check_query(db_sync_commit_sql, sync_commit_checked, d));
+}
+
 static int query_new(struct db *d, const char *sql, int nparams, const char *const *params,
                      db_result_cb cb, void *arg, int patient)
 {
@@ -868,6 +890,7 @@ static int query_new(struct db *d, const char *sql, int nparams, const char *con
     q->arg = arg;
     q->patient = patient;
     q->unprepared = patient;   /* rare: its text, in one round trip */
+    sync_recheck(d);
     enqueue(d, q);
     return 0;
 }

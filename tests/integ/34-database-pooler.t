@@ -125,7 +125,8 @@ check "the resume was committed by the active's renewal" -- wait_for 10 resumed
 check "never two active (hook log)" -- hooks_no_overlap
 
 # A server whose synchronous_commit is off for our role: no session of ours can fix that
-# behind the pooler, so it is refused.
+# behind the pooler, so it is refused, at a connect and at the recheck of a session that
+# was up before.
 node_stop b
 psql_hs "ALTER ROLE postgres SET synchronous_commit = off" >/dev/null
 psql_hs "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
@@ -142,11 +143,24 @@ refused() { grep -q "synchronous_commit is 'off' on the server" "$T/b/heartbeatd
 check "b's daemons refuse the server and say why" -- wait_for 20 refused
 sleep 1
 check "b wrote nothing meanwhile (its node row stands still)" -- test "$(beat_b)" = "$before"
+# a's sessions were up before: the pooler gave them new server sessions with the role's
+# setting, and a's daemons ask again at their recheck (20 deadlines: 7.5-15 s here)
+a_refused() { grep -q "synchronous_commit is 'off' on the server" "$T/a/heartbeatd.log" &&
+              grep -q "synchronous_commit is 'off' on the server" "$T/a/watchd.log"; }
+check "a's daemons, connected before, notice at their recheck and refuse too" -- wait_for 30 a_refused
+h0=$(heartbeat)
+sleep 2
+check "no renewal is committed on that server meanwhile ($h0 -> $(heartbeat))" -- test "$(heartbeat)" = "$h0"
 psql_hs "ALTER ROLE postgres RESET synchronous_commit" >/dev/null
 psql_hs "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
          WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()" >/dev/null
-check "with it on again, b is back as standby" -- wait_role b standby 30
-check "a is still active" -- wait_role a active 5
+one_of_each() {
+    local ra rb
+    ra=$(node_role a) rb=$(node_role b)
+    [ "$ra:$rb" = active:standby ] || [ "$ra:$rb" = standby:active ]
+}
+check "with it on again, one node is active and the other standby" -- wait_for 40 one_of_each
+check "never two active throughout (hook log)" -- hooks_no_overlap
 
 # a bad value is refused with its place
 sed -i 's/^database_pool_mode = transaction$/database_pool_mode = statement/' "$T/b/hotstandby.conf"
