@@ -19,8 +19,8 @@
 #include "conf.h"
 #include "sha256.h"
 
-enum key_type { K_STR, K_DURATION, K_INT, K_BOOL, K_CONNECTION, K_POOL_MODE, K_NETMASK, K_LIST, K_PEERS,
-                K_SECRET_FILE, K_PATH, K_MSEC };
+enum key_type { K_STR, K_DURATION, K_INT, K_BOOL, K_CONNECTION, K_POOL_MODE, K_NETMASK, K_LIST,
+                K_PEERS, K_SECRET_FILE, K_PATH, K_MSEC };
 
 struct key {
     const char *section;

@@ -85,8 +85,8 @@
 #define SQL_RENEW_FN "SELECT * FROM hs_renew($1, $2, $3, $4, $5)"
 #define SQL_NODE_SEEN_FN "SELECT hs_node_seen($1, $2, $3, $4, $5, $6, $7, $8)"
 #define SQL_CLUSTER_READ_FN "SELECT * FROM hs_cluster_read($1, $2, $3, $4)"
-/* The statement, or its function behind a transaction pooler (db_pool_transaction()). */
-#define SQL_POOLED(name, pooled) ((pooled) ? name##_FN : name)
+/* The statement, or its function behind a transaction pooler (db.h's db_pool_transaction). */
+#define SQL_POOLED(name) (db_pool_transaction() ? name##_FN : name)
 
 /* How many clusters share the database (struct db_crowd), counted up to one more than
  * DB_CROWD_MAX_CLUSTERS (16): every session of every node counts every ten intervals, and a

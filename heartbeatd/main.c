@@ -169,7 +169,7 @@ static void renew(struct heartbeatd *hb)
     const char *params[] = {hb->conf.cluster, hb->conf.node, epoch,
                             hb->commit_resume ? "true" : "false", db_crowd_notify_param(&hb->beat)};
     /* DESIGN §2: the guarded renewal; zero rows means someone else holds the cluster. */
-    if (db_query(hb->db, SQL_POOLED(SQL_RENEW, db_pool_transaction()), 5, params, renewal_done, hb) == 0) {
+    if (db_query(hb->db, SQL_POOLED(SQL_RENEW), 5, params, renewal_done, hb) == 0) {
         hb->renewal_inflight = 1;
         hb->renewal_sent_ns = now;
         hb->renewal_epoch = hb->epoch;
@@ -183,7 +183,7 @@ static void node_row(struct heartbeatd *hb)
     const char *state = hb->leading ? "leading" : "following";
     const char *params[] = {hb->conf.cluster, hb->conf.node, hb->conf.address, prio,
                             daemon_version(), hb->role,      state, hb->conf.config_digest};
-    db_query(hb->db, SQL_POOLED(SQL_NODE_SEEN, db_pool_transaction()), 8, params, NULL, NULL);
+    db_query(hb->db, SQL_POOLED(SQL_NODE_SEEN), 8, params, NULL, NULL);
 }
 
 static void on_beat(void *arg)

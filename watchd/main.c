@@ -433,7 +433,7 @@ void watchd_read_row(struct watchd *wd)
              (double)wd->conf.takeover_timeout_ns / (double)NS_PER_SEC);
     snprintf(prio, sizeof(prio), "%d", wd->conf.priority);
     const char *params[] = {wd->conf.cluster, wd->conf.node, window, prio};
-    if (db_query(wd->db, SQL_POOLED(SQL_CLUSTER_READ, db_pool_transaction()), 4, params, row_done, wd) == 0)
+    if (db_query(wd->db, SQL_POOLED(SQL_CLUSTER_READ), 4, params, row_done, wd) == 0)
         wd->row_inflight = 1;
 }
 

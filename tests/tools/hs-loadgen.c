@@ -229,8 +229,8 @@ static int renew(struct node *n)
         const char *p[5] = {n->c->name, n->name, epoch, "false", db_crowd_notify_param(&n->beat)};
         memcpy(params, p, sizeof(p));
     }
-    if (query(n, n->hb_db, Q_RENEW, fold ? SQL_RENEW_WITH_NODE : SQL_POOLED(SQL_RENEW, db_pool_transaction()), fold ? 10 : 5, params,
-              renewal_done, n) != 0)
+    if (query(n, n->hb_db, Q_RENEW, fold ? SQL_RENEW_WITH_NODE : SQL_POOLED(SQL_RENEW),
+              fold ? 10 : 5, params, renewal_done, n) != 0)
         return 0;
     n->renewal_inflight = 1;
     n->renewal_sent_ns = now;
@@ -242,7 +242,7 @@ static void node_seen(struct node *n)
 {
     const char *params[8];
     node_params(n, params);
-    query(n, n->hb_db, Q_NODE, SQL_POOLED(SQL_NODE_SEEN, db_pool_transaction()), 8, params, NULL, NULL);
+    query(n, n->hb_db, Q_NODE, SQL_POOLED(SQL_NODE_SEEN), 8, params, NULL, NULL);
 }
 
 static void on_beat(void *arg)
@@ -463,7 +463,7 @@ static void read_row(struct node *n)
     char window[32];
     snprintf(window, sizeof(window), "%.3f", (double)n->lg->takeover_ns / NS_PER_SEC);
     const char *params[] = {n->c->name, n->name, window, "100"};
-    if (query(n, n->wd_db, Q_READ, SQL_POOLED(SQL_CLUSTER_READ, db_pool_transaction()), 4, params, row_done, n) == 0)
+    if (query(n, n->wd_db, Q_READ, SQL_POOLED(SQL_CLUSTER_READ), 4, params, row_done, n) == 0)
         n->row_inflight = 1;
 }
 
