@@ -989,6 +989,51 @@ const char *db_crowd_notify_param(const struct db_crowd *c)
     return c->few ? "true" : "false";
 }
 
+void node_row_init(struct node_row *r, int64_t interval_ns, int64_t takeover_ns)
+{
+    *r = (struct node_row){.interval_ns = interval_ns, .takeover_ns = takeover_ns};
+}
+
+int node_row_due(int64_t now_ns, int64_t written_ns, int64_t interval_ns, int64_t takeover_ns)
+{
+    if (written_ns <= 0 || now_ns < written_ns)
+        return 1;
+    /* skip this tick only if the next one still leaves the margin before the timeout */
+    int64_t margin = interval_ns / 2 > takeover_ns / 4 ? interval_ns / 2 : takeover_ns / 4;
+    return now_ns - written_ns + interval_ns > takeover_ns - margin;
+}
+
+static void node_row_done(void *arg, PGresult *res, const char *err)
+{
+    struct node_row *r = arg;
+    (void)err;
+    r->inflight = 0;
+    if (res == NULL)
+        return;   /* not written: due at the next tick */
+    r->written_ns = r->sent_ns;
+    memcpy(r->said, r->saying, sizeof(r->said));
+}
+
+int node_row_tick(struct node_row *r, struct db *d, const char *const params[8], int force)
+{
+    if (r->inflight || !db_connected(d))
+        return 0;
+    char saying[sizeof(r->saying)];
+    size_t off = 0;
+    for (int i = 0; i < 8 && off < sizeof(saying); i++)
+        off += (size_t)snprintf(saying + off, sizeof(saying) - off, "%s\x1f", params[i]);
+    int64_t now = now_ns();
+    if (!force && strcmp(saying, r->said) == 0 &&
+        !node_row_due(now, r->written_ns, r->interval_ns, r->takeover_ns))
+        return 0;
+    if (db_query(d, SQL_POOLED(SQL_NODE_SEEN), 8, params, node_row_done, r) != 0)
+        return 0;
+    r->inflight = 1;
+    r->sent_ns = now;
+    memcpy(r->saying, saying, sizeof(r->saying));
+    return 1;
+}
+
 const char *db_replication_risk(const struct db *d)
 {
     return d->replication_risk[0] ? d->replication_risk : NULL;

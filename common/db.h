@@ -77,6 +77,34 @@ void db_crowd_follow(struct db_crowd *c, struct db *d);
 void db_crowd_tick(struct db_crowd *c, struct db *d);
 /* SQL_RENEW's $5: whether the renewal notifies ("true" / "false"). */
 const char *db_crowd_notify_param(const struct db_crowd *c);
+/*
+ * heartbeatd's node row (hs_node, SQL_NODE_SEEN): what the node is (address, priority,
+ * version, role, state, configuration digest) and that it is live, which every reader
+ * judges as seen_at younger than takeover_timeout (the standbys' rank, a switchover's
+ * target, vipctl forget, the alerts). It is written at a new connection, at the first
+ * tick after what it says changed, and otherwise only when waiting one more interval
+ * would leave less than a margin (the larger of half an interval and a quarter of the
+ * timeout) before it stops counting as live: every 2 intervals at 1 s / 3 s and at
+ * 200 ms / 700 ms (the oldest row 2 s and 0.4 s old), every 4 at 10 s / 60 s (40 s),
+ * where it was written every interval (node rows were two of the three commits per
+ * cluster and interval).
+ * The age counts from when the last write that committed was sent, which is no later
+ * than the seen_at it set.
+ */
+struct node_row {
+    int64_t interval_ns, takeover_ns;
+    int64_t written_ns;        /* send time of the last write that committed; 0: none */
+    int64_t sent_ns;
+    int inflight;
+    char said[1024];           /* its parameters, as last committed */
+    char saying[1024];         /* those of the write in flight */
+};
+void node_row_init(struct node_row *r, int64_t interval_ns, int64_t takeover_ns);
+/* Pure: whether a row written (sent) at written_ns must be written again at now_ns. */
+int node_row_due(int64_t now_ns, int64_t written_ns, int64_t interval_ns, int64_t takeover_ns);
+/* Once per interval (force: after a connect): sends SQL_NODE_SEEN with these parameters
+ * on d when due or changed. 1 when it sent one. */
+int node_row_tick(struct node_row *r, struct db *d, const char *const params[8], int force);
 /* [cluster] database_pool_mode = transaction (db.c): every session of this process goes
  * through a pooler in transaction mode. Set once, before the first db_new or connect. */
 void db_set_pool_mode(int transaction);

@@ -58,6 +58,7 @@ struct heartbeatd {
     int64_t last_renewed_ns;
     uint64_t renewals, lost;
     struct db_crowd beat;    /* whether renewals notify the standbys */
+    struct node_row row;     /* our hs_node row: when it is written */
     char role[16];
     int fencing;
 };
@@ -176,14 +177,14 @@ static void renew(struct heartbeatd *hb)
     }
 }
 
-static void node_row(struct heartbeatd *hb)
+static void node_row(struct heartbeatd *hb, int force)
 {
     char prio[16];
     snprintf(prio, sizeof(prio), "%d", hb->conf.priority);
     const char *state = hb->leading ? "leading" : "following";
     const char *params[] = {hb->conf.cluster, hb->conf.node, hb->conf.address, prio,
                             daemon_version(), hb->role,      state, hb->conf.config_digest};
-    db_query(hb->db, SQL_POOLED(SQL_NODE_SEEN), 8, params, NULL, NULL);
+    node_row_tick(&hb->row, hb->db, params, force);
 }
 
 static void on_beat(void *arg)
@@ -192,8 +193,7 @@ static void on_beat(void *arg)
     loop_timer_after(hb->beat_timer, hb->conf.interval_ns);
     db_crowd_tick(&hb->beat, hb->db);
     renew(hb);
-    if (db_connected(hb->db))
-        node_row(hb);
+    node_row(hb, 0);
 }
 
 static void on_db_state(void *arg, int connected, const char *why)
@@ -202,7 +202,7 @@ static void on_db_state(void *arg, int connected, const char *why)
     if (connected) {
         db_crowd_tick(&hb->beat, hb->db);
         renew(hb);
-        node_row(hb);   /* be seen as live at once, not an interval later */
+        node_row(hb, 1);   /* be seen as live at once, not an interval later */
     }
 }
 
@@ -267,8 +267,7 @@ static void handle_watchd_msg(struct heartbeatd *hb, json_t *msg)
         const char *role = json_string_value(json_object_get(msg, "role"));
         if (role && strcmp(role, hb->role) != 0) {
             snprintf(hb->role, sizeof(hb->role), "%s", role);
-            if (db_connected(hb->db))
-                node_row(hb);
+            node_row(hb, 0);   /* it changed: written now (or at the next tick if one is in flight) */
         }
         reply = json_pack("{s:b}", "ok", 1);
     } else {
@@ -362,6 +361,9 @@ static void on_signal(void *arg, int signo)
             return;
         }
         hb->conf.interval_ns = fresh.interval_ns;
+        hb->conf.takeover_timeout_ns = fresh.takeover_timeout_ns;
+        hb->row.interval_ns = fresh.interval_ns;
+        hb->row.takeover_ns = fresh.takeover_timeout_ns;
         hb->conf.priority = fresh.priority;
         hb->conf.hook_timeout_ns = fresh.hook_timeout_ns;
         hb->conf.stop_timeout_ns = fresh.stop_timeout_ns;
@@ -409,6 +411,7 @@ int main(int argc, char **argv)
                                                               : 2 * NS_PER_SEC;
     hb.db = db_new(hb.loop, hb.conf.database, deadline);
     db_crowd_init(&hb.beat, hb.conf.interval_ns);
+    node_row_init(&hb.row, hb.conf.interval_ns, hb.conf.takeover_timeout_ns);
     db_set_callbacks(hb.db, on_db_state, NULL, &hb);
     hb.beat_timer = loop_timer_new(hb.loop, on_beat, &hb);
     hb.grant_timer = loop_timer_new(hb.loop, on_grant_expired, &hb);

@@ -101,8 +101,13 @@ for n in $COUNTS; do [ "$n" -lt "$min" ] && min=$n; done
 # not follow (less server CPU, a longer renewal tail: tests/bench/README.md).
 OLD=${HS_BENCH_CLUSTERS_OLD-}
 FOLD=${HS_BENCH_CLUSTERS_FOLD-}
+# HS_BENCH_CLUSTERS_EVERY (default "1000"): those counts also pooled with every node row
+# written every interval (hs-loadgen -E), as heartbeatd did before common/db.c's node_row
+# (every 2 intervals at these timings, unless what the row says changed).
+EVERY=${HS_BENCH_CLUSTERS_EVERY-1000}
 runs='[]'
-for spec in $COUNTS $(for o in $DIRECT; do echo "direct:$o"; done) \
+for spec in $COUNTS $(for o in $EVERY; do echo "every:$o"; done) \
+           $(for o in $DIRECT; do echo "direct:$o"; done) \
            $(for o in $OLD; do echo "old:$o"; done) $(for o in $FOLD; do echo "fold:$o"; done); do
     n=${spec##*:}
     mode=(-P) label=pooled db=$POOLED
@@ -110,6 +115,7 @@ for spec in $COUNTS $(for o in $DIRECT; do echo "direct:$o"; done) \
         direct:*) mode=() label=notify db=$DB ;;
         old:*) mode=(-L -q 4) label=poll4 db=$DB ;;
         fold:*) mode=(-F) label=fold db=$DB ;;
+        every:*) mode=(-P -E) label=every db=$POOLED ;;
     esac
     bench_tmp_ok
     crashes=$(( n / 100 < 2 ? 2 : n / 100 ))
@@ -121,7 +127,7 @@ for spec in $COUNTS $(for o in $DIRECT; do echo "direct:$o"; done) \
     fi
     # through the pooler a session costs no server process: it starts as fast as the pooler
     # accepts it (the server's few sessions are started once)
-    [ "$label" = pooled ] && ramp=$(( n / 50 < 5 ? 5 : n / 50 ))
+    case $label in pooled | every) ramp=$(( n / 50 < 5 ? 5 : n / 50 )) ;; esac
     [ -n "${HS_BENCH_CLUSTERS_RAMP_S:-}" ] && ramp=$HS_BENCH_CLUSTERS_RAMP_S
     log "$n clusters ($label): ramp ${ramp}s, then ${SECS}s measured, $crashes power cuts"
     out=$T/run-$label-$n.json
@@ -137,11 +143,11 @@ for spec in $COUNTS $(for o in $DIRECT; do echo "direct:$o"; done) \
     log "loadgen: $(grep -c 'connect timed out' "$T/loadgen-$label-$n.log") connects missed their deadline; $(grep -v 'connect timed out\|connected to' "$T/loadgen-$label-$n.log" | tail -n 3)"
     pgb_cpu=$(awk -v a="$pgb0" -v b="$(pgb_ticks)" -v t0="$t0" -v t1="$(date +%s%N)" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "%.1f", (b - a) / hz / ((t1 - t0) / 1e9) * 100 }')
-    [ "$label" = pooled ] || pgb_cpu=null
+    case $label in pooled | every) ;; *) pgb_cpu=null ;; esac
     run=$(jq --arg m "$label" --argjson rt "$([ ${#rt[@]} -gt 0 ] && echo true || echo false)" \
         --argjson pc "$pgb_cpu" --argjson ps "$POOL_SIZE" \
         '. + {mode: $m, loadgen_sched_fifo: $rt}
-           + (if $m == "pooled" then {pooler: {cpu_percent_whole_run: $pc, pool_size: $ps}} else {} end)' "$out")
+           + (if $m == "pooled" or $m == "every" then {pooler: {cpu_percent_whole_run: $pc, pool_size: $ps}} else {} end)' "$out")
     runs=$(jq --argjson r "$run" '. + [$r]' <<<"$runs")
     jq -c '{clusters, mode, renewal_p50: .renewal_ms.p50, renewal_p99: .renewal_ms.p99,
             lag_p50: .standby_lag_ms.p50, lag_p99: .standby_lag_ms.p99, qps: .queries_per_s,
@@ -167,16 +173,22 @@ standby's compare-and-set answered; queries/s counted by the client; WAL and tra
 from pg_stat_database and pg_current_wal_lsn over the window; server CPU = utime + stime \
 of the postmaster and its children from /proc (backends and background workers; not pg_stat_activity, which costs the server over a second of CPU with thousands of sessions). The window starts once \
 every session is up and every cluster has one active and one standby (settle_s). The load \
+generator runs under SCHED_FIFO when it can (loadgen_sched_fifo). Node rows as heartbeatd \
+writes them (common/db.c node_row: at a change, otherwise every 2 intervals at 1 s / 3 s); mode \
+every: every node row every interval, as before (hs-loadgen -E), the same count right after. \
+Each watchd's reads start at a random phase. The load \
 generator runs under SCHED_FIFO when it can (loadgen_sched_fifo): one thread stands for every \
 node, and under normal scheduling among thousands of backends its loop ran up to 450 ms late \
 (loop_late), delaying and fencing every simulated node at once."
 summary=$(jq '
     map(select(.mode == "notify" and (.failed | not))) as $olds |
     map(select(.mode == "fold" and (.failed | not))) as $folds |
+    map(select(.mode == "every" and (.failed | not))) as $everys |
     def r1: if . == null then null else . * 10 | round / 10 end;
     def vs($new; $o): if $o != null and $new != null and $o != 0 then ($new / $o * 100 | round / 100) else null end;
     [.[] | select(.mode == "pooled" and (.failed | not)) | . as $r | (.clusters as $c | $olds | map(select(.clusters == $c)) | first) as $o |
     (.clusters as $c | $folds | map(select(.clusters == $c)) | first) as $f |
+    (.clusters as $c | $everys | map(select(.clusters == $c)) | first) as $e |
     {metric: "\(.clusters) clusters: renewal latency p50 / p99", unit: "ms", n: .renewal_ms.n,
      p50: .renewal_ms.p50, p99: .renewal_ms.p99}
       + (if $o then {peer: "session per daemon \($o.renewal_ms.p50) / \($o.renewal_ms.p99)",
@@ -215,7 +227,11 @@ summary=$(jq '
     (if $f then {metric: "\(.clusters) clusters: server CPU (% of a core) / xact/s / renewal p99 (ms)",
                  unit: "", hotstandby: "\(.server.cpu_percent | r1) / \(.server.xact_per_s | round) / \(.renewal_ms.p99)",
                  peer: "node row in the renewal \($f.server.cpu_percent | r1) / \($f.server.xact_per_s | round) / \($f.renewal_ms.p99)",
-                 ratio: vs(.renewal_ms.p99; $f.renewal_ms.p99)} else empty end)]' <<<"$runs")
+                 ratio: vs(.renewal_ms.p99; $f.renewal_ms.p99)} else empty end),
+    (if $e then {metric: "\(.clusters) clusters: server CPU (% of a core) / xact/s / WAL per cluster (B/s) / renewal p99 (ms)",
+                 unit: "", hotstandby: "\(.server.cpu_percent | r1) / \(.server.xact_per_s | round) / \(.server.wal_bytes_per_cluster_per_s | round) / \(.renewal_ms.p99)",
+                 peer: "node rows every interval \($e.server.cpu_percent | r1) / \($e.server.xact_per_s | round) / \($e.server.wal_bytes_per_cluster_per_s | round) / \($e.renewal_ms.p99)\(if $e.takeovers_uncaused > 0 or $e.fences > 0 then " (\($e.takeovers_uncaused) takeovers, \($e.fences) fences nobody caused)" else "" end)",
+                 ratio: vs(.renewal_ms.p99; $e.renewal_ms.p99)} else empty end)]' <<<"$runs")
 jq -n --argjson meta "$(bench_meta)" --argjson runs "$runs" --arg method "$method" \
     --argjson conn_ms "$conn_ms" --argjson conn_rate "$conn_rate" \
     --argjson summary "$summary" --argjson secs "$SECS" \

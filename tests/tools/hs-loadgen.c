@@ -7,7 +7,7 @@
  * completes at once, a demotion too).
  *
  *   hs-loadgen -d CONNINFO -n CLUSTERS [-i INTERVAL_MS] [-t TAKEOVER_MS] [-r RAMP_S]
- *              [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-F] [-P] [-p PREFIX]
+ *              [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-F] [-E] [-P] [-p PREFIX]
  *              [-o OUT.json]
  *
  * Nodes start spread over RAMP_S seconds; then SECONDS of measurement, during which
@@ -19,7 +19,8 @@
  * the renewals notify and the watchd sessions listen only while the database holds at most
  * 16 clusters, as heartbeatd and watchd do (struct db_crowd); -L -q 4 gives the earlier
  * way (listening on hs_cluster only, four reads per interval) for comparison; -F sends the
- * active's node row in its renewal's statement (an experiment: SQL_RENEW_WITH_NODE); -P goes
+ * active's node row in its renewal's statement (an experiment: SQL_RENEW_WITH_NODE); -E writes
+ * every node row every interval, as heartbeatd did before common/db.c's node_row; -P goes
  * as database_pool_mode = transaction does (through a pooler: nothing prepared, nobody listens).
  * Exit status: 0 when it ran (whatever it measured), 1 when it could not run, 2 usage.
  */
@@ -86,6 +87,7 @@ struct node {
     int renewal_inflight;
     int64_t renewal_sent_ns;
     struct db_crowd beat;
+    struct node_row row;         /* when heartbeatd writes its hs_node row */
     struct db_crowd crowd;       /* watchd's: its session LISTENs only while few clusters */
     /* watchd */
     struct db *wd_db;
@@ -104,6 +106,7 @@ struct lg {
     int64_t interval_ns, takeover_ns, fence_after_ns;
     int polls_per_interval;
     int node_row_in_renewal;   /* -F */
+    int node_row_every;        /* -E */
     int listen_beats;            /* the standby listens to the renewals' NOTIFY (watchd's way) */
     int connecting;              /* nodes started whose two sessions are not both up yet */
     int beat_notify_seen;
@@ -238,11 +241,14 @@ static int renew(struct node *n)
     return fold;
 }
 
-static void node_seen(struct node *n)
+/* heartbeatd's node row (common/db.c node_row_tick); -E: every interval, the earlier way */
+static void node_seen(struct node *n, int force)
 {
     const char *params[8];
     node_params(n, params);
-    query(n, n->hb_db, Q_NODE, SQL_POOLED(SQL_NODE_SEEN), 8, params, NULL, NULL);
+    if (node_row_tick(&n->row, n->hb_db, params, force || n->lg->node_row_every) &&
+        n->lg->measuring)
+        n->lg->queries[Q_NODE]++;
 }
 
 static void on_beat(void *arg)
@@ -250,8 +256,8 @@ static void on_beat(void *arg)
     struct node *n = arg;
     loop_timer_after(n->beat_timer, n->lg->interval_ns);
     db_crowd_tick(&n->beat, n->hb_db);
-    if (!renew(n) && db_connected(n->hb_db))
-        node_seen(n);
+    if (!renew(n))
+        node_seen(n, 0);
 }
 
 static void node_up_once(struct node *n, int *flag)
@@ -271,7 +277,7 @@ static void on_hb_db_state(void *arg, int connected, const char *why)
     if (connected && !n->dead) {
         db_crowd_tick(&n->beat, n->hb_db);
         if (!renew(n))
-            node_seen(n);
+            node_seen(n, 1);
     }
 }
 
@@ -528,6 +534,7 @@ static void node_start(struct node *n)
     lg->connecting++;
     n->hb_db = db_new(lg->loop, lg->conninfo, hb_deadline);
     db_crowd_init(&n->beat, lg->interval_ns);
+    node_row_init(&n->row, lg->interval_ns, lg->takeover_ns);
     db_set_callbacks(n->hb_db, on_hb_db_state, NULL, n);
     n->wd_db = db_new(lg->loop, lg->conninfo, wd_deadline);
     db_set_callbacks(n->wd_db, on_wd_db_state, on_notify, n);
@@ -543,7 +550,9 @@ static void node_start(struct node *n)
     n->poll_timer = loop_timer_new(lg->loop, on_poll, n);
     n->deadline_timer = loop_timer_new(lg->loop, on_deadline, n);
     loop_timer_after(n->beat_timer, 0);
-    loop_timer_after(n->poll_timer, poll_period(n));
+    /* watchd's reads start at a phase of their own, as on a machine of its own: b starts
+     * 10 ms after a here, and reads in step with a's renewals would see each one at once */
+    loop_timer_after(n->poll_timer, 1 + (int64_t)(rand() % 1000) * poll_period(n) / 1000);
 }
 
 static void node_kill(struct node *n)
@@ -873,10 +882,11 @@ static void write_json(struct lg *lg, FILE *f)
             dc.connects, dc.connected, dc.connect_timeouts, dc.silences, dc.dropped_up);
     fprintf(f, "  \"interval_ms\": %" PRId64 ", \"takeover_timeout_ms\": %" PRId64
                ", \"fence_after_ms\": %" PRId64 ", \"standby_reads_per_interval\": %d,\n"
-               "  \"node_row_in_renewal\": %s, \"database_pool_mode\": \"%s\",\n",
+               "  \"node_row_in_renewal\": %s, \"node_row_every_interval\": %s,"
+               " \"database_pool_mode\": \"%s\",\n",
             lg->interval_ns / NS_PER_MS, lg->takeover_ns / NS_PER_MS,
             lg->fence_after_ns / NS_PER_MS, lg->polls_per_interval,
-            lg->node_row_in_renewal ? "true" : "false",
+            lg->node_row_in_renewal ? "true" : "false", lg->node_row_every ? "true" : "false",
             db_pool_transaction() ? "transaction" : "session");
     fprintf(f, "  \"standby_listens_to_renewals\": %s, \"renewal_notify_seen\": %s,\n",
             lg->listen_beats ? "true" : "false", lg->beat_notify_seen ? "true" : "false");
@@ -928,7 +938,7 @@ static void write_json(struct lg *lg, FILE *f)
 static void usage(void)
 {
     fprintf(stderr, "usage: hs-loadgen -d CONNINFO -n CLUSTERS [-i INTERVAL_MS] [-t TAKEOVER_MS]"
-                    " [-r RAMP_S] [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-F] [-P]"
+                    " [-r RAMP_S] [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-F] [-E] [-P]"
                     " [-p PREFIX] [-o OUT.json]\n");
     exit(2);
 }
@@ -970,7 +980,7 @@ int main(int argc, char **argv)
     lg.takeover_ns = 3 * NS_PER_SEC;
     lg.polls_per_interval = 1;
     lg.listen_beats = 1;
-    while ((c = getopt(argc, argv, "d:n:i:t:r:s:k:q:p:o:LFPh")) != -1) {
+    while ((c = getopt(argc, argv, "d:n:i:t:r:s:k:q:p:o:LFEPh")) != -1) {
         switch (c) {
         case 'd': lg.conninfo = optarg; break;
         case 'n': lg.n_clusters = atoi(optarg); break;
@@ -981,6 +991,7 @@ int main(int argc, char **argv)
         case 'k': crashes = atoi(optarg); break;
         case 'q': lg.polls_per_interval = atoi(optarg); break;
         case 'F': lg.node_row_in_renewal = 1; break;
+        case 'E': lg.node_row_every = 1; break;
         case 'P': db_set_pool_mode(1); break;   /* database_pool_mode = transaction */
         case 'L': lg.listen_beats = 0; break;
         case 'p': prefix = optarg; break;

@@ -69,6 +69,44 @@ static void test_crowd_count_bound(void **state)
     assert_non_null(strstr(SQL_CLUSTER_COUNT, limit));
 }
 
+/* The node row's refresh (node_row_due): the oldest a row gets before it is written again,
+ * with ticks a little late as timers are, never reaches takeover_timeout minus the margin. */
+static int64_t oldest_row(int64_t interval, int64_t takeover, int64_t late)
+{
+    int64_t written = 1, oldest = 0, t = 1;
+    for (int tick = 0; tick < 200; tick++) {
+        t += interval + late;
+        if (t - written > oldest)
+            oldest = t - written;
+        if (node_row_due(t, written, interval, takeover))
+            written = t;
+    }
+    return oldest;
+}
+
+static void test_node_row_due(void **state)
+{
+    (void)state;
+    const int64_t ms = 1000000, s = 1000 * ms;
+    assert_true(node_row_due(5 * s, 0, s, 3 * s));         /* never written */
+    assert_true(node_row_due(5 * s, 6 * s, s, 3 * s));      /* clock before the write */
+    assert_false(node_row_due(5 * s + ms, 4 * s, s, 3 * s));   /* 1 s old at 1 s / 3 s */
+    assert_true(node_row_due(6 * s + ms, 4 * s, s, 3 * s));    /* 2 s old */
+    /* every 2 intervals at 1 s / 3 s and 200 ms / 700 ms, every 4 at 10 s / 60 s */
+    assert_int_equal(oldest_row(s, 3 * s, ms), 2 * s + 2 * ms);
+    assert_int_equal(oldest_row(200 * ms, 700 * ms, ms), 400 * ms + 2 * ms);
+    assert_int_equal(oldest_row(10 * s, 60 * s, ms), 40 * s + 4 * ms);
+    /* an interval of half the timeout or more: every interval, as before */
+    assert_int_equal(oldest_row(s, 2 * s, ms), s + ms);
+    /* whatever the timing, a row is refreshed at least one margin (the larger of half an
+     * interval and a quarter of the timeout) before it stops counting as live */
+    for (int64_t iv = 100 * ms; iv <= 30 * s; iv += 100 * ms)
+        for (int64_t to = 2 * iv; to <= 20 * iv && to <= 600 * s; to += iv / 2 + 1) {
+            int64_t margin = iv / 2 > to / 4 ? iv / 2 : to / 4;
+            assert_true(oldest_row(iv, to, 0) <= to - margin || oldest_row(iv, to, 0) <= iv);
+        }
+}
+
 static void test_replication_verdict(void **state)
 {
     char why[256];
@@ -100,6 +138,7 @@ int main(void)
         cmocka_unit_test(test_reconnect_errors),
         cmocka_unit_test(test_replication_verdict),
         cmocka_unit_test(test_crowd_count_bound),
+        cmocka_unit_test(test_node_row_due),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
