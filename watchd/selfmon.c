@@ -244,8 +244,12 @@ static void resolve_role_problems(struct selfmon *sm, int standby_live)
 
 /* ---- the database: our own row's facts out, everyone's in ---- */
 
+/* Our shared_fsid is written only when it changed: otherwise the statement writes nothing
+ * (no row version, no WAL, no commit to flush), where it wrote every period (each second
+ * at interval 1 s: as many writes as all node rows together). */
 #define SQL_SELFMON                                                                          \
-    "WITH mine AS (UPDATE hs_node SET shared_fsid = $3 WHERE cluster = $1 AND node = $2) "   \
+    "WITH mine AS (UPDATE hs_node SET shared_fsid = $3 WHERE cluster = $1 AND node = $2 "    \
+    " AND shared_fsid IS DISTINCT FROM $3) "                                                  \
     "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8, coalesce(c.holder, ''), " \
     " c.paused, extract(epoch FROM clock_timestamp() - c.changed_at)::float8, "              \
     " coalesce(n.node, ''), coalesce(n.version, ''), coalesce(n.config_digest, ''), "        \

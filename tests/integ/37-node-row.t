@@ -4,7 +4,8 @@
 # counting as live (seen_at younger than takeover_timeout). At 200 ms / 1500 ms that is
 # every 5 intervals (the oldest row 1 s old). Checked against the real daemons: a healthy
 # node stays live all the time while its row is written far less often than every
-# interval; a role change is in the row at once; a frozen heartbeatd's node stops being
+# interval and nobody else (watchd's self-monitor) rewrites it meanwhile; a role change is
+# in the row at once; a frozen heartbeatd's node stops being
 # live within the takeover timeout (a switchover to it is refused) and is live again
 # once it thaws.
 . "$(dirname "$0")/../lib/common.sh"
@@ -21,6 +22,14 @@ oldest_ms() {
 }
 row_of() { psql_hs "SELECT role || ' ' || state FROM hs_node WHERE cluster = '$HS_CLUSTER' AND node = '$1'"; }
 
+# every write of a node row, by anyone: heartbeatd's move beat on, others do not
+psql_hs "CREATE TABLE node_writes (node text, by_heartbeatd boolean);
+         CREATE FUNCTION note_write() RETURNS trigger LANGUAGE plpgsql AS \$\$
+         BEGIN INSERT INTO node_writes VALUES (NEW.node, NEW.beat IS DISTINCT FROM OLD.beat);
+               RETURN NEW; END \$\$;
+         CREATE TRIGGER note_write BEFORE UPDATE ON hs_node FOR EACH ROW EXECUTE FUNCTION note_write()" \
+    >/dev/null || bail "cannot put a trigger on hs_node"
+other_writes() { psql_hs "SELECT count(*) FROM node_writes WHERE node = '$1' AND NOT by_heartbeatd"; }
 # 6 s of samples, every 100 ms
 a0=$(beat_of a) b0=$(beat_of b) max=0 samples=0 t0=$(now_ms)
 while [ $(( $(now_ms) - t0 )) -lt 6000 ]; do
@@ -30,9 +39,13 @@ while [ $(( $(now_ms) - t0 )) -lt 6000 ]; do
 done
 a1=$(beat_of a) b1=$(beat_of b)
 da=$((a1 - a0)) db=$((b1 - b0))
-diag "6 s: a wrote its row $da times, b $db times (every interval would be 30); oldest row seen $max ms ($samples samples)"
+va=$(other_writes a) vb=$(other_writes b)
+diag "6 s: a wrote its row $da times, b $db times (every interval would be 30); oldest row seen $max ms ($samples samples); other writes of the rows: a $va, b $vb"
 check "a's row written at least 3 and at most 12 times in 6 s (30 intervals)" -- test "$da" -ge 3 -a "$da" -le 12
 check "b's row written at least 3 and at most 12 times in 6 s" -- test "$db" -ge 3 -a "$db" -le 12
+# watchd's self-monitor (every second here) writes its shared_fsid only when it changes
+check "nobody else rewrote the rows in 6 s (a $va, b $vb; at most its first shared_fsid each)" -- \
+    test "$va" -le 1 -a "$vb" -le 1
 check "both rows stayed live all the time (oldest $max ms < takeover_timeout 1500 ms)" -- \
     test "$samples" -gt 10 -a "$max" -lt 1500
 is "$(row_of a)" "active leading" "a's row: active, leading"
