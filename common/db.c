@@ -989,11 +989,6 @@ const char *db_crowd_notify_param(const struct db_crowd *c)
     return c->few ? "true" : "false";
 }
 
-void node_row_init(struct node_row *r, int64_t interval_ns, int64_t takeover_ns)
-{
-    *r = (struct node_row){.interval_ns = interval_ns, .takeover_ns = takeover_ns};
-}
-
 int node_row_due(int64_t now_ns, int64_t written_ns, int64_t interval_ns, int64_t takeover_ns)
 {
     if (written_ns <= 0 || now_ns < written_ns)
@@ -1014,7 +1009,8 @@ static void node_row_done(void *arg, PGresult *res, const char *err)
     memcpy(r->said, r->saying, sizeof(r->said));
 }
 
-int node_row_tick(struct node_row *r, struct db *d, const char *const params[8], int force)
+int node_row_tick(struct node_row *r, struct db *d, const char *const params[8],
+                  int64_t interval_ns, int64_t takeover_ns, int force)
 {
     if (r->inflight || !db_connected(d))
         return 0;
@@ -1024,7 +1020,7 @@ int node_row_tick(struct node_row *r, struct db *d, const char *const params[8],
         off += (size_t)snprintf(saying + off, sizeof(saying) - off, "%s\x1f", params[i]);
     int64_t now = now_ns();
     if (!force && strcmp(saying, r->said) == 0 &&
-        !node_row_due(now, r->written_ns, r->interval_ns, r->takeover_ns))
+        !node_row_due(now, r->written_ns, interval_ns, takeover_ns))
         return 0;
     if (db_query(d, SQL_POOLED(SQL_NODE_SEEN), 8, params, node_row_done, r) != 0)
         return 0;

@@ -91,20 +91,19 @@ const char *db_crowd_notify_param(const struct db_crowd *c);
  * The age counts from when the last write that committed was sent, which is no later
  * than the seen_at it set.
  */
-struct node_row {
-    int64_t interval_ns, takeover_ns;
+struct node_row {             /* all zero at the start */
     int64_t written_ns;        /* send time of the last write that committed; 0: none */
     int64_t sent_ns;
     int inflight;
     char said[1024];           /* its parameters, as last committed */
     char saying[1024];         /* those of the write in flight */
 };
-void node_row_init(struct node_row *r, int64_t interval_ns, int64_t takeover_ns);
 /* Pure: whether a row written (sent) at written_ns must be written again at now_ns. */
 int node_row_due(int64_t now_ns, int64_t written_ns, int64_t interval_ns, int64_t takeover_ns);
 /* Once per interval (force: after a connect): sends SQL_NODE_SEEN with these parameters
- * on d when due or changed. 1 when it sent one. */
-int node_row_tick(struct node_row *r, struct db *d, const char *const params[8], int force);
+ * on d when due at the current timing or changed. 1 when it sent one. */
+int node_row_tick(struct node_row *r, struct db *d, const char *const params[8],
+                  int64_t interval_ns, int64_t takeover_ns, int force);
 /* [cluster] database_pool_mode = transaction (db.c): every session of this process goes
  * through a pooler in transaction mode. Set once, before the first db_new or connect. */
 void db_set_pool_mode(int transaction);

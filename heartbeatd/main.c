@@ -184,7 +184,8 @@ static void node_row(struct heartbeatd *hb, int force)
     const char *state = hb->leading ? "leading" : "following";
     const char *params[] = {hb->conf.cluster, hb->conf.node, hb->conf.address, prio,
                             daemon_version(), hb->role,      state, hb->conf.config_digest};
-    node_row_tick(&hb->row, hb->db, params, force);
+    node_row_tick(&hb->row, hb->db, params, hb->conf.interval_ns, hb->conf.takeover_timeout_ns,
+                  force);
 }
 
 static void on_beat(void *arg)
@@ -362,8 +363,6 @@ static void on_signal(void *arg, int signo)
         }
         hb->conf.interval_ns = fresh.interval_ns;
         hb->conf.takeover_timeout_ns = fresh.takeover_timeout_ns;
-        hb->row.interval_ns = fresh.interval_ns;
-        hb->row.takeover_ns = fresh.takeover_timeout_ns;
         hb->conf.priority = fresh.priority;
         hb->conf.hook_timeout_ns = fresh.hook_timeout_ns;
         hb->conf.stop_timeout_ns = fresh.stop_timeout_ns;
@@ -411,7 +410,6 @@ int main(int argc, char **argv)
                                                               : 2 * NS_PER_SEC;
     hb.db = db_new(hb.loop, hb.conf.database, deadline);
     db_crowd_init(&hb.beat, hb.conf.interval_ns);
-    node_row_init(&hb.row, hb.conf.interval_ns, hb.conf.takeover_timeout_ns);
     db_set_callbacks(hb.db, on_db_state, NULL, &hb);
     hb.beat_timer = loop_timer_new(hb.loop, on_beat, &hb);
     hb.grant_timer = loop_timer_new(hb.loop, on_grant_expired, &hb);

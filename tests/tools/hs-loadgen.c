@@ -246,7 +246,8 @@ static void node_seen(struct node *n, int force)
 {
     const char *params[8];
     node_params(n, params);
-    if (node_row_tick(&n->row, n->hb_db, params, force || n->lg->node_row_every) &&
+    if (node_row_tick(&n->row, n->hb_db, params, n->lg->interval_ns, n->lg->takeover_ns,
+                      force || n->lg->node_row_every) &&
         n->lg->measuring)
         n->lg->queries[Q_NODE]++;
 }
@@ -534,7 +535,6 @@ static void node_start(struct node *n)
     lg->connecting++;
     n->hb_db = db_new(lg->loop, lg->conninfo, hb_deadline);
     db_crowd_init(&n->beat, lg->interval_ns);
-    node_row_init(&n->row, lg->interval_ns, lg->takeover_ns);
     db_set_callbacks(n->hb_db, on_hb_db_state, NULL, n);
     n->wd_db = db_new(lg->loop, lg->conninfo, wd_deadline);
     db_set_callbacks(n->wd_db, on_wd_db_state, on_notify, n);

@@ -102,8 +102,8 @@ static void test_node_row_due(void **state)
      * interval and a quarter of the timeout) before it stops counting as live */
     for (int64_t iv = 100 * ms; iv <= 30 * s; iv += 100 * ms)
         for (int64_t to = 2 * iv; to <= 20 * iv && to <= 600 * s; to += iv / 2 + 1) {
-            int64_t margin = iv / 2 > to / 4 ? iv / 2 : to / 4;
-            assert_true(oldest_row(iv, to, 0) <= to - margin || oldest_row(iv, to, 0) <= iv);
+            int64_t margin = iv / 2 > to / 4 ? iv / 2 : to / 4, oldest = oldest_row(iv, to, 0);
+            assert_true(oldest <= to - margin || oldest <= iv);
         }
 }
 
