@@ -195,6 +195,8 @@ CREATE OR REPLACE FUNCTION hs_node_seen(p_cluster text, p_node text, p_address t
     p_priority int, p_version text, p_role text, p_state text, p_digest text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
+    -- for this transaction only: the row is a liveness hint (common/sql.h SQL_NODE_SEEN)
+    PERFORM set_config('synchronous_commit', 'off', true);
     INSERT INTO hs_node AS n (cluster, node, address, priority, version, role, state, beat,
                               seen_at, config_digest)
     VALUES (p_cluster, p_node, p_address, p_priority, p_version, p_role, p_state, 1,
@@ -231,5 +233,5 @@ END $$;
 -- change. A database of an earlier version runs the whole file again (every statement is
 -- idempotent), so a change is made where the thing is defined, not appended.
 -- common/db_wait.c reads the number from the next line.
--- hs-schema-version: 3
-UPDATE hs_meta SET schema_version = 3 WHERE schema_version < 3;
+-- hs-schema-version: 4
+UPDATE hs_meta SET schema_version = 4 WHERE schema_version < 4;

@@ -95,6 +95,20 @@ node_row() { psql_hs "SELECT address, priority, version, role, state, beat, conf
                              seen_at > now() - interval '1 min' FROM hs_node
                       WHERE cluster = '$1' AND node = 'n'"; }
 is "$(node_row cmp.f)" "$(node_row cmp.s)" "hs_node_seen writes the node row as SQL_NODE_SEEN ($(node_row cmp.s))"
+# Both commit the node row without waiting for the WAL flush, in their own transaction
+# only; the renewal waits for it, and so does the session's next transaction.
+commit_mode() {   # synchronous_commit at the commit of a transaction with $1, then after it
+    psql_hs "BEGIN; $1; SELECT 'in:' || current_setting('synchronous_commit'); COMMIT;
+             SELECT 'after:' || current_setting('synchronous_commit')" | grep -E '^(in|after):' | tr '\n' ' '
+}
+is "$(commit_mode "PREPARE s(text,text,text,int,text,text,text,text) AS $(sql_of SQL_NODE_SEEN);
+                   EXECUTE s('cmp.s','n','198.51.100.2',80,'1.1','active','ok','d2')")" \
+   "in:off after:on " "SQL_NODE_SEEN commits asynchronously, its transaction only"
+is "$(commit_mode "SELECT hs_node_seen('cmp.f','n','198.51.100.2',80,'1.1','active','ok','d2')")" \
+   "in:off after:on " "hs_node_seen commits asynchronously, its transaction only"
+is "$(commit_mode "SELECT * FROM hs_renew('cmp.f','x',6,false,false)")" "in:on after:on " \
+   "hs_renew commits synchronously"
+is "$(node_row cmp.f)" "$(node_row cmp.s)" "and both still write the same row"
 for c in cmp.s cmp.f; do
     psql_hs "INSERT INTO hs_node (cluster, node, priority) VALUES ('$c', 'm', 95), ('$c', 'o', 90)
              ON CONFLICT DO NOTHING" >/dev/null
