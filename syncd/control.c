@@ -48,9 +48,10 @@ static int all_idle(struct syncd *sd)
 
 static uint64_t send_barrier(struct syncd *sd);
 
+/* Pure as to the list of waits: the caller drains the watch first (draining can end or
+ * free waits: the events it hands on reach the peers, whose progress ends flushes). */
 static int flushed(struct syncd *sd, struct flush_wait *f)
 {
-    sync_watch_drain(sd->watch);
     if (!sd->watch_ready)
         return 0;
     if (!f->barrier_tried) {   /* only once the watches exist can the marker be seen */
@@ -114,10 +115,21 @@ static void flush_done(struct flush_wait *f, const char *error)
     free(f);
 }
 
+static int still_waiting(const struct syncd *sd, const struct flush_wait *f)
+{
+    for (const struct flush_wait *w = sd->flushes; w; w = w->next)
+        if (w == f)
+            return 1;
+    return 0;
+}
+
 static void flush_check(void *arg)
 {
     struct flush_wait *f = arg;
     struct syncd *sd = f->sd;
+    sync_watch_drain(sd->watch);
+    if (!still_waiting(sd, f))   /* the drain's progress answered it (and freed it) */
+        return;
     if (flushed(sd, f)) {
         flush_done(f, NULL);
         return;
