@@ -174,15 +174,28 @@ END $$;
 -- So the three are also functions: PL/pgSQL keeps their plans per server session, which a
 -- pooler keeps for long. Each is the statement of common/sql.h of the same name (SQL_RENEW,
 -- SQL_NODE_SEEN, SQL_CLUSTER_READ), with the same answer; 34-database-pooler compares them.
+-- hs_renew's answer gained the row's handoff_to, paused and resume_requested (schema 5); a
+-- function's result columns cannot be replaced, so the older one goes first, in this
+-- file's transaction (a node renewing meanwhile finds the old one or the new one).
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'hs_renew'
+               AND pronamespace = current_schema()::regnamespace
+               AND NOT 'o_resume_requested' = ANY (proargnames)) THEN
+        DROP FUNCTION hs_renew(text, text, bigint, boolean, boolean);
+    END IF;
+END $$;
 CREATE OR REPLACE FUNCTION hs_renew(p_cluster text, p_holder text, p_epoch bigint,
                                     p_resume boolean, p_notify boolean)
-RETURNS TABLE (o_heartbeat bigint, o_notified text) LANGUAGE plpgsql AS $$
+RETURNS TABLE (o_heartbeat bigint, o_notified text, o_handoff_to text, o_paused boolean,
+               o_resume_requested boolean) LANGUAGE plpgsql AS $$
 BEGIN
     UPDATE hs_cluster c SET heartbeat = c.heartbeat + 1,
         paused = CASE WHEN p_resume AND c.resume_requested THEN false ELSE c.paused END,
         resume_requested = c.resume_requested AND NOT p_resume
     WHERE c.cluster = p_cluster AND c.holder = p_holder AND c.epoch = p_epoch
-    RETURNING c.heartbeat INTO o_heartbeat;
+    RETURNING c.heartbeat, coalesce(c.handoff_to, ''), c.paused, c.resume_requested
+    INTO o_heartbeat, o_handoff_to, o_paused, o_resume_requested;
     IF FOUND THEN
         IF p_notify THEN
             PERFORM pg_notify(left('hs_beat.' || p_cluster, 63), p_cluster);
@@ -233,5 +246,5 @@ END $$;
 -- change. A database of an earlier version runs the whole file again (every statement is
 -- idempotent), so a change is made where the thing is defined, not appended.
 -- common/db_wait.c reads the number from the next line.
--- hs-schema-version: 4
-UPDATE hs_meta SET schema_version = 4 WHERE schema_version < 4;
+-- hs-schema-version: 5
+UPDATE hs_meta SET schema_version = 5 WHERE schema_version < 5;

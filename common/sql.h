@@ -67,6 +67,10 @@
  * $5 'false' leaves the notification out: PostgreSQL wakes every listening session of the
  * database for every NOTIFY, whatever its channel, so with many clusters on one database
  * renewals notify nobody and standbys read once per interval (struct db_crowd).
+ * The answer also carries what an operator may have asked of the active since (handoff_to,
+ * paused, resume_requested, as SQL_CLUSTER_READ gives them): heartbeatd passes them on in
+ * its "renewed" event, and the active's watchd reads the whole row when they differ from
+ * its last read instead of once per interval (role_active_read_due).
  */
 #define SQL_BEAT_CHANNEL_PREFIX "hs_beat."
 #define SQL_RENEW \
@@ -75,7 +79,8 @@
     " resume_requested = resume_requested AND NOT $4::boolean " \
     "WHERE cluster = $1 AND holder = $2 AND epoch = $3 " \
     "RETURNING heartbeat, CASE WHEN $5::boolean THEN " \
-    " pg_notify(left('" SQL_BEAT_CHANNEL_PREFIX "' || cluster, 63), cluster) END"
+    " pg_notify(left('" SQL_BEAT_CHANNEL_PREFIX "' || cluster, 63), cluster) END, " \
+    " coalesce(handoff_to, ''), paused, resume_requested"
 
 /*
  * The same three as the schema's functions, for database_pool_mode = transaction: behind

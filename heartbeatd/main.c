@@ -149,9 +149,18 @@ static void renewal_done(void *arg, PGresult *res, const char *err)
     hb->renewals++;
     hb->last_heartbeat = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     hb->last_renewed_ns = now_ns();
-    send_watchd(hb, json_pack("{s:s,s:I,s:I,s:I}", "event", "renewed", "epoch", (json_int_t)epoch,
-                              "heartbeat", (json_int_t)hb->last_heartbeat, "sent_ns",
-                              (json_int_t)sent));
+    json_t *ev = json_pack("{s:s,s:I,s:I,s:I}", "event", "renewed", "epoch", (json_int_t)epoch,
+                           "heartbeat", (json_int_t)hb->last_heartbeat, "sent_ns",
+                           (json_int_t)sent);
+    /* what an operator asked of the active since watchd's last read (SQL_RENEW): watchd
+     * reads the row when it differs (an older schema's hs_renew answers two columns) */
+    if (ev != NULL && PQnfields(res) >= 5 && !PQgetisnull(res, 0, 3) && !PQgetisnull(res, 0, 4)) {
+        json_object_set_new(ev, "handoff_to", json_string(PQgetvalue(res, 0, 2)));
+        json_object_set_new(ev, "paused", json_boolean(PQgetvalue(res, 0, 3)[0] == 't'));
+        json_object_set_new(ev, "resume_requested",
+                            json_boolean(PQgetvalue(res, 0, 4)[0] == 't'));
+    }
+    send_watchd(hb, ev);
 }
 
 static void renew(struct heartbeatd *hb)

@@ -186,6 +186,24 @@ static void on_request(void *arg, struct ctl_conn *c, json_t *req, const char *c
         ctl_error(c, req, "unknown command '%.64s'", cmd);
 }
 
+/* What the renewal's answer says of the row (SQL_RENEW): read it now when that differs
+ * from the last read; otherwise the active's next read may wait (role_read_due). */
+static void renewal_row(struct watchd *wd, json_t *msg, int64_t now)
+{
+    json_t *h = json_object_get(msg, "handoff_to"), *p = json_object_get(msg, "paused"),
+           *r = json_object_get(msg, "resume_requested");
+    if (!json_is_string(h) || !json_is_boolean(p) || !json_is_boolean(r))
+        return;   /* a heartbeatd on an older schema: the active reads every interval */
+    wd->renewal_row_ns = now;
+    if (!role_renewal_news(&wd->role, json_string_value(h), json_is_true(p), json_is_true(r)))
+        return;
+    if (wd->role.row_known)
+        log_info("the renewal's answer shows a change (handoff_to '%.63s', paused %s, resume "
+                 "requested %s): reading the row", json_string_value(h),
+                 json_is_true(p) ? "yes" : "no", json_is_true(r) ? "yes" : "no");
+    watchd_read_row(wd);
+}
+
 static void on_event(void *arg, struct ctl_conn *c, json_t *msg, const char *event)
 {
     struct watchd *wd = arg;
@@ -207,6 +225,9 @@ static void on_event(void *arg, struct ctl_conn *c, json_t *msg, const char *eve
         /* a send time in the future would stretch the lease past its end: clamp to now */
         int64_t now = now_ns();
         in.sent_ns = json_integer_value(sent) > now ? now : json_integer_value(sent);
+        watchd_input(wd, &in);
+        renewal_row(wd, msg, now);
+        return;
     } else if (strcmp(event, "lost") == 0) {
         in.event = EV_LOST;
     } else {

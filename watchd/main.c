@@ -444,7 +444,9 @@ void watchd_read_row(struct watchd *wd)
  * interval is the fallback for a lost notification (takeover then at most one interval
  * later than the timeout). With more than DB_CROWD_MAX_CLUSTERS clusters on the database
  * renewals notify nobody and nobody listens (struct db_crowd): the read once per interval
- * is then how a standby learns of renewals, and anyone of a switchover request.
+ * is then how a standby learns of renewals. The active hears of a switchover, a pause or
+ * a resume in its renewal's answer and reads when that differs from its last read, else
+ * once every ROLE_ACTIVE_READ_EVERY intervals (role_read_due).
  */
 static int64_t poll_period(const struct watchd *wd) { return wd->conf.interval_ns; }
 
@@ -456,7 +458,8 @@ static void on_poll(void *arg)
      * until one succeeds the sessions do not LISTEN */
     if (schema_ready(wd)) {
         db_crowd_tick(&wd->crowd, wd->db);
-        watchd_read_row(wd);
+        if (role_read_due(&wd->role, now_ns(), wd->row_read_ns, wd->renewal_row_ns))
+            watchd_read_row(wd);
     }
     /* events kept after a write that timed out on a session that stayed up */
     if (wd->n_pending > 0 && wd->events_inflight == 0 && db_connected(wd->db))

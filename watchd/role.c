@@ -545,6 +545,25 @@ void role_grant(const struct role *r, int64_t now, struct role_grant *g)
     }
 }
 
+int role_renewal_news(const struct role *r, const char *handoff_to, int paused,
+                      int resume_requested)
+{
+    /* compared as far as a read keeps it (role_row.handoff_to) */
+    size_t kept = sizeof(r->row.handoff_to) - 1;
+    return !r->row_known || strncmp(handoff_to, r->row.handoff_to, kept) != 0 ||
+           !paused != !r->row.paused || !resume_requested != !r->row.resume_requested;
+}
+
+int role_read_due(const struct role *r, int64_t now, int64_t last_read_ns,
+                  int64_t renewal_row_ns)
+{
+    int64_t i = r->p.interval_ns;
+    if (!role_holds_lease(r) || renewal_row_ns == 0 || now - renewal_row_ns > 2 * i)
+        return 1;   /* not the active, or its renewals do not tell it (old schema, no answer) */
+    /* half an interval early, so a read every ROLE_ACTIVE_READ_EVERY polls stays one */
+    return last_read_ns == 0 || now - last_read_ns >= ROLE_ACTIVE_READ_EVERY * i - i / 2;
+}
+
 static const char *const state_names[] = {
     [ST_STARTING] = "starting", [ST_STANDBY] = "standby",   [ST_CLAIMING] = "claiming",
     [ST_PROMOTING] = "promoting", [ST_ACTIVE] = "active",   [ST_HANDOFF] = "handoff",

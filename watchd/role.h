@@ -150,4 +150,19 @@ int role_holds_lease(const struct role *r);
 int64_t role_lease_deadline(const struct role *r, int64_t now);
 void role_grant(const struct role *r, int64_t now, struct role_grant *g);
 
+/*
+ * The active's reads of the cluster row. Its renewal's answer carries what an operator
+ * may ask of it (a handoff, a pause, a resume: SQL_RENEW), so while renewals do, it reads
+ * the row when one of those differs from its last read (role_renewal_news) and otherwise
+ * once every ROLE_ACTIVE_READ_EVERY intervals, for what only a read gives (the best standby
+ * to hand off to, the cluster's timing). Anyone else reads once per interval.
+ */
+#define ROLE_ACTIVE_READ_EVERY 5
+int role_renewal_news(const struct role *r, const char *handoff_to, int paused,
+                      int resume_requested);
+/* last_read_ns: when the last read completed; renewal_row_ns: when the last renewal that
+ * carried the row arrived (0: none). */
+int role_read_due(const struct role *r, int64_t now, int64_t last_read_ns,
+                  int64_t renewal_row_ns);
+
 #endif

@@ -52,6 +52,7 @@ struct watchd {
     int row_inflight;
     int row_again;                      /* a NOTIFY came while a read was in flight */
     int64_t row_read_ns;                /* when the last row read completed */
+    int64_t renewal_row_ns;             /* when the last renewal that carried the row came */
     int cleanup_done;
     int schema_ok;
     int schema_warned;

@@ -105,8 +105,13 @@ FOLD=${HS_BENCH_CLUSTERS_FOLD-}
 # written every interval (hs-loadgen -E), as heartbeatd did before common/db.c's node_row
 # (every 2 intervals at these timings, unless what the row says changed).
 EVERY=${HS_BENCH_CLUSTERS_EVERY-1000}
+# HS_BENCH_CLUSTERS_ACTIVE (default "1000"): those counts also pooled with the active reading
+# the row every interval (hs-loadgen -A), as watchd did before its renewals' answers carried
+# the row (role_read_due).
+ACTIVE=${HS_BENCH_CLUSTERS_ACTIVE-1000}
 runs='[]'
-for spec in $COUNTS $(for o in $EVERY; do echo "every:$o"; done) \
+for spec in $COUNTS $(for o in $ACTIVE; do echo "active:$o"; done) \
+           $(for o in $EVERY; do echo "every:$o"; done) \
            $(for o in $DIRECT; do echo "direct:$o"; done) \
            $(for o in $OLD; do echo "old:$o"; done) $(for o in $FOLD; do echo "fold:$o"; done); do
     n=${spec##*:}
@@ -116,6 +121,7 @@ for spec in $COUNTS $(for o in $EVERY; do echo "every:$o"; done) \
         old:*) mode=(-L -q 4) label=poll4 db=$DB ;;
         fold:*) mode=(-F) label=fold db=$DB ;;
         every:*) mode=(-P -E) label=every db=$POOLED ;;
+        active:*) mode=(-P -A) label=active-reads db=$POOLED ;;
     esac
     bench_tmp_ok
     crashes=$(( n / 100 < 2 ? 2 : n / 100 ))
@@ -127,7 +133,7 @@ for spec in $COUNTS $(for o in $EVERY; do echo "every:$o"; done) \
     fi
     # through the pooler a session costs no server process: it starts as fast as the pooler
     # accepts it (the server's few sessions are started once)
-    case $label in pooled | every) ramp=$(( n / 50 < 5 ? 5 : n / 50 )) ;; esac
+    case $label in pooled | every | active-reads) ramp=$(( n / 50 < 5 ? 5 : n / 50 )) ;; esac
     [ -n "${HS_BENCH_CLUSTERS_RAMP_S:-}" ] && ramp=$HS_BENCH_CLUSTERS_RAMP_S
     log "$n clusters ($label): ramp ${ramp}s, then ${SECS}s measured, $crashes power cuts"
     out=$T/run-$label-$n.json
@@ -143,11 +149,11 @@ for spec in $COUNTS $(for o in $EVERY; do echo "every:$o"; done) \
     log "loadgen: $(grep -c 'connect timed out' "$T/loadgen-$label-$n.log") connects missed their deadline; $(grep -v 'connect timed out\|connected to' "$T/loadgen-$label-$n.log" | tail -n 3)"
     pgb_cpu=$(awk -v a="$pgb0" -v b="$(pgb_ticks)" -v t0="$t0" -v t1="$(date +%s%N)" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "%.1f", (b - a) / hz / ((t1 - t0) / 1e9) * 100 }')
-    case $label in pooled | every) ;; *) pgb_cpu=null ;; esac
+    case $label in pooled | every | active-reads) ;; *) pgb_cpu=null ;; esac
     run=$(jq --arg m "$label" --argjson rt "$([ ${#rt[@]} -gt 0 ] && echo true || echo false)" \
         --argjson pc "$pgb_cpu" --argjson ps "$POOL_SIZE" \
         '. + {mode: $m, loadgen_sched_fifo: $rt}
-           + (if $m == "pooled" or $m == "every" then {pooler: {cpu_percent_whole_run: $pc, pool_size: $ps}} else {} end)' "$out")
+           + (if $m == "pooled" or $m == "every" or $m == "active-reads" then {pooler: {cpu_percent_whole_run: $pc, pool_size: $ps}} else {} end)' "$out")
     runs=$(jq --argjson r "$run" '. + [$r]' <<<"$runs")
     jq -c '{clusters, mode, renewal_p50: .renewal_ms.p50, renewal_p99: .renewal_ms.p99,
             lag_p50: .standby_lag_ms.p50, lag_p99: .standby_lag_ms.p99, qps: .queries_per_s,
@@ -184,11 +190,13 @@ summary=$(jq '
     map(select(.mode == "notify" and (.failed | not))) as $olds |
     map(select(.mode == "fold" and (.failed | not))) as $folds |
     map(select(.mode == "every" and (.failed | not))) as $everys |
+    map(select(.mode == "active-reads" and (.failed | not))) as $actives |
     def r1: if . == null then null else . * 10 | round / 10 end;
     def vs($new; $o): if $o != null and $new != null and $o != 0 then ($new / $o * 100 | round / 100) else null end;
     [.[] | select(.mode == "pooled" and (.failed | not)) | . as $r | (.clusters as $c | $olds | map(select(.clusters == $c)) | first) as $o |
     (.clusters as $c | $folds | map(select(.clusters == $c)) | first) as $f |
     (.clusters as $c | $everys | map(select(.clusters == $c)) | first) as $e |
+    (.clusters as $c | $actives | map(select(.clusters == $c)) | first) as $a |
     {metric: "\(.clusters) clusters: renewal latency p50 / p99", unit: "ms", n: .renewal_ms.n,
      p50: .renewal_ms.p50, p99: .renewal_ms.p99}
       + (if $o then {peer: "session per daemon \($o.renewal_ms.p50) / \($o.renewal_ms.p99)",
@@ -231,7 +239,11 @@ summary=$(jq '
     (if $e then {metric: "\(.clusters) clusters: server CPU (% of a core) / xact/s / WAL per cluster (B/s) / renewal p99 (ms)",
                  unit: "", hotstandby: "\(.server.cpu_percent | r1) / \(.server.xact_per_s | round) / \(.server.wal_bytes_per_cluster_per_s | round) / \(.renewal_ms.p99)",
                  peer: "node rows every interval \($e.server.cpu_percent | r1) / \($e.server.xact_per_s | round) / \($e.server.wal_bytes_per_cluster_per_s | round) / \($e.renewal_ms.p99)\(if $e.takeovers_uncaused > 0 or $e.fences > 0 then " (\($e.takeovers_uncaused) takeovers, \($e.fences) fences nobody caused)" else "" end)",
-                 ratio: vs(.renewal_ms.p99; $e.renewal_ms.p99)} else empty end)]' <<<"$runs")
+                 ratio: vs(.renewal_ms.p99; $e.renewal_ms.p99)} else empty end),
+    (if $a then {metric: "\(.clusters) clusters: row reads/s / server CPU (% of a core) / xact/s / renewal p50 / p99 (ms)",
+                 unit: "", hotstandby: "\(.seconds as $s | .queries.cluster_read // 0 | . / $s | round) / \(.server.cpu_percent | r1) / \(.server.xact_per_s | round) / \(.renewal_ms.p50) / \(.renewal_ms.p99)",
+                 peer: "active reads every interval \($a.seconds as $s | $a.queries.cluster_read // 0 | . / $s | round) / \($a.server.cpu_percent | r1) / \($a.server.xact_per_s | round) / \($a.renewal_ms.p50) / \($a.renewal_ms.p99)\(if $a.takeovers_uncaused > 0 or $a.fences > 0 then " (\($a.takeovers_uncaused) takeovers, \($a.fences) fences nobody caused)" else "" end)",
+                 ratio: vs(.renewal_ms.p99; $a.renewal_ms.p99)} else empty end)]' <<<"$runs")
 jq -n --argjson meta "$(bench_meta)" --argjson runs "$runs" --arg method "$method" \
     --argjson conn_ms "$conn_ms" --argjson conn_rate "$conn_rate" \
     --argjson summary "$summary" --argjson secs "$SECS" \

@@ -30,18 +30,26 @@ node_stop a
 
 # A node skips the schema when hs_meta records its version, so every change of schema.sql
 # must raise the version; this digest is the file's at the version recorded here.
-recorded_version=4
-recorded_sha=a933fd66aa2b9e20fa537bb679875dab447a52e881ece3a590cf30346fea8449
+recorded_version=5
+recorded_sha=9ba01df84da74f9d2d57a2839bbe79e5f9741b63f28a0a908a7581ddc434b545
 is "$SCHEMA_VERSION" "$recorded_version" "schema.sql's version is the one whose digest this test records"
 is "$(sha256sum "$HS_TOP/common/schema.sql" | cut -d' ' -f1)" "$recorded_sha" \
     "schema.sql unchanged since version $recorded_version (a change needs a new hs-schema-version, then its digest here)"
 
-# a database set up by the previous version (before hs_few_clusters) is brought up to date
-psql_hs "DROP FUNCTION hs_few_clusters(); UPDATE hs_meta SET schema_version = $((SCHEMA_VERSION - 1))" >/dev/null
+# a database set up by an earlier version (before hs_few_clusters, with version 4's hs_renew
+# that answered two columns) is brought up to date
+psql_hs "DROP FUNCTION hs_few_clusters(); DROP FUNCTION hs_renew(text, text, bigint, boolean, boolean);
+         CREATE FUNCTION hs_renew(p_cluster text, p_holder text, p_epoch bigint, p_resume boolean,
+                                  p_notify boolean) RETURNS TABLE (o_heartbeat bigint, o_notified text)
+             LANGUAGE sql AS \$\$ SELECT 0::bigint, NULL::text WHERE false \$\$;
+         UPDATE hs_meta SET schema_version = $((SCHEMA_VERSION - 1))" >/dev/null
 node_start a
 check "a active on a database of the previous schema version" -- wait_role a active 8
 is "$(psql_hs "SELECT schema_version FROM hs_meta")" "$SCHEMA_VERSION" "the schema version was raised"
 is "$(psql_hs "SELECT hs_few_clusters()")" t "and what the new version adds is there"
+is "$(psql_hs "SELECT array_to_string(proargnames, ',') FROM pg_proc WHERE proname = 'hs_renew'")" \
+   "p_cluster,p_holder,p_epoch,p_resume,p_notify,o_heartbeat,o_notified,o_handoff_to,o_paused,o_resume_requested" \
+   "the older hs_renew was replaced by the one that answers the row's handoff_to, paused, resume_requested"
 node_stop a
 
 # another node applying the schema slowly on a fresh database (it holds the schema lock for

@@ -48,6 +48,21 @@ h1=$(heartbeat)
 check "a renews through the pooler ($h0 -> $h1)" -- test "$h1" -ge "$((h0 + 4))"
 check "nothing was prepared on a server session (no 'prepared statement' error)" -- \
     sh -c "! grep -q 'prepared statement' '$PG_LOG' '$PGB_LOG'"
+# Nobody listens behind the pooler, so the active hears of a switchover, a pause or a resume
+# in its renewal's answer; it reads the row itself once every 5 intervals, the standby once
+# per interval. Counted per node from the server's statement log (each call's parameters
+# name the node).
+from=$(stat -c %s "$PG_LOG")
+sleep 6
+calls() {   # calls FUNCTION NODE: calls since $from
+    tail -c +$((from + 1)) "$PG_LOG" | grep -A1 "FROM $1(" | grep -c "\$2 = '$2'" || true
+}
+renews=$(calls hs_renew a) reads_a=$(calls hs_cluster_read a) reads_b=$(calls hs_cluster_read b)
+diag "in 6 s at 200 ms: a renewed $renews times and read the row $reads_a times, b read it $reads_b times"
+check "the renewals went on ($renews in 6 s)" -- test "$renews" -ge 15
+check "the standby (b) reads the row every interval ($reads_b)" -- test "$reads_b" -ge 15
+check "the active (a) reads it every fifth interval ($reads_a against b's $reads_b)" -- \
+    test "$((reads_a * 3))" -le "$reads_b" -a "$reads_a" -ge 2
 check "watchd knows it may not listen behind the pooler" -- \
     grep -q 'database_pool_mode = transaction: listening to no notification' "$T/b/watchd.log"
 # from the server's statement log (direct, 34-database-prepared and 46-standby-notify see
@@ -85,6 +100,14 @@ is "$(stmt SQL_RENEW 'text,text,bigint,boolean,boolean' "'cmp.s','x',7,true,true
    "hs_renew answers as SQL_RENEW when it commits a resume and notifies"
 is "$(row cmp.f)" "$(row cmp.s)" "and leaves the row as SQL_RENEW does ($(row cmp.s))"
 is "$(row cmp.f)" "2|f|f" "two renewals, the resume committed"
+# the answer carries what an operator asked of the active: handoff_to, paused, resume_requested
+psql_hs "UPDATE hs_cluster SET handoff_to = 'b' WHERE cluster LIKE 'cmp.%'" >/dev/null
+is "$(stmt SQL_RENEW 'text,text,bigint,boolean,boolean' "'cmp.s','x',7,false,false")" \
+   "$(psql_hs "SELECT * FROM hs_renew('cmp.f','x',7,false,false)")" \
+   "hs_renew answers as SQL_RENEW with a switchover asked for"
+is "$(psql_hs "SELECT o_heartbeat, o_handoff_to, o_paused, o_resume_requested FROM hs_renew('cmp.f','x',7,false,false)")" \
+   "4|b|f|f" "its answer: the counter, handoff_to, paused, resume_requested"
+stmt SQL_RENEW 'text,text,bigint,boolean,boolean' "'cmp.s','x',7,false,false" >/dev/null   # both at 4
 stmt SQL_NODE_SEEN 'text,text,text,int,text,text,text,text' \
     "'cmp.s','n','198.51.100.1',90,'1.0','standby','ok','d1'" >/dev/null
 psql_hs "SELECT hs_node_seen('cmp.f','n','198.51.100.1',90,'1.0','standby','ok','d1')" >/dev/null
@@ -130,17 +153,24 @@ check "the epoch moved on ($e0 -> $(epoch))" -- test "$(epoch)" -gt "$e0"
 node_start a
 check "a comes back as standby" -- wait_role a standby 20
 
-# switchover back to a, asked through the pooler
-out=$(vipctl_node b switchover --to a 2>&1); rc=$?
-is "$rc" 0 "switchover --to a through the pooler exits 0: $out"
+# switchover back to a, asked on a (the standby) through the pooler: b hears of it in its
+# renewal's answer (nobody listens here) and reads the row at once
+out=$(vipctl_node a switchover --to a 2>&1); rc=$?
+is "$rc" 0 "switchover --to a asked on the standby through the pooler exits 0: $out"
 check "a is active after the switchover" -- wait_role a active 20
 check "b is standby after the switchover" -- wait_role b standby 20
-out=$(vipctl_node a pause 2>&1); rc=$?
-is "$rc" 0 "pause through the pooler: $out"
-out=$(vipctl_node a resume 2>&1); rc=$?
-is "$rc" 0 "resume through the pooler (committed by a's renewal, hs_renew): $out"
+out=$(vipctl_node b pause 2>&1); rc=$?
+is "$rc" 0 "pause asked on the standby through the pooler: $out"
+out=$(vipctl_node b resume 2>&1); rc=$?
+is "$rc" 0 "resume asked on the standby through the pooler (committed by a's renewal, hs_renew): $out"
 resumed() { [ "$(psql_hs "SELECT paused OR resume_requested FROM hs_cluster WHERE cluster = '$HS_CLUSTER'")" = f ]; }
 check "the resume was committed by the active's renewal" -- wait_for 10 resumed
+# Each of the three was heard in the active's renewal's answer unless its read of every 5th
+# interval came first (about one time in ten each).
+heard=$(grep -h "the renewal's answer shows a change" "$T/a/watchd.log" "$T/b/watchd.log")
+diag "heard in a renewal's answer: $(printf '%s' "$heard" | sed 's/.*(handoff_to/(handoff_to/' | paste -sd';')"
+check "the actives heard of the switchover, the pause or the resume in their renewal's answer" -- \
+    test -n "$heard"
 check "never two active (hook log)" -- hooks_no_overlap
 
 # A server whose synchronous_commit is off for our role: no session of ours can fix that

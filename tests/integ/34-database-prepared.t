@@ -33,6 +33,12 @@ check "a's renewals run as a prepared statement ($n_renew)" -- test "$n_renew" -
 check "none of them is sent as text ($t_renew)" -- test "$t_renew" -eq 0
 check "b's row reads run as a prepared statement ($n_read)" -- test "$n_read" -ge 3
 check "none of them is sent as text ($t_read)" -- test "$t_read" -eq 0
+# the active hears of requests in its renewal's answer and reads the row itself every 5th
+# interval (role_read_due): one read in 5 s, two if the window catches both ends
+a_read=$(( $(count "$from" a named "$READ") + $(count "$from" a text "$READ") ))
+diag "in 5 s: a's (the active's) row reads $a_read"
+check "the active reads the row every fifth interval, not every interval ($a_read in 5 s)" -- \
+    test "$a_read" -le 2
 
 # Every session of the nodes is cut: the next sessions prepare their statements again.
 from=$(stat -c %s "$PG_LOG")

@@ -7,7 +7,7 @@
  * completes at once, a demotion too).
  *
  *   hs-loadgen -d CONNINFO -n CLUSTERS [-i INTERVAL_MS] [-t TAKEOVER_MS] [-r RAMP_S]
- *              [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-F] [-E] [-P] [-p PREFIX]
+ *              [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-F] [-E] [-A] [-P] [-p PREFIX]
  *              [-o OUT.json]
  *
  * Nodes start spread over RAMP_S seconds; then SECONDS of measurement, during which
@@ -20,7 +20,9 @@
  * 16 clusters, as heartbeatd and watchd do (struct db_crowd); -L -q 4 gives the earlier
  * way (listening on hs_cluster only, four reads per interval) for comparison; -F sends the
  * active's node row in its renewal's statement (an experiment: SQL_RENEW_WITH_NODE); -E writes
- * every node row every interval, as heartbeatd did before common/db.c's node_row; -P goes
+ * every node row every interval, as heartbeatd did before common/db.c's node_row; -A has the
+ * active read the row every interval, as watchd did before its renewals carried the row
+ * (role_read_due: it reads on their news and every ROLE_ACTIVE_READ_EVERY intervals); -P goes
  * as database_pool_mode = transaction does (through a pooler: nothing prepared, nobody listens).
  * Exit status: 0 when it ran (whatever it measured), 1 when it could not run, 2 usage.
  */
@@ -95,6 +97,7 @@ struct node {
     struct loop_timer *poll_timer;
     struct loop_timer *deadline_timer;
     int row_inflight, row_again;
+    int64_t read_ns, renewal_row_ns;   /* as watchd's row_read_ns, renewal_row_ns */
     int64_t claim_sent_ns;
     int started, hb_up_once, wd_up_once;
 };
@@ -107,6 +110,7 @@ struct lg {
     int polls_per_interval;
     int node_row_in_renewal;   /* -F */
     int node_row_every;        /* -E */
+    int active_reads_every;    /* -A: the active reads every interval, as watchd did */
     int listen_beats;            /* the standby listens to the renewals' NOTIFY (watchd's way) */
     int connecting;              /* nodes started whose two sessions are not both up yet */
     int beat_notify_seen;
@@ -161,6 +165,8 @@ static void count_error(struct lg *lg, enum qkind k)
 
 static void node_input(struct node *n, struct role_input *in);
 
+static void read_row(struct node *n);
+
 static void renewal_done(void *arg, PGresult *res, const char *err)
 {
     struct node *n = arg;
@@ -190,6 +196,13 @@ static void renewal_done(void *arg, PGresult *res, const char *err)
     n->c->last_renewal_sent_ns = sent;
     struct role_input in = {.event = EV_RENEWED, .epoch = n->lead_epoch, .sent_ns = sent};
     node_input(n, &in);
+    /* heartbeatd passes on what the answer says of the row; watchd reads on news */
+    if (PQnfields(res) >= 5 && !lg->active_reads_every && !n->dead) {
+        n->renewal_row_ns = now;
+        if (role_renewal_news(&n->role, PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3)[0] == 't',
+                              PQgetvalue(res, 0, 4)[0] == 't'))
+            read_row(n);
+    }
 }
 
 /* SQL_NODE_SEEN's parameters, as heartbeatd's node_params */
@@ -284,7 +297,6 @@ static void on_hb_db_state(void *arg, int connected, const char *why)
 
 /* ---- watchd, as watchd/main.c does it ---- */
 
-static void read_row(struct node *n);
 
 static void claim_done(void *arg, PGresult *res, const char *err)
 {
@@ -451,6 +463,7 @@ static void row_done(void *arg, PGresult *res, const char *err)
         snprintf(r->best_standby, sizeof(r->best_standby), "%s", PQgetvalue(res, 0, 6));
         if (!role_is_acting(&n->role) && strcmp(r->holder, n->name) != 0)
             note_lag(n, r->heartbeat);
+        n->read_ns = now_ns();
         node_input(n, &in);
     }
     if (n->row_again) {
@@ -490,7 +503,8 @@ static void on_poll(void *arg)
     loop_timer_after(n->poll_timer, poll_period(n));
     if (n->lg->listen_beats)
         db_crowd_tick(&n->crowd, n->wd_db);
-    read_row(n);
+    if (role_read_due(&n->role, now_ns(), n->read_ns, n->renewal_row_ns))
+        read_row(n);
 }
 
 static void on_notify(void *arg, const char *channel, const char *payload)
@@ -883,10 +897,11 @@ static void write_json(struct lg *lg, FILE *f)
     fprintf(f, "  \"interval_ms\": %" PRId64 ", \"takeover_timeout_ms\": %" PRId64
                ", \"fence_after_ms\": %" PRId64 ", \"standby_reads_per_interval\": %d,\n"
                "  \"node_row_in_renewal\": %s, \"node_row_every_interval\": %s,"
-               " \"database_pool_mode\": \"%s\",\n",
+               " \"active_reads_every_interval\": %s, \"database_pool_mode\": \"%s\",\n",
             lg->interval_ns / NS_PER_MS, lg->takeover_ns / NS_PER_MS,
             lg->fence_after_ns / NS_PER_MS, lg->polls_per_interval,
             lg->node_row_in_renewal ? "true" : "false", lg->node_row_every ? "true" : "false",
+            lg->active_reads_every ? "true" : "false",
             db_pool_transaction() ? "transaction" : "session");
     fprintf(f, "  \"standby_listens_to_renewals\": %s, \"renewal_notify_seen\": %s,\n",
             lg->listen_beats ? "true" : "false", lg->beat_notify_seen ? "true" : "false");
@@ -938,7 +953,7 @@ static void write_json(struct lg *lg, FILE *f)
 static void usage(void)
 {
     fprintf(stderr, "usage: hs-loadgen -d CONNINFO -n CLUSTERS [-i INTERVAL_MS] [-t TAKEOVER_MS]"
-                    " [-r RAMP_S] [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-F] [-E] [-P]"
+                    " [-r RAMP_S] [-s SECONDS] [-k CRASHES] [-q READS_PER_INTERVAL] [-L] [-F] [-E] [-A] [-P]"
                     " [-p PREFIX] [-o OUT.json]\n");
     exit(2);
 }
@@ -980,7 +995,7 @@ int main(int argc, char **argv)
     lg.takeover_ns = 3 * NS_PER_SEC;
     lg.polls_per_interval = 1;
     lg.listen_beats = 1;
-    while ((c = getopt(argc, argv, "d:n:i:t:r:s:k:q:p:o:LFEPh")) != -1) {
+    while ((c = getopt(argc, argv, "d:n:i:t:r:s:k:q:p:o:LFEAPh")) != -1) {
         switch (c) {
         case 'd': lg.conninfo = optarg; break;
         case 'n': lg.n_clusters = atoi(optarg); break;
@@ -992,6 +1007,7 @@ int main(int argc, char **argv)
         case 'q': lg.polls_per_interval = atoi(optarg); break;
         case 'F': lg.node_row_in_renewal = 1; break;
         case 'E': lg.node_row_every = 1; break;
+        case 'A': lg.active_reads_every = 1; break;
         case 'P': db_set_pool_mode(1); break;   /* database_pool_mode = transaction */
         case 'L': lg.listen_beats = 0; break;
         case 'p': prefix = optarg; break;

@@ -273,6 +273,57 @@ static void test_active_renewals_extend_lease(void **state)
     assert_true(has_event(&a, "fenced"));
 }
 
+/* The active reads the row when its renewal's answer says something its last read did
+ * not, else once every ROLE_ACTIVE_READ_EVERY intervals; everyone else every interval. */
+static void test_active_reads_on_renewal_news(void **state)
+{
+    struct role r, s;
+    struct role_actions a;
+    make_active(&r, &a);
+    int64_t t = 2 * NS_PER_SEC;
+    /* what the last read said (make_active's row: no handoff, not paused) */
+    assert_false(role_renewal_news(&r, "", 0, 0));
+    assert_true(role_renewal_news(&r, "b", 0, 0));
+    assert_true(role_renewal_news(&r, "*", 0, 0));
+    assert_true(role_renewal_news(&r, "", 1, 0));
+    assert_true(role_renewal_news(&r, "", 0, 1));
+    /* the read the news asked for makes it old news */
+    struct role_input rd = row("a", 1, 5);
+    rd.row.paused = 1;
+    step(&r, rd, t, &a);
+    assert_false(role_renewal_news(&r, "", 1, 0));
+    assert_true(role_renewal_news(&r, "", 0, 0));   /* the resume committed */
+
+    /* renewals that carry the row: the next read comes ROLE_ACTIVE_READ_EVERY intervals
+     * after the last one, polled once per interval */
+    int reads = 0;
+    int64_t last_read = t;
+    for (int i = 1; i <= 10 * ROLE_ACTIVE_READ_EVERY; i++) {
+        int64_t now = t + i * INTERVAL;
+        if (role_read_due(&r, now, last_read, now - INTERVAL / 3)) {
+            reads++;
+            last_read = now;
+        }
+    }
+    assert_int_equal(reads, 10);
+    /* no renewal answer with the row for two intervals (old schema, database trouble) */
+    assert_true(role_read_due(&r, t + INTERVAL, t, t - 2 * INTERVAL - 1));
+    assert_true(role_read_due(&r, t + INTERVAL, t, 0));
+    assert_false(role_read_due(&r, t + INTERVAL, t, t));
+    assert_true(role_read_due(&r, t + INTERVAL, 0, t));   /* never read */
+
+    /* a standby and a fenced node read every time they poll */
+    struct role_params p = params("b", "a");
+    role_init(&s, &p);
+    step(&s, row("a", 1, 5), t, &a);
+    assert_int_equal(s.state, ST_STANDBY);
+    assert_true(role_read_due(&s, t + INTERVAL, t, t + INTERVAL));
+    struct role_input lost = {.event = EV_LOST, .epoch = 1};
+    step(&r, lost, t + MS, &a);
+    assert_int_equal(r.state, ST_FENCED);
+    assert_true(role_read_due(&r, t + INTERVAL, t, t + INTERVAL));
+}
+
 static void test_active_lost_and_row_change_fence(void **state)
 {
     struct role r;
@@ -1231,6 +1282,7 @@ int main(void)
         cmocka_unit_test(test_promotion_without_renewal_fences),
         cmocka_unit_test(test_promote_failed),
         cmocka_unit_test(test_active_renewals_extend_lease),
+        cmocka_unit_test(test_active_reads_on_renewal_news),
         cmocka_unit_test(test_active_lost_and_row_change_fence),
         cmocka_unit_test(test_paused),
         cmocka_unit_test(test_timing_mismatch),
