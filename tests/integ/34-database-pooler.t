@@ -4,7 +4,9 @@
 # daemons and vipctl, so each transaction of a daemon may run on another server session.
 # Nothing may rely on a session: no prepared statement (a name prepared on one server
 # session is unknown on the next), no LISTEN, no SET, no session advisory lock. The
-# cluster starts, fails over, switches over, pauses and resumes, the schema's functions
+# cluster starts, fails over, switches over, pauses and resumes (asked on the standby: the
+# active hears of them in its renewal's answer and reads the row itself only every fifth
+# interval, counted per node from the server's log), the schema's functions
 # that stand in for the prepared statements answer as the statements do, and a server whose
 # own synchronous_commit is off is refused (no session of ours can set it there).
 . "$(dirname "$0")/../lib/common.sh"
