@@ -70,7 +70,7 @@
  * The answer also carries what an operator may have asked of the active since (handoff_to,
  * paused, resume_requested, as SQL_CLUSTER_READ gives them): heartbeatd passes them on in
  * its "renewed" event, and the active's watchd reads the whole row when they differ from
- * its last read instead of once per interval (role_active_read_due).
+ * its last read instead of once per interval (watchd/role.h role_read_due).
  */
 #define SQL_BEAT_CHANNEL_PREFIX "hs_beat."
 #define SQL_RENEW \
