@@ -73,6 +73,8 @@ PGB_MAX_CLIENTS=$((4 * max + 100)) PGB_NOFILE=$((4 * max + 1000)) pgb_start "$PO
 POOLED="host=$PGB_SOCK port=$PGB_PORT dbname=hs user=postgres"
 # utime + stime of the pooler (clock ticks)
 pgb_ticks() { awk '{print $14 + $15}' "/proc/$(cat "$PGB_SOCK/pgbouncer.pid")/stat" 2>/dev/null || echo 0; }
+# the pooler's time runnable without a core (ns, /proc/PID/schedstat's run delay)
+pgb_wait_ns() { awk '{print $2}' "/proc/$(cat "$PGB_SOCK/pgbouncer.pid")/schedstat" 2>/dev/null || echo 0; }
 
 # What one new session costs this server (fork, start-up, exit): pgbench reconnecting for
 # every SELECT 1, two clients, 10 s. Every cluster needs four sessions before it is measured.
@@ -137,7 +139,7 @@ for spec in $COUNTS $(for o in $ACTIVE; do echo "active:$o"; done) \
     [ -n "${HS_BENCH_CLUSTERS_RAMP_S:-}" ] && ramp=$HS_BENCH_CLUSTERS_RAMP_S
     log "$n clusters ($label): ramp ${ramp}s, then ${SECS}s measured, $crashes power cuts"
     out=$T/run-$label-$n.json
-    pgb0=$(pgb_ticks) t0=$(date +%s%N)
+    pgb0=$(pgb_ticks) pgbw0=$(pgb_wait_ns) t0=$(date +%s%N)
     ${rt[@]+"${rt[@]}"} "$T/hs-loadgen" -d "$db" -n "$n" -i "$INTERVAL_MS" -t "$TAKEOVER_MS" -r "$ramp" -s "$SECS" \
         -k "$crashes" -p "c${n}${label}x" "${mode[@]}" -o "$out" 2>"$T/loadgen-$label-$n.log" || {
         # recorded, not fatal: the other counts still run
@@ -149,11 +151,13 @@ for spec in $COUNTS $(for o in $ACTIVE; do echo "active:$o"; done) \
     log "loadgen: $(grep -c 'connect timed out' "$T/loadgen-$label-$n.log") connects missed their deadline; $(grep -v 'connect timed out\|connected to' "$T/loadgen-$label-$n.log" | tail -n 3)"
     pgb_cpu=$(awk -v a="$pgb0" -v b="$(pgb_ticks)" -v t0="$t0" -v t1="$(date +%s%N)" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "%.1f", (b - a) / hz / ((t1 - t0) / 1e9) * 100 }')
-    case $label in pooled | every | active-reads) ;; *) pgb_cpu=null ;; esac
+    pgb_wait=$(awk -v a="$pgbw0" -v b="$(pgb_wait_ns)" -v t0="$t0" -v t1="$(date +%s%N)" \
+        'BEGIN { printf "%.1f", (b - a) / (t1 - t0) * 100 }')
+    case $label in pooled | every | active-reads) ;; *) pgb_cpu=null pgb_wait=null ;; esac
     run=$(jq --arg m "$label" --argjson rt "$([ ${#rt[@]} -gt 0 ] && echo true || echo false)" \
-        --argjson pc "$pgb_cpu" --argjson ps "$POOL_SIZE" \
+        --argjson pc "$pgb_cpu" --argjson pw "$pgb_wait" --argjson ps "$POOL_SIZE" \
         '. + {mode: $m, loadgen_sched_fifo: $rt}
-           + (if $m == "pooled" or $m == "every" or $m == "active-reads" then {pooler: {cpu_percent_whole_run: $pc, pool_size: $ps}} else {} end)' "$out")
+           + (if $m == "pooled" or $m == "every" or $m == "active-reads" then {pooler: {cpu_percent_whole_run: $pc, run_queue_wait_percent_whole_run: $pw, pool_size: $ps}} else {} end)' "$out")
     runs=$(jq --argjson r "$run" '. + [$r]' <<<"$runs")
     jq -c '{clusters, mode, renewal_p50: .renewal_ms.p50, renewal_p99: .renewal_ms.p99,
             lag_p50: .standby_lag_ms.p50, lag_p99: .standby_lag_ms.p99, qps: .queries_per_s,
@@ -177,7 +181,10 @@ the load generator's own loop delay); standby lag = renewal sent -> the standby'
 of the new value; crash -> claim = power cut of an active (its sessions closed) -> the \
 standby's compare-and-set answered; queries/s counted by the client; WAL and transactions \
 from pg_stat_database and pg_current_wal_lsn over the window; server CPU = utime + stime \
-of the postmaster and its children from /proc (backends and background workers; not pg_stat_activity, which costs the server over a second of CPU with thousands of sessions). The window starts once \
+of the postmaster and its children from /proc (backends and background workers; not pg_stat_activity, which costs the server over a second of CPU with thousands of sessions); \
+cpu_us_per_xact, run_queue_wait_us_per_xact and waiting_for_a_core from the same processes' \
+/proc/PID/schedstat (time run on a core, time runnable without one) over the window, per \
+server transaction and per second; the pooler's run_queue_wait_percent_whole_run likewise. The window starts once \
 every session is up and every cluster has one active and one standby (settle_s). The load \
 generator runs under SCHED_FIFO when it can (loadgen_sched_fifo). Node rows as heartbeatd \
 writes them (common/db.c node_row: at a change, otherwise every 2 intervals at 1 s / 3 s); mode \
@@ -228,6 +235,8 @@ summary=$(jq '
      value: "\(.loop_late_ms.p99) / \(.loop_late_max_ms)"},
     {metric: "\(.clusters) clusters: CPU of the pooler (pgbouncer, \(.pooler.pool_size) server sessions), whole run", unit: "% of a core",
      value: (.pooler.cpu_percent_whole_run | r1)},
+    {metric: "\(.clusters) clusters: server CPU per transaction / its processes runnable without a core, per transaction (us) / waiting for a core (mean processes); pooler waiting (% of the run)", unit: "",
+     value: "\(.server.cpu_us_per_xact | r1) / \(.server.run_queue_wait_us_per_xact | r1) / \(.server.waiting_for_a_core) ; \(.pooler.run_queue_wait_percent_whole_run)"},
     {metric: "\(.clusters) clusters: CPU postgres / load generator", unit: "% of a core",
      hotstandby: "\(.server.cpu_percent | r1) / \(.loadgen_cpu_percent | r1)"}
       + (if $o then {peer: "session per daemon \($o.server.cpu_percent | r1) / \($o.loadgen_cpu_percent | r1)",

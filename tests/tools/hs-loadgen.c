@@ -60,6 +60,7 @@ struct server_snap {
     int ok;
     int64_t at_ns;
     int64_t xact, wal_bytes, cpu_ticks;
+    int64_t run_ns, wait_ns;               /* /proc/PID/schedstat, summed over the server */
     int64_t machine_busy, machine_total;   /* /proc/stat: what everything on the machine used */
 };
 
@@ -652,14 +653,34 @@ static int64_t proc_ticks(long pid, long *ppid)
     return utime + stime;
 }
 
+/* Time process pid has run on a core and time it has been runnable, waiting for one
+ * (/proc/PID/schedstat: the scheduler's run delay), added to *run_ns and *wait_ns. */
+static void proc_sched(long pid, int64_t *run_ns, int64_t *wait_ns)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/schedstat", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return;
+    long long run = 0, wait = 0;
+    if (fscanf(f, "%lld %lld", &run, &wait) == 2) {
+        *run_ns += run;
+        *wait_ns += wait;
+    }
+    fclose(f);
+}
+
 /*
  * The server's processes are the postmaster (the parent of any backend) and its children,
  * found in /proc. Not from pg_stat_activity: with thousands of sessions, reading it costs
  * the server over a second of CPU (every row looks its pid up in the whole process array,
  * under the lock that commits need) at the very moments the window opens and closes.
+ * Their CPU ticks and schedstat times go into *s; a session that ended within the window
+ * takes its share with it (both sums can come out low when the pooler replaces sessions).
  */
-static int server_ticks(long backend, int64_t *ticks)
+static int server_processes(long backend, struct server_snap *s)
 {
+    int64_t *ticks = &s->cpu_ticks;
     long postmaster = 0, ppid = 0;
     proc_ticks(backend, &postmaster);
     if (postmaster <= 1)
@@ -670,6 +691,7 @@ static int server_ticks(long backend, int64_t *ticks)
     int n = 0;
     struct dirent *e;
     *ticks = proc_ticks(postmaster, &ppid);
+    proc_sched(postmaster, &s->run_ns, &s->wait_ns);
     while ((e = readdir(d)) != NULL) {
         long pid = strtol(e->d_name, NULL, 10);
         if (pid <= 0 || pid == postmaster)
@@ -677,6 +699,7 @@ static int server_ticks(long backend, int64_t *ticks)
         int64_t t = proc_ticks(pid, &ppid);
         if (ppid == postmaster) {
             *ticks += t;
+            proc_sched(pid, &s->run_ns, &s->wait_ns);
             n++;
         }
     }
@@ -715,7 +738,7 @@ static void server_snap_done(void *arg, PGresult *res, const char *err)
     s->ok = 1;
     s->xact = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     s->wal_bytes = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    int n = server_ticks(strtol(PQgetvalue(res, 0, 2), NULL, 10), &s->cpu_ticks);
+    int n = server_processes(strtol(PQgetvalue(res, 0, 2), NULL, 10), s);
     fprintf(stderr, "hs-loadgen: server counters: %d processes read in %.1f ms (the loop waits)\n",
             n, (double)(now_ns() - s->at_ns) / 1e6);
 }
@@ -926,13 +949,21 @@ static void write_json(struct lg *lg, FILE *f)
     if (lg->server0.ok && lg->server1.ok) {
         double ssecs = (double)(lg->server1.at_ns - lg->server0.at_ns) / NS_PER_SEC;
         double wal = (double)(lg->server1.wal_bytes - lg->server0.wal_bytes) / ssecs;
+        double xacts = (double)(lg->server1.xact - lg->server0.xact);
+        double ran = (double)(lg->server1.run_ns - lg->server0.run_ns);
+        double waited = (double)(lg->server1.wait_ns - lg->server0.wait_ns);
+        /* what the measured reason needs: the CPU one transaction took, and how long the
+         * server's processes stood runnable without a core (waiting: their mean number) */
         fprintf(f,
                 "  \"server\": {\"xact_per_s\": %.1f, \"wal_bytes_per_s\": %.0f, "
-                "\"wal_bytes_per_cluster_per_s\": %.1f, \"cpu_percent\": %.1f},\n",
-                (double)(lg->server1.xact - lg->server0.xact) / ssecs, wal,
-                wal / lg->n_clusters,
+                "\"wal_bytes_per_cluster_per_s\": %.1f, \"cpu_percent\": %.1f, "
+                "\"cpu_us_per_xact\": %.1f, \"run_queue_wait_us_per_xact\": %.1f, "
+                "\"waiting_for_a_core\": %.2f},\n",
+                xacts / ssecs, wal, wal / lg->n_clusters,
                 (double)(lg->server1.cpu_ticks - lg->server0.cpu_ticks) /
-                    (double)sysconf(_SC_CLK_TCK) / ssecs * 100);
+                    (double)sysconf(_SC_CLK_TCK) / ssecs * 100,
+                xacts > 0 ? ran / 1e3 / xacts : 0.0, xacts > 0 ? waited / 1e3 / xacts : 0.0,
+                waited / 1e9 / ssecs);
         int64_t ticks = lg->server1.machine_total - lg->server0.machine_total;
         fprintf(f, "  \"machine\": {\"cpus\": %ld, \"busy_percent\": %.1f},\n",
                 sysconf(_SC_NPROCESSORS_ONLN),
