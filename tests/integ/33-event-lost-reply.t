@@ -18,6 +18,18 @@ events_of() {
     psql_hs "SELECT count(*) FROM hs_event WHERE cluster='$HS_CLUSTER' AND node='a' AND kind='$1'"
 }
 events_are() { [ "$(events_of "$1")" = "$2" ]; }
+all_events() { psql_hs "SELECT count(*) FROM hs_event WHERE cluster='$HS_CLUSTER'"; }
+# The lost reply must be the pause's event, not one of a's own after its start: alone, a
+# reports standby-missing after takeover_timeout (1.5 s); under the sanitizers that write
+# came after the flag, took the lost reply, and the pause waited behind it and failed.
+reported_alone() { [ "$(events_of problem)" -ge 1 ]; }
+check "a's start-up events are written (standby-missing: it is alone)" -- wait_for 15 reported_alone
+quiet=0
+for _ in $(seq 1 50); do
+    n0=$(all_events); sleep 0.3
+    if [ "$(all_events)" = "$n0" ]; then quiet=$((quiet + 1)); else quiet=0; fi
+    [ $quiet -ge 4 ] && break
+done
 
 proxy_lose_event_reply a
 vipctl_node a pause >/dev/null 2>&1     # watchd writes the event "pause" through the proxy
