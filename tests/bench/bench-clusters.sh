@@ -149,9 +149,10 @@ for spec in $COUNTS $(for o in $ACTIVE; do echo "active:$o"; done) \
         continue
     }
     log "loadgen: $(grep -c 'connect timed out' "$T/loadgen-$label-$n.log") connects missed their deadline; $(grep -v 'connect timed out\|connected to' "$T/loadgen-$label-$n.log" | tail -n 3)"
-    pgb_cpu=$(awk -v a="$pgb0" -v b="$(pgb_ticks)" -v t0="$t0" -v t1="$(date +%s%N)" -v hz="$(getconf CLK_TCK)" \
+    pgb1=$(pgb_ticks) pgbw1=$(pgb_wait_ns) t1=$(date +%s%N)
+    pgb_cpu=$(awk -v a="$pgb0" -v b="$pgb1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
         'BEGIN { printf "%.1f", (b - a) / hz / ((t1 - t0) / 1e9) * 100 }')
-    pgb_wait=$(awk -v a="$pgbw0" -v b="$(pgb_wait_ns)" -v t0="$t0" -v t1="$(date +%s%N)" \
+    pgb_wait=$(awk -v a="$pgbw0" -v b="$pgbw1" -v t0="$t0" -v t1="$t1" \
         'BEGIN { printf "%.1f", (b - a) / (t1 - t0) * 100 }')
     case $label in pooled | every | active-reads) ;; *) pgb_cpu=null pgb_wait=null ;; esac
     run=$(jq --arg m "$label" --argjson rt "$([ ${#rt[@]} -gt 0 ] && echo true || echo false)" \

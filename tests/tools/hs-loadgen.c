@@ -680,7 +680,6 @@ static void proc_sched(long pid, int64_t *run_ns, int64_t *wait_ns)
  */
 static int server_processes(long backend, struct server_snap *s)
 {
-    int64_t *ticks = &s->cpu_ticks;
     long postmaster = 0, ppid = 0;
     proc_ticks(backend, &postmaster);
     if (postmaster <= 1)
@@ -690,7 +689,7 @@ static int server_processes(long backend, struct server_snap *s)
         return 0;
     int n = 0;
     struct dirent *e;
-    *ticks = proc_ticks(postmaster, &ppid);
+    s->cpu_ticks = proc_ticks(postmaster, &ppid);
     proc_sched(postmaster, &s->run_ns, &s->wait_ns);
     while ((e = readdir(d)) != NULL) {
         long pid = strtol(e->d_name, NULL, 10);
@@ -698,7 +697,7 @@ static int server_processes(long backend, struct server_snap *s)
             continue;
         int64_t t = proc_ticks(pid, &ppid);
         if (ppid == postmaster) {
-            *ticks += t;
+            s->cpu_ticks += t;
             proc_sched(pid, &s->run_ns, &s->wait_ns);
             n++;
         }
